@@ -1,0 +1,1 @@
+"""Bus clients: the `Bus` protocol, its errors, and the two dialects' clients."""

@@ -1,0 +1,219 @@
+"""The Bus protocol and the one place where HTTP answers become chainsim errors.
+
+Both dialects (EventBridge rules over httpx, Process Automation triggers through the
+Genesys SDK) raise the same `BusError` hierarchy, built here by `error_from_http`, so
+the orchestrator's retry and rollback logic never looks at a status code itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from chainsim.model import Rule
+
+
+class BusError(Exception):
+    """An answer from the bus that is not a success, or no answer at all."""
+
+    status: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        context_id: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+        self.code = code
+        self.context_id = context_id
+        self.details = details
+
+    @property
+    def retryable(self) -> bool:
+        """True when repeating the same (versioned) request may succeed."""
+        return False
+
+    def __str__(self) -> str:
+        where = f" [{self.code}]" if self.code else ""
+        ctx = f" (contextId {self.context_id})" if self.context_id else ""
+        status = f"{self.status} " if self.status is not None else ""
+        return f"{status}{self.message}{where}{ctx}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class BadRequest(BusError):
+    """400: the bus rejected the body (malformed, or attributes the source lacks)."""
+
+    status = 400
+
+
+class Unauthorized(BusError):
+    """401: no valid bearer token."""
+
+    status = 401
+
+
+class Forbidden(BusError):
+    """403: the OAuth client lacks a permission."""
+
+    status = 403
+
+
+class NotFound(BusError):
+    """404: no such rule or route."""
+
+    status = 404
+
+
+class Conflict(BusError):
+    """409: the version sent is not the stored version."""
+
+    status = 409
+
+
+class Unprocessable(BusError):
+    """422: the bus's own chain constraints refuse the write."""
+
+    status = 422
+
+
+class RateLimited(BusError):
+    """429: over the rate limit; `retry_after` is the server's hint in seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """A 429 is always worth retrying after the wait."""
+        return True
+
+
+class ServerError(BusError):
+    """5xx: the bus failed; a versioned request is safe to repeat."""
+
+    status = 500
+
+    @property
+    def retryable(self) -> bool:
+        """Server errors are transient by assumption."""
+        return True
+
+
+class TransportError(BusError):
+    """No HTTP answer: connection refused, reset, timed out."""
+
+    status = None
+
+    @property
+    def retryable(self) -> bool:
+        """The request may never have arrived; a versioned request is safe to repeat."""
+        return True
+
+
+_BY_STATUS: dict[int, type[BusError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Unprocessable,
+    429: RateLimited,
+}
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The `Retry-After` header in seconds, or None when absent or unreadable."""
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def error_from_http(
+    status: int, body: str | bytes | Mapping[str, Any] | None, headers: Mapping[str, str] | None
+) -> BusError:
+    """Map one non-2xx HTTP answer to its `BusError`, keeping Genesys' code and contextId."""
+    parsed: Mapping[str, Any] = {}
+    if isinstance(body, Mapping):
+        parsed = body
+    elif body:
+        try:
+            loaded = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            loaded = None
+        if isinstance(loaded, dict):
+            parsed = loaded
+    message = str(parsed.get("message") or f"HTTP {status}")
+    kw: dict[str, Any] = {
+        "status": status,
+        "code": parsed.get("code"),
+        "context_id": parsed.get("contextId"),
+        "details": parsed.get("details"),
+    }
+    if status == 429:
+        return RateLimited(message, retry_after=parse_retry_after(headers), **kw)
+    if status >= 500:
+        return ServerError(message, **kw)
+    return _BY_STATUS.get(status, BusError)(message, **kw)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request/answer as a bus client saw it, for metrics and pacing."""
+
+    method: str
+    path: str
+    status: int | None  # None: transport error
+    started: float  # on the injected clock
+    elapsed: float  # seconds on the injected clock
+    wall_elapsed: float  # real seconds
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+ExchangeObserver = Callable[[Exchange], None]
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """A store of rules: both dialects and the fake bus speak it."""
+
+    def list_rules(self) -> Iterator[Rule]:
+        """Every rule, following every page."""
+        ...
+
+    def get_rule(self, rule_id: str) -> Rule:
+        """One rule by id (NotFound if absent)."""
+        ...
+
+    def put_rule(self, rule: Rule) -> Rule:
+        """Replace a rule; `rule.version` is the version expected (Conflict if stale)."""
+        ...
+
+    def create_rule(self, rule: Rule) -> Rule:
+        """Create a rule; returns it as stored (with its id and version)."""
+        ...
+
+    def delete_rule(self, rule_id: str) -> None:
+        """Delete a rule by id."""
+        ...
