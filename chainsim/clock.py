@@ -52,7 +52,9 @@ class VirtualClock:
     that run concurrently in one simulated timeline register with `actor()`: an actor's
     sleep blocks until every registered actor is asleep, then the earliest sleeper
     wakes and time jumps to its wake-up time. So eight workers that each sleep 100 ms
-    take 100 ms of virtual time together, as they would on a real clock.
+    take 100 ms of virtual time together, as they would on a real clock. A pool that
+    starts workers calls `reserve(n)` first, so no worker's sleep runs ahead before
+    its siblings have registered; each reserved slot must then be claimed by `actor()`.
     """
 
     def __init__(self, start: float = 0.0) -> None:
@@ -62,6 +64,7 @@ class VirtualClock:
         self._sleepers: list[tuple[float, int, threading.Event]] = []
         self._seq = itertools.count()
         self._actor_ids: set[int] = set()
+        self._reserved = 0
 
     def now(self) -> float:
         """Current virtual time in seconds."""
@@ -88,13 +91,22 @@ class VirtualClock:
             self._wake_earliest_if_all_asleep()
         woken.wait()
 
+    def reserve(self, count: int) -> None:
+        """Hold `count` actor slots for threads about to start (each claims one in `actor`)."""
+        with self._lock:
+            self._actors += count
+            self._reserved += count
+
     @contextmanager
     def actor(self) -> Iterator[None]:
         """Register the calling thread as one concurrent actor for the duration."""
         me = threading.get_ident()
         with self._lock:
             self._actor_ids.add(me)
-            self._actors += 1
+            if self._reserved:
+                self._reserved -= 1
+            else:
+                self._actors += 1
         try:
             yield
         finally:
