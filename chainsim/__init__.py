@@ -29,7 +29,23 @@ _EXPORTS = {
     "validate_chain": "chainsim.validate",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ChainLink",
+    "ChainPlan",
+    "Event",
+    "FakeBus",
+    "FaultPlan",
+    "Finding",
+    "InputError",
+    "Orchestrator",
+    "Rule",
+    "SystemClock",
+    "Trace",
+    "ValidationReport",
+    "VirtualClock",
+    "simulate",
+    "validate_chain",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,11 +21,11 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
-    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 INVOKE_RULE = "invokeRule"
+
 
 class InputError(ValueError):
     """Bad input from a file or the command line: one line naming file, place and problem."""
@@ -190,7 +190,9 @@ def format_place(loc: Sequence[int | str]) -> str:
     return out
 
 
-def input_error_from(source: str, error: ValidationError, prefix: Sequence[int | str] = ()) -> InputError:
+def input_error_from(
+    source: str, error: ValidationError, prefix: Sequence[int | str] = ()
+) -> InputError:
     """The first problem of a pydantic `ValidationError`, as one `InputError` line."""
     first = error.errors(include_url=False)[0]
     loc = [*prefix, *first["loc"]]
@@ -222,10 +224,12 @@ def read_document(path: str | Path) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}") from None
+            raise InputError(
+                name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
+            ) from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -261,7 +265,9 @@ def parse_rules(source: str, data: Any) -> list[Rule]:
         except ValidationError as exc:
             raise input_error_from(source, exc, (*prefix, index)) from None
         if rule.id in seen:
-            raise InputError(source, format_place((*prefix, index, "id")), f"duplicate rule id {rule.id!r}")
+            raise InputError(
+                source, format_place((*prefix, index, "id")), f"duplicate rule id {rule.id!r}"
+            )
         seen.add(rule.id)
         rules.append(rule)
     return rules

@@ -9,11 +9,23 @@ import chainsim
 def test_all_is_sorted_and_complete() -> None:
     """`__all__` is sorted and names every public attribute exactly once."""
     assert chainsim.__all__ == sorted(chainsim.__all__)
+    assert set(chainsim.__all__) == set(chainsim._EXPORTS)
     assert len(set(chainsim.__all__)) == len(chainsim.__all__)
     required = {
-        "Rule", "ChainLink", "ChainPlan", "Event", "validate_chain", "ValidationReport",
-        "Finding", "simulate", "Trace", "Orchestrator", "FakeBus", "FaultPlan",
-        "VirtualClock", "SystemClock",
+        "Rule",
+        "ChainLink",
+        "ChainPlan",
+        "Event",
+        "validate_chain",
+        "ValidationReport",
+        "Finding",
+        "simulate",
+        "Trace",
+        "Orchestrator",
+        "FakeBus",
+        "FaultPlan",
+        "VirtualClock",
+        "SystemClock",
     }
     assert required <= set(chainsim.__all__)
 

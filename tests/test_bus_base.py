@@ -1,0 +1,86 @@
+"""The one place that maps HTTP answers to BusError."""
+
+import json
+
+import pytest
+
+from chainsim.bus.base import (
+    BadRequest,
+    BusError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    Unprocessable,
+    error_from_http,
+    parse_retry_after,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, BadRequest),
+        (401, Unauthorized),
+        (403, Forbidden),
+        (404, NotFound),
+        (409, Conflict),
+        (422, Unprocessable),
+        (429, RateLimited),
+        (500, ServerError),
+        (503, ServerError),
+        (418, BusError),
+    ],
+)
+def test_status_maps_to_its_error_class(status: int, kind: type[BusError]) -> None:
+    """Each documented status becomes its own BusError subclass, keeping the status."""
+    error = error_from_http(status, b"", {})
+    assert type(error) is kind
+    assert error.status == status
+
+
+def test_genesys_body_fields_are_kept() -> None:
+    """The Genesys message, code and contextId survive the mapping."""
+    body = json.dumps(
+        {
+            "message": "Version 3 does not match the current version 4",
+            "code": "conflict",
+            "status": 409,
+            "contextId": "ctx-1",
+            "details": [],
+            "errors": [],
+        }
+    )
+    error = error_from_http(409, body, {})
+    assert isinstance(error, Conflict)
+    assert error.code == "conflict"
+    assert error.context_id == "ctx-1"
+    assert "does not match the current version" in str(error)
+
+
+def test_rate_limited_carries_retry_after() -> None:
+    """A 429 keeps the server's Retry-After in seconds, whatever the header's case."""
+    error = error_from_http(429, "{}", {"retry-after": "7"})
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 7.0
+    assert error.retryable
+
+
+def test_unreadable_body_and_retry_after_do_not_raise() -> None:
+    """Garbage bodies and headers degrade to a generic message, never an exception."""
+    error = error_from_http(503, b"\xff<html>", {"Retry-After": "soon"})
+    assert isinstance(error, ServerError)
+    assert "HTTP 503" in str(error)
+    assert parse_retry_after({"Retry-After": "soon"}) is None
+    assert parse_retry_after(None) is None
+
+
+def test_retryable_kinds() -> None:
+    """Only 429, 5xx and transport errors are retryable; 4xx answers are final."""
+    assert TransportError("connection refused").retryable
+    assert ServerError("boom").retryable
+    assert not Conflict("stale").retryable
+    assert not Unprocessable("cycle").retryable
