@@ -1,0 +1,585 @@
+"""Process Automation triggers through the official Genesys SDK: the `triggers` dialect.
+
+Three parts, in this order:
+
+1. **Mapping** (pure, no SDK): a trigger in the SDK's wire JSON <-> chainsim's `Rule`.
+   `topicName` <-> `eventType`; the jsonPaths of `Exists` criteria <-> `filters.attributes`;
+   `id`, `name`, `enabled`, `version`, `description` by name. Everything else a trigger
+   carries (`target`, `eventTTLSeconds`, `delayBySeconds`, `selfUri`, and the full
+   `matchCriteria` list, other operators included) rides on the Rule as extra fields and
+   comes back untouched. `filters.attributes` is authoritative for `Exists` criteria:
+   writing a Rule back appends an `Exists` criterion for each new attribute and drops
+   the `Exists` criterion of an attribute removed from it; every other criterion keeps
+   its place and form (`$.x` stays `$.x`).
+2. **Desired state** (pure): `desired_trigger` is the dialect hook the orchestrator's
+   plan uses: plan `rules:` settings (enabled, workflow target, data format) and, per
+   link, the destination's preserved attributes as `Exists` criteria, merged, never
+   duplicated. Triggers carry no `invokeRule` actions.
+3. **`TriggersBus`**: the `Bus` protocol over `ProcessAutomationApi`, its HTTP on
+   `sdk_http.HttpxClient`. The SDK is imported lazily (it costs seconds), only here
+   and in `sdk_http`.
+
+Auth: the SDK's `get_client_credentials_token`; the SDK never refreshes such a token,
+so `SdkCredentials` re-acquires it shortly before `expires_in` runs out on the injected
+clock, and once after a 401. Nothing here retries anything else: every `ApiException`
+becomes a `BusError` through `bus.base.error_from_http`, for chainsim's retry layer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import SecretStr
+
+from chainsim.bus.base import (
+    BadRequest,
+    BusError,
+    ExchangeObserver,
+    TransportError,
+    error_from_http,
+)
+from chainsim.clock import Clock
+from chainsim.model import ChainPlan, InputError, Rule, RuleSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_ENV = "mypurecloud.com"
+DEFAULT_API_HOST = "https://api.mypurecloud.com"
+EXISTS = "Exists"
+WORKFLOW = "Workflow"
+OUTDATED = "outdated_sdk_version"  # what the SDK's enum setters store for a value they do not know
+MAX_PAGES = 100_000
+TRIGGER_FIELDS = ("id", "name", "topicName", "enabled", "version", "description")
+
+T = TypeVar("T")
+
+
+# =========================================================================== mapping
+
+
+def attribute_of(json_path: str) -> str:
+    """The event-body key a trigger jsonPath names: `$.queueId` and `queueId` -> `queueId`."""
+    path = json_path.strip()
+    if path.startswith("$."):
+        return path[2:]
+    if path == "$":
+        return ""
+    return path
+
+
+def is_attribute_criterion(criterion: Mapping[str, Any]) -> bool:
+    """True for an `Exists` criterion that requires its path (not `value: false`)."""
+    operator = str(criterion.get("operator", ""))
+    return (
+        operator.lower() == EXISTS.lower()
+        and isinstance(criterion.get("jsonPath"), str)
+        and criterion.get("value", True) is not False
+    )
+
+
+def exists_attributes(criteria: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The attributes a trigger's `Exists` criteria require, in order, without repeats."""
+    found = (attribute_of(c["jsonPath"]) for c in criteria if is_attribute_criterion(c))
+    return list(dict.fromkeys(a for a in found if a))
+
+
+def criteria_paths(criteria: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every attribute any criterion reads (any operator): what the trigger can prove."""
+    found = (attribute_of(c["jsonPath"]) for c in criteria if isinstance(c.get("jsonPath"), str))
+    return list(dict.fromkeys(a for a in found if a))
+
+
+def merge_exists(
+    criteria: Iterable[Mapping[str, Any]], attributes: Iterable[str]
+) -> list[dict[str, Any]]:
+    """`criteria` with one requiring `Exists` per attribute; other criteria kept as they are."""
+    wanted = list(dict.fromkeys(attributes))
+    keep = set(wanted)
+    present: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for criterion in criteria:
+        if is_attribute_criterion(criterion):
+            name = attribute_of(criterion["jsonPath"])
+            if name and name not in keep:
+                continue  # the attribute was removed from the rule
+            present.add(name)
+        out.append(dict(criterion))
+    out.extend(
+        {"jsonPath": name, "operator": EXISTS, "value": True}
+        for name in wanted
+        if name not in present
+    )
+    return out
+
+
+def trigger_to_rule(trigger: Mapping[str, Any]) -> Rule:
+    """A trigger (SDK wire JSON) as a chainsim `Rule`; fields chainsim does not own ride along."""
+    data = dict(trigger)
+    topic = data.pop("topicName", None)
+    if not isinstance(topic, str) or not topic:
+        raise BadRequest(f"trigger {data.get('id')!r} has no topicName")
+    if "eventType" in data or "filters" in data or "actions" in data:
+        raise BadRequest(f"trigger {data.get('id')!r} carries EventBridge-rule fields")
+    criteria = data.get("matchCriteria") or []
+    data["eventType"] = topic
+    data["filters"] = {"attributes": exists_attributes(criteria)}
+    return Rule.model_validate(data)
+
+
+def rule_to_trigger(rule: Rule) -> dict[str, Any]:
+    """A `Rule` back in trigger wire JSON (the inverse of `trigger_to_rule`)."""
+    if rule.actions:
+        raise BadRequest(
+            f"rule {rule.id!r}: triggers carry no actions; chain links are realised by workflows"
+        )
+    wire = rule.to_wire()
+    wire.pop("actions", None)
+    filters = wire.pop("filters", None) or {}
+    wire["topicName"] = wire.pop("eventType")
+    original = wire.get("matchCriteria")
+    merged = merge_exists(original or [], filters.get("attributes") or [])
+    if merged or original is not None:
+        wire["matchCriteria"] = merged
+    return wire
+
+
+UPDATE_FIELDS = (
+    "version",
+    "enabled",
+    "target",
+    "matchCriteria",
+    "name",
+    "topicName",
+    "eventTTLSeconds",
+    "delayBySeconds",
+    "description",
+)
+CREATE_FIELDS = tuple(f for f in UPDATE_FIELDS if f != "version")
+
+
+def request_body(rule: Rule, fields: tuple[str, ...] = UPDATE_FIELDS) -> dict[str, Any]:
+    """The `UpdateTriggerRequest` (or, with CREATE_FIELDS, create) wire body for a rule."""
+    wire = rule_to_trigger(rule)
+    body = {key: wire[key] for key in fields if key in wire}
+    if "name" in fields and not body.get("name"):
+        body["name"] = rule.id  # a trigger needs a name (1..256); the id is a stable choice
+    return body
+
+
+# =========================================================================== desired state
+
+
+def _target_with(target: Any, settings: RuleSettings) -> dict[str, Any] | None:
+    """The trigger target after the plan's workflow and data format are applied."""
+    if settings.workflow is None and settings.data_format is None:
+        return None
+    out: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
+    if settings.workflow is not None:
+        out["type"] = WORKFLOW
+        out["id"] = settings.workflow
+    else:
+        out.setdefault("type", WORKFLOW)
+    if settings.data_format is not None:
+        wts = out.get("workflowTargetSettings")
+        wts = dict(wts) if isinstance(wts, Mapping) else {}
+        wts["dataFormat"] = settings.data_format
+        out["workflowTargetSettings"] = wts
+    return out
+
+
+def preserved_into(plan: ChainPlan, rule_id: str) -> list[str]:
+    """Every attribute the plan's links preserve into `rule_id`, in plan order."""
+    out: list[str] = []
+    for link in plan.links:
+        if link.destination == rule_id:
+            out.extend(link.preserve)
+    return list(dict.fromkeys(out))
+
+
+def desired_trigger(rule: Rule, plan: ChainPlan) -> Rule:
+    """The trigger `rule` as apply should leave it: plan settings + preserved `Exists` criteria.
+
+    The dialect hook for plan/merge: call it with the *current* rule (also after a 409
+    re-read, so another writer's changes are kept); an equal result means no update.
+    Only the trigger's plan settings and its `Exists` criteria can change.
+    """
+    settings = plan.rules.get(rule.id)
+    wire = rule.to_wire()
+    changed = False
+    if settings is not None:
+        if settings.enabled is not None and settings.enabled != rule.enabled:
+            wire["enabled"] = settings.enabled
+            changed = True
+        target = _target_with(wire.get("target"), settings)
+        if target is not None and target != wire.get("target"):
+            wire["target"] = target
+            changed = True
+    attributes = list(dict.fromkeys([*rule.attributes, *preserved_into(plan, rule.id)]))
+    if attributes != rule.attributes:
+        wire["filters"] = {**wire.get("filters", {}), "attributes": attributes}
+        changed = True
+    return Rule.model_validate(wire) if changed else rule
+
+
+def planned_trigger_ids(plan: ChainPlan) -> list[str]:
+    """The trigger ids a plan may write: those with `rules:` settings and link destinations."""
+    ids = [*plan.rules, *(link.destination for link in plan.links)]
+    return list(dict.fromkeys(ids))
+
+
+def declared_attributes(plan: ChainPlan) -> dict[str, list[str]]:
+    """`rules.<id>.attributes` of the plan: what the validator may trust for each trigger."""
+    return {rid: list(s.attributes) for rid, s in plan.rules.items() if s.attributes}
+
+
+def carried_attributes(rule: Rule) -> list[str]:
+    """The attributes a trigger provably carries: every jsonPath its criteria read."""
+    criteria = rule.model_extra.get("matchCriteria") if rule.model_extra else None
+    paths = criteria_paths(criteria) if isinstance(criteria, list) else []
+    return list(dict.fromkeys([*paths, *rule.attributes]))
+
+
+# =========================================================================== hosts
+
+
+def resolve_hosts(
+    env: str | None = DEFAULT_ENV, api_host: str | None = None, login_host: str | None = None
+) -> tuple[str, str | None]:
+    """(api host, login host override or None) for `--env` / `--api-host` / `--login-host`.
+
+    `env` is a region name of the SDK's `PureCloudRegionHosts` (`us_west_2`, `us-west-2`)
+    or one of its hosts (`usw2.pure.cloud`, `api.usw2.pure.cloud`, `https://api...`).
+    A login host of None lets the SDK derive it (`//api.` -> `//login.`); for a loopback
+    API host without `api.` that derivation keeps the same host, which the fake serves.
+    """
+    api = api_host.rstrip("/") if api_host else region_api_host(env or DEFAULT_ENV)
+    login = login_host.rstrip("/") if login_host else None
+    if login is not None and login == derived_login_host(api):
+        login = None
+    return api, login
+
+
+def derived_login_host(api_host: str) -> str:
+    """The login host the SDK derives from an API host (`ApiClient.get_conf_url`)."""
+    return re.sub(r"\/\/(api)\.", "//login.", api_host)
+
+
+def region_api_host(env: str) -> str:
+    """The API host of a region name or host known to the SDK's `PureCloudRegionHosts`."""
+    from PureCloudPlatformClientV2.purecloud_region_hosts import PureCloudRegionHosts
+
+    raw = env.strip().rstrip("/")
+    key = raw.lower().replace("-", "_")
+    for region in PureCloudRegionHosts:
+        if region.name == key:
+            return str(region.value)
+    name = raw.lower()
+    for prefix in ("https://", "http://", "api.", "login."):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    for region in PureCloudRegionHosts:
+        if str(region.value).lower() == f"https://api.{name}":
+            return str(region.value)
+    known = ", ".join(
+        f"{r.name} ({str(r.value).removeprefix('https://api.')})" for r in PureCloudRegionHosts
+    )
+    raise InputError("--env", "", f"{env!r} is not a Genesys Cloud region; known: {known}")
+
+
+# =========================================================================== auth
+
+
+class SdkCredentials:
+    """Client credentials for an SDK `ApiClient`: acquired via the SDK, refreshed by chainsim."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str | SecretStr,
+        *,
+        clock: Clock,
+        refresh_margin: float = 60.0,
+    ) -> None:
+        self.client_id = client_id
+        self._secret = (
+            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        )
+        self._clock = clock
+        self.refresh_margin = refresh_margin
+        self._expires_at: float | None = None
+        self._generation = 0
+        self.fetches = 0
+
+    @classmethod
+    def from_env(cls, *, clock: Clock, environ: Mapping[str, str] | None = None) -> SdkCredentials:
+        """Credentials from `GENESYS_CLIENT_ID` / `GENESYS_CLIENT_SECRET` (InputError if unset)."""
+        import os
+
+        env = os.environ if environ is None else environ
+        client_id, secret = env.get("GENESYS_CLIENT_ID"), env.get("GENESYS_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise InputError(
+                "environment",
+                "GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET",
+                "both must be set for --bus live",
+            )
+        return cls(client_id, secret, clock=clock)
+
+    @property
+    def generation(self) -> int:
+        """How many tokens have been acquired (a token is identified by its generation)."""
+        return self._generation
+
+    def ensure(self, api_client: Any) -> int:
+        """Acquire a token if none is held or it is about to expire; returns its generation."""
+        expires_at = self._expires_at
+        if expires_at is None or self._clock.now() >= expires_at:
+            self._acquire(api_client)
+        return self._generation
+
+    def refresh(self, api_client: Any, stale_generation: int) -> None:
+        """After a 401: acquire a new token unless another thread already replaced the stale one."""
+        if self._generation == stale_generation:
+            self._acquire(api_client)
+
+    def _acquire(self, api_client: Any) -> None:
+        from PureCloudPlatformClientV2.rest import ApiException
+
+        try:
+            api_client.get_client_credentials_token(self.client_id, self._secret.get_secret_value())
+        except ApiException as exc:
+            raise sdk_error(exc, "POST /oauth/token") from None
+        except (ValueError, KeyError, TypeError):
+            raise BusError("POST /oauth/token: the token answer is not understood") from None
+        http_client = api_client.get_http_client()
+        expires_in = getattr(http_client, "token_expires_in", None) or 86400.0
+        margin = min(self.refresh_margin, expires_in / 10)
+        self._expires_at = self._clock.now() + expires_in - margin
+        self._generation += 1
+        self.fetches += 1
+
+    def __repr__(self) -> str:
+        return f"SdkCredentials(client_id={self.client_id!r})"
+
+
+def sdk_error(exc: Any, where: str = "") -> BusError:
+    """An SDK `ApiException` as chainsim's `BusError` (status 0: no HTTP answer)."""
+    status = getattr(exc, "status", None)
+    if not status:
+        return TransportError(f"{where}: {exc.reason}" if where else str(exc.reason))
+    headers = exc.headers
+    return error_from_http(
+        int(status), exc.body, dict(headers.items()) if headers is not None else None
+    )
+
+
+# =========================================================================== the bus
+
+
+class TriggersBus:
+    """`Bus` over Process Automation triggers via `ProcessAutomationApi` (DESIGN §4)."""
+
+    dialect = "triggers"
+
+    def __init__(
+        self,
+        http: httpx.Client | Any,
+        credentials: SdkCredentials,
+        *,
+        api_host: str = DEFAULT_API_HOST,
+        login_host: str | None = None,
+        clock: Clock,
+        page_size: int = 200,
+        on_exchange: ExchangeObserver | None = None,
+        timeout_ms: float | None = None,
+    ) -> None:
+        """`http`: an `httpx.Client` (wrapped in `HttpxClient`) or any SDK `AbstractHttpClient`."""
+        if not 1 <= page_size <= 200:
+            raise ValueError("page_size must be within 1..200")
+        from PureCloudPlatformClientV2 import ApiClient, ProcessAutomationApi
+        from PureCloudPlatformClientV2.abstract_http_client import AbstractHttpClient
+
+        from chainsim.bus.sdk_http import HttpxClient
+
+        self.api_host = api_host.rstrip("/")
+        self.login_host = login_host.rstrip("/") if login_host else None
+        self.page_size = page_size
+        self._clock = clock
+        self._credentials = credentials
+        if isinstance(http, AbstractHttpClient):
+            self.http_client = http
+        else:
+            self.http_client = HttpxClient(http, clock=clock, timeout_ms=timeout_ms)
+        if on_exchange is not None:
+            self.add_observer(on_exchange)
+        self.api_client = _api_client_class(ApiClient)(
+            host=self.api_host, login_host=self.login_host
+        )
+        self.api_client.set_http_client(self.http_client)
+        self.api = ProcessAutomationApi(self.api_client)
+
+    def add_observer(self, observer: ExchangeObserver) -> None:
+        """Report every later exchange (API and token) to `observer` too."""
+        add = getattr(self.http_client, "add_observer", None)
+        if add is None:
+            raise TypeError("this SDK http client does not report exchanges")
+        add(observer)
+
+    # ------------------------------------------------------------------ Bus protocol
+
+    def list_page(self, after: str | None = None) -> tuple[list[Rule], str | None]:
+        """One page of triggers and the `after` cursor of the next page (None on the last)."""
+        kwargs: dict[str, Any] = {"page_size": str(self.page_size)}
+        if after:
+            kwargs["after"] = after
+        listing = self._call(self.api.get_processautomation_triggers, **kwargs)
+        entities = listing.entities or []
+        rules = [trigger_to_rule(self._wire(t)) for t in entities]
+        return rules, next_cursor(listing.next_uri) if entities else None
+
+    def list_rules(self) -> Iterator[Rule]:
+        """Every trigger, following `nextUri`/`after` until the last page (bounded)."""
+        after: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            rules, after = self.list_page(after)
+            yield from rules
+            if after is None:
+                return
+            if after in seen:
+                raise BusError("GET /api/v2/processautomation/triggers: the bus repeated a cursor")
+            seen.add(after)
+        raise BusError(f"GET /api/v2/processautomation/triggers: more than {MAX_PAGES} pages")
+
+    def get_rule(self, rule_id: str) -> Rule:
+        """One trigger by id, as a Rule."""
+        return trigger_to_rule(
+            self._wire(self._call(self.api.get_processautomation_trigger, rule_id))
+        )
+
+    def get_trigger(self, trigger_id: str) -> dict[str, Any]:
+        """One trigger by id, in the SDK's wire JSON."""
+        return self._wire(self._call(self.api.get_processautomation_trigger, trigger_id))
+
+    def put_rule(self, rule: Rule) -> Rule:
+        """Update a trigger: an `UpdateTriggerRequest` with `rule.version` (409 if stale)."""
+        body = self._model(request_body(rule, UPDATE_FIELDS), "UpdateTriggerRequest", rule.id)
+        stored = self._call(self.api.put_processautomation_trigger, rule.id, body)
+        return trigger_to_rule(self._wire(stored))
+
+    def create_rule(self, rule: Rule) -> Rule:
+        """Create a trigger from a Rule (its id is assigned by the org); returns it as stored."""
+        body = self._model(request_body(rule, CREATE_FIELDS), "CreateTriggerRequest", rule.id)
+        return trigger_to_rule(
+            self._wire(self._call(self.api.post_processautomation_triggers, body))
+        )
+
+    def create_trigger(self, trigger: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a trigger from its wire JSON; returns the stored trigger's wire JSON."""
+        body = {k: trigger[k] for k in CREATE_FIELDS if k in trigger}
+        model = self._model(body, "CreateTriggerRequest", str(trigger.get("name", "")))
+        return self._wire(self._call(self.api.post_processautomation_triggers, model))
+
+    def delete_rule(self, rule_id: str) -> None:
+        """Delete a trigger by id."""
+        self._call(self.api.delete_processautomation_trigger, rule_id)
+
+    # ------------------------------------------------------------------ test mode
+
+    def test_trigger(self, trigger_id: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /triggers/{id}/test`: the org's `TestModeResults` for an event body (wire)."""
+        result = self._call(
+            self.api.post_processautomation_trigger_test, trigger_id, body=dict(event_body)
+        )
+        return self._wire(result)
+
+    def test_topic(self, topic_name: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /triggers/topics/{topic}/test`: the org's `TestModeEventResults` (wire JSON)."""
+        result = self._call(
+            self.api.post_processautomation_triggers_topic_test, topic_name, body=dict(event_body)
+        )
+        return self._wire(result)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from PureCloudPlatformClientV2.rest import ApiException
+
+        generation = self._credentials.ensure(self.api_client)
+        try:
+            return operation(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status != 401:
+                raise sdk_error(exc) from None
+        self._credentials.refresh(self.api_client, generation)
+        try:
+            return operation(*args, **kwargs)
+        except ApiException as exc:
+            raise sdk_error(exc) from None
+
+    def _wire(self, model: Any) -> dict[str, Any]:
+        return self.api_client.sanitize_for_serialization(model) or {}
+
+    def _model(self, body: Mapping[str, Any], klass: str, rule_id: str) -> Any:
+        if _mentions(body, OUTDATED):
+            raise BadRequest(
+                f"trigger {rule_id!r} holds a value this SDK version cannot represent; "
+                "refusing to write it back (upgrade PureCloudPlatformClientV2)"
+            )
+        return self.api_client.deserialize(_JsonData(body), klass)
+
+    def __repr__(self) -> str:
+        return f"TriggersBus(api_host={self.api_host!r}, client_id={self._credentials.client_id!r})"
+
+
+def next_cursor(next_uri: str | None) -> str | None:
+    """The `after` cursor of a listing's `nextUri` (None when there is no next page)."""
+    if not next_uri:
+        return None
+    values = parse_qs(urlsplit(next_uri).query).get("after")
+    if not values or not values[0]:
+        raise BusError(
+            f"GET /api/v2/processautomation/triggers: nextUri without an after cursor: {next_uri}"
+        )
+    return values[0]
+
+
+class _JsonData:
+    """A JSON document shaped like an SDK response, so `ApiClient.deserialize` builds models."""
+
+    def __init__(self, document: Any) -> None:
+        self.data = json.dumps(document)
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return "application/json" if name.lower() == "content-type" else default
+
+
+def _mentions(document: Any, needle: str) -> bool:
+    if isinstance(document, str):
+        return document == needle
+    if isinstance(document, Mapping):
+        return any(_mentions(v, needle) for v in document.values())
+    if isinstance(document, list):
+        return any(_mentions(v, needle) for v in document)
+    return False
+
+
+def _api_client_class(base: type) -> type:
+    """An `ApiClient` whose login host may be set apart from the API host (loopback fakes)."""
+
+    class ChainsimApiClient(base):  # type: ignore[misc, valid-type]
+        def __init__(self, host: str, login_host: str | None) -> None:
+            super().__init__(host=host)
+            self.login_host = login_host
+
+        def get_conf_url(self, path_type: str, base_path: str) -> str:
+            if path_type == "login" and self.login_host:
+                return self.login_host
+            return super().get_conf_url(path_type, base_path)
+
+    return ChainsimApiClient

@@ -1,0 +1,216 @@
+"""The Genesys SDK's HTTP on httpx: an `AbstractHttpClient` chainsim controls.
+
+`PureCloudPlatformClientV2` ships with a urllib3 client whose pool silently retries
+(urllib3 `Retry()` defaults). `HttpxClient` replaces it through
+`ApiClient.set_http_client`, so that:
+
+- every SDK call goes through an injected `httpx.Client` (respx serves it in-process;
+  a plain client reaches the loopback fake or a real org);
+- nothing is retried here: a non-2xx answer raises the SDK's own
+  `rest.ApiException(http_resp=...)`, exactly as the stock client does, and chainsim's
+  retry layer decides what happens next;
+- an httpx failure (refused, reset, timed out) raises chainsim's `TransportError`
+  directly: the SDK catches only `ApiException`, so it passes through the SDK untouched
+  and the retry layer sees a retryable error, not a bare httpx exception;
+- every exchange is reported to an `ExchangeObserver` (metrics, the pacer).
+
+The SDK's timeout unit is milliseconds (`AbstractHttpClient.timeout = 16000`); the
+client-level value (`set_timeout`) is authoritative, as in the SDK's default client,
+because the ApiClient never sets `HttpRequestOptions.timeout` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from PureCloudPlatformClientV2.abstract_http_client import AbstractHttpClient
+from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
+from PureCloudPlatformClientV2.rest import ApiException
+
+from chainsim.bus.base import Exchange, ExchangeObserver, TransportError
+from chainsim.clock import Clock, SystemClock
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+TOKEN_PATH = "/oauth/token"
+
+
+class SdkResponse:
+    """What the SDK expects back from an http client (the shape of `rest.RESTResponse`)."""
+
+    __slots__ = ("data", "headers", "reason", "status", "url")
+
+    def __init__(
+        self, status: int, reason: str, data: str, headers: httpx.Headers, url: str
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.data = data
+        self.headers = headers
+        self.url = url
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> SdkResponse:
+        """Wrap an httpx response; the body is decoded as UTF-8 like the SDK does."""
+        return cls(
+            status=response.status_code,
+            reason=response.reason_phrase,
+            data=response.content.decode("utf-8", errors="replace"),
+            headers=response.headers,
+            url=str(response.request.url.copy_with(query=None)),
+        )
+
+    def getheaders(self) -> httpx.Headers:
+        """All response headers (a case-insensitive mapping)."""
+        return self.headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        """One response header, case-insensitively, or `default`."""
+        return self.headers.get(name, default)
+
+    def __repr__(self) -> str:
+        return f"SdkResponse(status={self.status}, url={self.url!r})"
+
+
+def is_success(status: int) -> bool:
+    """The SDK's own success test (`rest.py`: `status in range(200, 206)`)."""
+    return 200 <= status < 206
+
+
+class HttpxClient(AbstractHttpClient):
+    """The SDK's `AbstractHttpClient` on an injected `httpx.Client`; never retries."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        clock: Clock | None = None,
+        on_exchange: ExchangeObserver | None = None,
+        timeout_ms: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.http = http
+        self.clock: Clock = clock or SystemClock()
+        self._observers: list[ExchangeObserver] = [on_exchange] if on_exchange else []
+        if timeout_ms is not None:
+            self.set_timeout(timeout_ms)
+        self._local = threading.local()
+
+    def add_observer(self, observer: ExchangeObserver) -> None:
+        """Report every later exchange to `observer` too."""
+        self._observers.append(observer)
+
+    # ----------------------------------------------------------------- token side channel
+
+    @property
+    def token_expires_in(self) -> float | None:
+        """`expires_in` of this thread's last token answer (the SDK keeps only the token)."""
+        return getattr(self._local, "expires_in", None)
+
+    def _note_token_answer(self, response: SdkResponse) -> None:
+        try:
+            value = json.loads(response.data).get("expires_in")
+            expires_in = float(value) if value is not None else None
+        except (ValueError, TypeError, AttributeError):
+            expires_in = None
+        self._local.expires_in = expires_in
+
+    # ----------------------------------------------------------------- the one method
+
+    def request(self, http_request_options: HttpRequestOptions) -> SdkResponse:
+        """Send one SDK request; 2xx returns an `SdkResponse`, else `ApiException`."""
+        if not isinstance(http_request_options, HttpRequestOptions):
+            raise ValueError("httpRequestOptions must be an instance of HttpRequestOptions")
+        options = http_request_options
+        if self.pre_hook and callable(self.pre_hook):
+            options = self.pre_hook(options)
+        request = self._build(options)
+        response = self._send(request)
+        if self.post_hook and callable(self.post_hook):
+            response = self.post_hook(response)
+        if not is_success(response.status):
+            raise ApiException(http_resp=response)
+        if request.method == "POST" and request.url.path.endswith(TOKEN_PATH):
+            self._note_token_answer(response)
+        return response
+
+    def _build(self, options: HttpRequestOptions) -> httpx.Request:
+        headers = dict(options.headers or {})
+        content_type = _header(headers, "Content-Type") or JSON
+        params = _params(options.query_params)
+        kwargs: dict[str, Any] = {"headers": headers, "params": params}
+        if options.method in {"POST", "PUT", "PATCH", "OPTIONS"}:
+            if content_type.startswith(FORM):
+                kwargs["data"] = dict(options.post_params or {})
+            elif content_type.startswith("multipart/"):
+                raise ValueError("multipart bodies are not used by chainsim's SDK calls")
+            elif options.body is not None:
+                kwargs["content"] = json.dumps(options.body).encode("utf-8")
+                headers.setdefault("Content-Type", JSON)
+        elif options.body is not None and options.method == "DELETE":
+            kwargs["content"] = json.dumps(options.body).encode("utf-8")
+        kwargs["timeout"] = self.timeout / 1000.0 if self.timeout else None
+        return self.http.build_request(options.method, options.url, **kwargs)
+
+    def _send(self, request: httpx.Request) -> SdkResponse:
+        started = self.clock.now()
+        wall = time.perf_counter()
+        try:
+            raw = self.http.send(request)
+        except httpx.HTTPError as exc:
+            self._report(request, None, started, wall, {})
+            raise TransportError(
+                f"{request.method} {request.url.path}: {type(exc).__name__}: {exc}"
+            ) from None
+        response = SdkResponse.from_httpx(raw)
+        self._report(request, response.status, started, wall, response.headers)
+        return response
+
+    def _report(
+        self,
+        request: httpx.Request,
+        status: int | None,
+        started: float,
+        wall: float,
+        headers: Mapping[str, str],
+    ) -> None:
+        if not self._observers:
+            return
+        exchange = Exchange(
+            method=request.method,
+            path=request.url.path,
+            status=status,
+            started=started,
+            elapsed=self.clock.now() - started,
+            wall_elapsed=time.perf_counter() - wall,
+            headers=dict(headers),
+        )
+        for observer in self._observers:
+            observer(exchange)
+
+    def __repr__(self) -> str:
+        return f"HttpxClient(timeout_ms={self.timeout})"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return str(value)
+    return None
+
+
+def _params(query: Mapping[str, Any] | None) -> dict[str, str]:
+    """The SDK's query parameters as strings (it has already joined lists with commas)."""
+    return {str(k): _scalar(v) for k, v in (query or {}).items() if v is not None}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
