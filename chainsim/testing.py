@@ -1,0 +1,486 @@
+"""The certification harness behind the pytest plugin: backends, chains, latency samples.
+
+Usable without pytest too. `Backend` turns the plugin's options into clocks, fake buses
+and `Bus` clients for either dialect; `ChainFactory` builds rules and links from a
+compact spec such as `"A->B->C, B->D"` and removes what it created; `LatencyRecorder`
+gathers one latency sample per apply. Heavy modules (httpx, respx, the fake, the SDK)
+are imported inside the functions that need them, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chainsim.bus.base import Bus, ExchangeObserver
+    from chainsim.clock import Clock
+    from chainsim.fakebus import FakeBus
+    from chainsim.model import ChainLink, ChainPlan, Rule
+
+DIALECTS = ("eventbridge", "triggers")
+CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
+WORKFLOW_VAR = "CHAINSIM_WORKFLOW_ID"
+FAKE_CLIENT = ("chainsim", "chainsim-secret")
+FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-00000000f10w"
+
+# Real Process Automation topics (the triggers dialect's event types), used round robin.
+TOPICS = (
+    "v2.detail.events.conversation.{id}.customer.start",
+    "v2.detail.events.conversation.{id}.acd.start",
+    "v2.detail.events.conversation.{id}.acd.end",
+    "v2.detail.events.conversation.{id}.user.start",
+    "v2.detail.events.conversation.{id}.user.end",
+    "v2.detail.events.conversation.{id}.acw",
+    "v2.detail.events.conversation.{id}.customer.end",
+)
+# Fields every conversation detail event carries (trigger jsonPaths read the event body).
+DEFAULT_ATTRIBUTES = ("conversationId", "queueId", "mediaType")
+
+_LABEL = re.compile(r"[A-Za-z0-9_]+")
+
+
+def missing_credentials(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The credential variables a live run needs that are unset or empty."""
+    env = os.environ if environ is None else environ
+    return [name for name in CREDENTIAL_VARS if not env.get(name)]
+
+
+def parse_chain_spec(spec: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """`"A->B->C, B->D"` -> labels in first-seen order and the edges, in order.
+
+    Chains are separated by commas, semicolons or new lines; a lone label is a rule
+    without links. Raises `ValueError` on a malformed spec or a repeated edge.
+    """
+    labels: list[str] = []
+    edges: list[tuple[str, str]] = []
+    for part in re.split(r"[,;\n]", spec):
+        part = part.strip()
+        if not part:
+            continue
+        names = [name.strip() for name in part.split("->")]
+        for name in names:
+            if not _LABEL.fullmatch(name):
+                raise ValueError(f"chain spec {spec!r}: {name!r} is not a label ([A-Za-z0-9_]+)")
+            if name not in labels:
+                labels.append(name)
+        for source, destination in itertools.pairwise(names):
+            if (source, destination) in edges:
+                raise ValueError(f"chain spec {spec!r}: {source}->{destination} twice")
+            edges.append((source, destination))
+    if not labels:
+        raise ValueError(f"chain spec {spec!r} names no rule")
+    return labels, edges
+
+
+# --------------------------------------------------------------------------- latency
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One apply's duration: on the run's clock (virtual on the fake) and real seconds."""
+
+    virtual: float
+    wall: float
+    scenario: str = ""
+
+
+class LatencyRecorder:
+    """Collects apply-latency samples across tests and Hypothesis examples (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.samples: list[Sample] = []
+        self.scenario = ""
+
+    def record(self, virtual: float, wall: float, scenario: str | None = None) -> None:
+        """Add one sample (attributed to the running scenario unless `scenario` is given)."""
+        sample = Sample(
+            float(virtual), float(wall), self.scenario if scenario is None else scenario
+        )
+        with self._lock:
+            self.samples.append(sample)
+
+    @contextmanager
+    def measure(self, clock: Clock) -> Iterator[None]:
+        """Time the block on `clock` and on the wall clock, and record it (even if it raises)."""
+        start_virtual, start_wall = clock.now(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record(clock.now() - start_virtual, time.perf_counter() - start_wall)
+
+    def drain(self) -> list[Sample]:
+        """Take every sample recorded so far."""
+        with self._lock:
+            taken, self.samples = self.samples, []
+        return taken
+
+
+class RecordingOrchestrator:
+    """An Orchestrator whose `apply` calls each add a latency sample; the rest passes through."""
+
+    def __init__(self, orchestrator: Any, recorder: LatencyRecorder, clock: Clock) -> None:
+        self.wrapped = orchestrator
+        self._recorder = recorder
+        self._clock = clock
+
+    def apply(self, plan: ChainPlan, *args: Any, **kwargs: Any) -> Any:
+        """`Orchestrator.apply`, timed on the run's clock and on the wall clock."""
+        with self._recorder.measure(self._clock):
+            return self.wrapped.apply(plan, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def __repr__(self) -> str:
+        return f"RecordingOrchestrator({self.wrapped!r})"
+
+
+# --------------------------------------------------------------------------- backend
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the run certifies: the backend, the dialects, the org's environment."""
+
+    bus: str = "fake"
+    dialects: tuple[str, ...] = DIALECTS
+    env: str = "mypurecloud.com"
+    api_host: str | None = None
+    login_host: str | None = None
+
+    @property
+    def live(self) -> bool:
+        """True against a real org."""
+        return self.bus == "live"
+
+
+class Backend:
+    """Clocks, fake buses and Bus clients for the run's options; one per test session."""
+
+    def __init__(self, options: Options, run_id: str, worker: str = "main") -> None:
+        self.options = options
+        self.run_id = run_id
+        self.worker = worker
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def new_prefix(self) -> str:
+        """A name prefix unique to this run, worker and call: only its owner touches it."""
+        with self._lock:
+            n = next(self._counter)
+        return f"chainsim-{self.run_id}-{self.worker}-{n}"
+
+    def clock(self) -> Clock:
+        """A fresh VirtualClock on the fake; the SystemClock against a live org."""
+        from chainsim.clock import SystemClock, VirtualClock
+
+        return SystemClock() if self.options.live else VirtualClock()
+
+    @contextmanager
+    def fake(self, clock: Clock | None = None, **kwargs: Any) -> Iterator[FakeBus]:
+        """A fresh FakeBus installed on respx for the block (kwargs go to FakeBus)."""
+        from chainsim.fakebus import FakeBus
+
+        bus = FakeBus(clock=clock if clock is not None else self.clock(), **kwargs)
+        with bus.mock():
+            yield bus
+
+    def hosts(self) -> tuple[str, str]:
+        """(api host, login host): the fake's hosts, or the org's from env and overrides."""
+        if not self.options.live:
+            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
+
+            return DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
+        from chainsim.bus.auth import hosts_for
+
+        api, login = hosts_for(self.options.env)
+        return self.options.api_host or api, self.options.login_host or login
+
+    def credentials(self) -> tuple[str, str]:
+        """(client id, secret): the fake's default client, or the environment's."""
+        if not self.options.live:
+            return FAKE_CLIENT
+        missing = missing_credentials()
+        if missing:
+            raise RuntimeError(f"a live run needs {' and '.join(missing)} in the environment")
+        return os.environ[CREDENTIAL_VARS[0]], os.environ[CREDENTIAL_VARS[1]]
+
+    @contextmanager
+    def connect(
+        self, dialect: str, clock: Clock, *, on_exchange: ExchangeObserver | None = None
+    ) -> Iterator[Bus]:
+        """A Bus client in `dialect` for the block: RestBus or TriggersBus over httpx."""
+        import httpx
+
+        from chainsim.bus.auth import ClientCredentials
+
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r} (expected one of {DIALECTS})")
+        api_host, login_host = self.hosts()
+        client_id, secret = self.credentials()
+        with httpx.Client(timeout=30.0) as http:
+            auth = ClientCredentials(
+                client_id, secret, login_host=login_host, http=http, clock=clock
+            )
+            if dialect == "eventbridge":
+                from chainsim.bus.rest import RestBus
+
+                yield RestBus(http, auth, api_host=api_host, on_exchange=on_exchange, clock=clock)
+            else:
+                yield _triggers_bus(http, auth, api_host, login_host, clock, on_exchange)
+
+    def orchestrator(self, bus: Bus, clock: Clock, **kwargs: Any) -> Any:
+        """An Orchestrator on `bus` and `clock` (kwargs as for `Orchestrator`)."""
+        from chainsim.apply import Orchestrator
+
+        return Orchestrator(bus, clock=clock, **kwargs)
+
+    def workflow_id(self) -> str:
+        """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake."""
+        if self.options.live:
+            return os.environ.get(WORKFLOW_VAR, "") or FAKE_WORKFLOW_ID
+        return FAKE_WORKFLOW_ID
+
+
+def _triggers_bus(
+    http: Any, auth: Any, api_host: str, login_host: str, clock: Clock, on_exchange: Any
+) -> Bus:
+    """The triggers dialect's Bus (the SDK loads here, and only here)."""
+    from chainsim.bus.genesys import TriggersBus
+
+    return TriggersBus.from_httpx(  # type: ignore[attr-defined, no-any-return]
+        http, auth, api_host=api_host, login_host=login_host, clock=clock, on_exchange=on_exchange
+    )
+
+
+# --------------------------------------------------------------------------- chains
+
+
+@dataclass
+class Chain:
+    """Rules created on the bus for one spec, and the links that would join them."""
+
+    prefix: str
+    ids: dict[str, str]
+    rules: dict[str, Rule]
+    links: list[ChainLink]
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __getitem__(self, label: str) -> str:
+        return self.ids[label]
+
+    def plan(self, **kwargs: Any) -> ChainPlan:
+        """A ChainPlan with this chain's links (and rule settings); kwargs override fields."""
+        from chainsim.model import ChainPlan
+
+        data: dict[str, Any] = {"links": [link.model_dump() for link in self.links]}
+        if self.settings:
+            data["rules"] = self.settings
+        data.update(kwargs)
+        return ChainPlan.model_validate(data)
+
+
+class ChainFactory:
+    """Builds chains on a bus under one run prefix and deletes all of them on `cleanup()`."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        prefix: str,
+        *,
+        dialect: str = "eventbridge",
+        workflow_id: str = FAKE_WORKFLOW_ID,
+        clock: Clock | None = None,
+    ) -> None:
+        self.bus = bus
+        self.prefix = prefix
+        self.dialect = dialect
+        self.workflow_id = workflow_id
+        self.clock = clock
+        self.created: list[str] = []
+        self._count = itertools.count(1)
+
+    def __call__(
+        self,
+        spec: str,
+        *,
+        attributes: Sequence[str] = DEFAULT_ATTRIBUTES,
+        event_types: Mapping[str, str] | None = None,
+        transform: Mapping[str, str] | None = None,
+        linked: bool = False,
+        enabled: bool = True,
+        description: str | None = None,
+    ) -> Chain:
+        """Create one rule per label of `spec`; return the Chain with its planned links.
+
+        Every rule carries `attributes`; each link preserves them (and applies
+        `transform`). `linked=True` also writes the links on the bus (each rule created
+        after its destinations), so the chain already exists; otherwise the links are
+        only planned, for an orchestrator to apply.
+        """
+        from chainsim.model import ChainLink
+
+        labels, edges = parse_chain_spec(spec)
+        prefix = f"{self.prefix}-{next(self._count)}"
+        types = {
+            label: (event_types or {}).get(label, TOPICS[i % len(TOPICS)])
+            for i, label in enumerate(labels)
+        }
+        order = _destinations_first(labels, edges) if linked else labels
+        ids: dict[str, str] = {}
+        rules: dict[str, Rule] = {}
+        for label in order:
+            outgoing = [d for s, d in edges if s == label] if linked else []
+            rule = self._new_rule(
+                f"{prefix}-{label}",
+                types[label],
+                attributes,
+                [(ids[d], transform) for d in outgoing],
+                enabled,
+                description,
+            )
+            stored = self._retrying(lambda rule=rule: self.bus.create_rule(rule))
+            self.created.append(stored.id)
+            ids[label], rules[label] = stored.id, stored
+        links = [
+            ChainLink(
+                source=ids[s],
+                destination=ids[d],
+                event_type=types[s],
+                transform=dict(transform or {}),
+                preserve=list(attributes),
+            )
+            for s, d in edges
+        ]
+        settings: dict[str, dict[str, Any]] = {}
+        if self.dialect == "triggers":
+            settings = {
+                ids[label]: {"workflow": self.workflow_id, "attributes": list(attributes)}
+                for label in labels
+            }
+        return Chain(prefix, {lab: ids[lab] for lab in labels}, rules, links, settings)
+
+    def _new_rule(
+        self,
+        name: str,
+        event_type: str,
+        attributes: Sequence[str],
+        links: list[tuple[str, Mapping[str, str] | None]],
+        enabled: bool,
+        description: str | None,
+    ) -> Rule:
+        from chainsim.model import Action, Filters, Rule
+
+        extra: dict[str, Any] = {}
+        if self.dialect == "triggers":
+            extra = {
+                "target": {
+                    "type": "Workflow",
+                    "id": self.workflow_id,
+                    "workflowTargetSettings": {"dataFormat": "Json"},
+                },
+            }
+        return Rule(
+            id=name,
+            name=name,
+            event_type=event_type,
+            enabled=enabled,
+            description=description,
+            filters=Filters(attributes=list(attributes)),
+            actions=[
+                Action(
+                    type="invokeRule",
+                    rule_id=dest,
+                    payload_transformation=dict(transform or {}),
+                    preserved_attributes=list(attributes),
+                )
+                for dest, transform in links
+            ],
+            **extra,
+        )
+
+    def cleanup(self) -> list[str]:
+        """Delete every rule this factory created (sources first); return what could not go."""
+        from chainsim.bus.base import BusError, NotFound
+
+        pending = list(self.created)
+        for _ in range(3):  # a rule still invoked by another may be refused until that goes
+            left: list[str] = []
+            for rule_id in _sources_first(self.bus, pending):
+                try:
+                    self._retrying(lambda rule_id=rule_id: self.bus.delete_rule(rule_id))
+                except NotFound:
+                    pass
+                except BusError:
+                    left.append(rule_id)
+            pending = left
+            if not pending:
+                break
+        self.created = pending
+        return pending
+
+    def _retrying(self, call: Any) -> Any:
+        """Run `call`, waiting out 429s and retrying 5xx/transport errors (bounded)."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+        from chainsim.bus.base import BusError, RateLimited
+
+        clock = self.clock
+
+        def wait(state: Any) -> float:
+            exc = state.outcome.exception()
+            hint = exc.retry_after if isinstance(exc, RateLimited) else None
+            return min(60.0, hint if hint is not None else 2.0 ** min(state.attempt_number, 5))
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, BusError) and e.retryable),
+            stop=stop_after_attempt(12),
+            wait=wait,
+            sleep=clock.sleep if clock is not None else time.sleep,
+            reraise=True,
+        )
+        return retrying(call)
+
+
+def _destinations_first(labels: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[str]:
+    """Labels ordered so each comes after every label it links to (the spec is a DAG)."""
+    from graphlib import CycleError, TopologicalSorter
+
+    graph: dict[str, set[str]] = {label: set() for label in labels}
+    for source, destination in edges:
+        graph[source].add(destination)
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise ValueError(f"a linked chain cannot have a cycle: {exc.args[1]}") from None
+
+
+def _sources_first(bus: Bus, ids: Sequence[str]) -> list[str]:
+    """`ids` ordered so a rule that invokes another is deleted before it."""
+    from chainsim.bus.base import BusError
+
+    wanted = set(ids)
+    graph: dict[str, set[str]] = {rule_id: set() for rule_id in ids}
+    try:
+        for rule in bus.list_rules():
+            if rule.id in wanted:
+                for action in rule.links():
+                    if action.rule_id in wanted:
+                        graph[action.rule_id].add(rule.id)
+    except BusError:
+        return list(reversed(ids))
+    from graphlib import CycleError, TopologicalSorter
+
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError:
+        return list(reversed(ids))

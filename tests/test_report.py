@@ -1,0 +1,183 @@
+"""Unit tests for the certification report (chainsim/report.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chainsim.report import (
+    SCHEMA,
+    CertificationReport,
+    LatencySample,
+    ScenarioResult,
+    distribution,
+    load_report,
+    sibling,
+    write_report,
+)
+
+
+def _report(samples: int = 10) -> CertificationReport:
+    return CertificationReport(
+        run_id="abc123",
+        bus="fake",
+        dialect="eventbridge+triggers",
+        env="mypurecloud.com",
+        created="2026-01-01T00:00:00+00:00",
+        hypothesis_profile="ci",
+        scenarios=[
+            ScenarioResult(
+                "scenarios/test_a.py::test_ok[triggers]", "passed", 0.5, ("chainsim_live_safe",)
+            ),
+            ScenarioResult(
+                "scenarios/test_b.py::test_storm", "failed", 1.25, ("chainsim_fake_only",), "boom"
+            ),
+            ScenarioResult("scenarios/test_c.py::test_live", "skipped", 0.0, (), "live only"),
+        ],
+        samples=[
+            LatencySample(virtual=i * 0.1, wall=i * 0.001, scenario="s")
+            for i in range(1, samples + 1)
+        ],
+        other_tests={"passed": 4},
+    )
+
+
+def test_distribution_of_nothing_is_empty() -> None:
+    """An empty sample gives count 0 and no percentiles."""
+    assert distribution([]) == {
+        "count": 0,
+        "p50": None,
+        "p95": None,
+        "p99": None,
+        "max": None,
+        "mean": None,
+    }
+
+
+def test_distribution_of_one_value() -> None:
+    """A single sample is every percentile, the max and the mean."""
+    d = distribution([0.25])
+    assert d["count"] == 1
+    assert d["p50"] == d["p95"] == d["p99"] == d["max"] == d["mean"] == 0.25
+
+
+def test_distribution_percentiles_are_interpolated_and_ordered() -> None:
+    """For 1..100 the inclusive percentiles are 50.5, 95.05, 99.01 and max is 100."""
+    d = distribution([float(v) for v in range(100, 0, -1)])
+    assert d["count"] == 100
+    assert d["p50"] == pytest.approx(50.5)
+    assert d["p95"] == pytest.approx(95.05)
+    assert d["p99"] == pytest.approx(99.01)
+    assert d["max"] == 100.0
+    assert d["p50"] <= d["p95"] <= d["p99"] <= d["max"]
+
+
+def test_summary_counts_outcomes_and_verdict() -> None:
+    """A failed scenario makes the run not certified; skips do not."""
+    summary = _report().summary()
+    assert summary["total"] == 3
+    assert (summary["passed"], summary["failed"], summary["skipped"]) == (1, 1, 1)
+    assert summary["duration"] == pytest.approx(1.75)
+    assert summary["certified"] is False
+    ok = CertificationReport(
+        "r", "fake", "eventbridge", "e", scenarios=[ScenarioResult("t", "skipped", 0)]
+    )
+    assert ok.summary()["certified"] is True
+
+
+def test_a_run_without_scenarios_is_not_certified() -> None:
+    """Nothing ran, nothing is certified."""
+    assert CertificationReport("r", "fake", "eventbridge", "e").summary()["certified"] is False
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    """to_dict -> from_dict gives back an equal report."""
+    report = _report()
+    again = CertificationReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.to_dict() == report.to_dict()
+
+
+def test_from_dict_refuses_other_documents() -> None:
+    """A JSON document without the certification schema is refused with its schema named."""
+    with pytest.raises(ValueError, match="not a chainsim certification report"):
+        CertificationReport.from_dict({"schema": "other"})
+
+
+def test_json_document_has_the_documented_fields() -> None:
+    """The JSON carries run id, bus, dialect, env, versions, scenarios and the latency block."""
+    doc = _report().to_dict()
+    assert doc["schema"] == SCHEMA
+    assert {
+        "run_id",
+        "bus",
+        "dialect",
+        "env",
+        "versions",
+        "summary",
+        "apply_latency",
+        "scenarios",
+    } <= set(doc)
+    assert set(doc["versions"]) == {"chainsim", "sdk"}
+    lat = doc["apply_latency"]
+    assert lat["count"] == 10
+    assert set(lat["virtual_seconds"]) == {"count", "p50", "p95", "p99", "max", "mean"}
+    assert lat["virtual_seconds"]["max"] == pytest.approx(1.0)
+    assert lat["wall_seconds"]["max"] == pytest.approx(0.01)
+    assert [s["nodeid"] for s in doc["scenarios"]] == sorted(s["nodeid"] for s in doc["scenarios"])
+
+
+def test_versions_are_read_without_importing_the_sdk() -> None:
+    """The chainsim and SDK versions come from the installed package metadata."""
+    report = _report()
+    assert report.chainsim_version
+    assert report.sdk_version is not None and report.sdk_version[0].isdigit()
+
+
+def test_markdown_has_verdict_latency_table_and_rows() -> None:
+    """The Markdown names the verdict, the p50/p95/p99 table and one row per scenario."""
+    md = _report().to_markdown(plot="cert.png")
+    assert md.startswith("# chainsim certification: NOT CERTIFIED")
+    assert "| clock | p50 | p95 | p99 | max | mean |" in md
+    assert "| virtual |" in md and "| wall |" in md
+    assert "`scenarios/test_a.py::test_ok[triggers]` | passed" in md
+    assert "![apply latency](cert.png)" in md
+    assert "- `scenarios/test_b.py::test_storm` (failed): boom" in md
+    assert "other tests in the same run: 4 passed" in md
+
+
+def test_markdown_without_samples_says_so() -> None:
+    """With no apply recorded, the latency section says so instead of a table."""
+    md = _report(samples=0).to_markdown()
+    assert "No apply was recorded." in md
+
+
+def test_sibling_paths() -> None:
+    """`cert.json` -> `cert.md`; a path without a suffix gets one appended."""
+    assert sibling("out/cert.json", ".md") == Path("out/cert.md")
+    assert sibling("out/cert", ".md") == Path("out/cert.md")
+
+
+def test_write_report_writes_json_markdown_and_png(tmp_path: Path) -> None:
+    """write_report writes valid JSON, the Markdown beside it and a PNG when matplotlib is there."""
+    path = tmp_path / "reports" / "cert.json"
+    written = write_report(_report(), path)
+    assert written[:2] == [path, tmp_path / "reports" / "cert.md"]
+    assert load_report(path).run_id == "abc123"
+    assert (tmp_path / "reports" / "cert.md").read_text().startswith("# chainsim certification")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert len(written) == 2
+    else:
+        png = tmp_path / "reports" / "cert.png"
+        assert written[2] == png
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_report_without_png(tmp_path: Path) -> None:
+    """png=False writes only the JSON and the Markdown."""
+    written = write_report(_report(), tmp_path / "cert.json", png=False)
+    assert [p.name for p in written] == ["cert.json", "cert.md"]
+    assert not (tmp_path / "cert.png").exists()
