@@ -201,7 +201,7 @@ def preserved_into(plan: ChainPlan, rule_id: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def desired_trigger(rule: Rule, plan: ChainPlan) -> Rule:
+def desired_trigger(rule: Rule, plan: ChainPlan, preserved: Iterable[str] | None = None) -> Rule:
     """The trigger `rule` as apply should leave it: plan settings + preserved `Exists` criteria.
 
     The dialect hook for plan/merge: call it with the *current* rule (also after a 409
@@ -219,7 +219,8 @@ def desired_trigger(rule: Rule, plan: ChainPlan) -> Rule:
         if target is not None and target != wire.get("target"):
             wire["target"] = target
             changed = True
-    attributes = list(dict.fromkeys([*rule.attributes, *preserved_into(plan, rule.id)]))
+    into = preserved_into(plan, rule.id) if preserved is None else list(preserved)
+    attributes = list(dict.fromkeys([*rule.attributes, *into]))
     if attributes != rule.attributes:
         wire["filters"] = {**wire.get("filters", {}), "attributes": attributes}
         changed = True
@@ -235,6 +236,55 @@ def planned_trigger_ids(plan: ChainPlan) -> list[str]:
 def declared_attributes(plan: ChainPlan) -> dict[str, list[str]]:
     """`rules.<id>.attributes` of the plan: what the validator may trust for each trigger."""
     return {rid: list(s.attributes) for rid, s in plan.rules.items() if s.attributes}
+
+
+class TriggersMerger:
+    """plan.py's `Merger` for triggers: settings and `Exists` criteria on planned triggers.
+
+    Targets are the triggers named under `rules:` and every link destination (sources
+    are not written: triggers have no actions). `TriggersBus.merger` carries one, so
+    `plan.merger_for(bus)` picks it up with no change to the orchestrator.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[ChainPlan, dict[str, list[str]]] | None = None
+
+    def targets(self, index: Any) -> list[str]:
+        """Ids with plan settings, then link destinations, in plan order, without repeats."""
+        return planned_trigger_ids(index.plan)
+
+    def desired(self, current: Rule, index: Any) -> Rule:
+        """`desired_trigger` of `current` under the plan (preserved attributes indexed once)."""
+        preserved = self._preserved(index.plan)
+        return desired_trigger(current, index.plan, preserved.get(current.id, ()))
+
+    def _preserved(self, plan: ChainPlan) -> dict[str, list[str]]:
+        last = self._last
+        if last is not None and last[0] is plan:
+            return last[1]
+        grouped: dict[str, list[str]] = {}
+        for link in plan.links:
+            grouped.setdefault(link.destination, []).extend(link.preserve)
+        mapping = {k: list(dict.fromkeys(v)) for k, v in grouped.items()}
+        self._last = (plan, mapping)
+        return mapping
+
+
+def validation_attributes(plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
+    """`declared_attributes` for `validate_chain(dialect="triggers")`: plan-declared + criteria.
+
+    A trigger carries what any of its criteria reads (any operator, DESIGN §4); the
+    Rule's `filters.attributes` holds only the `Exists` ones, so pass this mapping.
+    """
+    declared = declared_attributes(plan)
+    out: dict[str, list[str]] = {}
+    for rule in rules:
+        extra = [*carried_attributes(rule), *declared.get(rule.id, ())]
+        if extra:
+            out[rule.id] = list(dict.fromkeys(extra))
+    for rule_id, names in declared.items():
+        out.setdefault(rule_id, list(names))
+    return out
 
 
 def carried_attributes(rule: Rule) -> list[str]:
@@ -330,6 +380,14 @@ class SdkCredentials:
             )
         return cls(client_id, secret, clock=clock)
 
+    @classmethod
+    def adopt(cls, auth: Any, *, clock: Clock) -> SdkCredentials:
+        """The id and secret of a `bus.auth.ClientCredentials` (its token is not reused)."""
+        secret = getattr(auth, "_secret", None)
+        if not getattr(auth, "client_id", None) or secret is None:
+            raise TypeError("expected SdkCredentials or bus.auth.ClientCredentials")
+        return cls(auth.client_id, secret, clock=clock, refresh_margin=auth.refresh_margin)
+
     @property
     def generation(self) -> int:
         """How many tokens have been acquired (a token is identified by its generation)."""
@@ -409,6 +467,7 @@ class TriggersBus:
         self.api_host = api_host.rstrip("/")
         self.login_host = login_host.rstrip("/") if login_host else None
         self.page_size = page_size
+        self.merger = TriggersMerger()
         self._clock = clock
         self._credentials = credentials
         if isinstance(http, AbstractHttpClient):
@@ -422,6 +481,36 @@ class TriggersBus:
         )
         self.api_client.set_http_client(self.http_client)
         self.api = ProcessAutomationApi(self.api_client)
+
+    @classmethod
+    def from_httpx(
+        cls,
+        http: httpx.Client,
+        auth: SdkCredentials | Any,
+        *,
+        api_host: str = DEFAULT_API_HOST,
+        login_host: str | None = None,
+        clock: Clock,
+        on_exchange: ExchangeObserver | None = None,
+        page_size: int = 200,
+    ) -> TriggersBus:
+        """A TriggersBus on `http`; `auth` is `SdkCredentials` or a `bus.auth.ClientCredentials`.
+
+        From a `ClientCredentials` only the client id and secret are taken: the token
+        itself is acquired through the SDK (`get_client_credentials_token`).
+        """
+        credentials = (
+            auth if isinstance(auth, SdkCredentials) else SdkCredentials.adopt(auth, clock=clock)
+        )
+        return cls(
+            http,
+            credentials,
+            api_host=api_host,
+            login_host=login_host,
+            clock=clock,
+            page_size=page_size,
+            on_exchange=on_exchange,
+        )
 
     def add_observer(self, observer: ExchangeObserver) -> None:
         """Report every later exchange (API and token) to `observer` too."""
