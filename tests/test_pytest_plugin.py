@@ -1,0 +1,252 @@
+"""The pytest plugin, exercised in throwaway projects with `pytester` (chainsim installed only)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CREDENTIALS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A throwaway project: no conftest, no ini; chainsim comes in by its entry point."""
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    return pytester
+
+
+def test_help_lists_the_options_under_a_chainsim_group(project: pytest.Pytester) -> None:
+    """`pytest --help` shows every chainsim option with its help text in the chainsim group."""
+    result = project.runpytest("--help")
+    out = result.stdout.str()
+    group = out[out.index("chainsim certification:") :]
+    for option in (
+        "--chainsim-bus={fake,live}",
+        "--chainsim-dialect={eventbridge,triggers}",
+        "--chainsim-env",
+        "--chainsim-api-host",
+        "--chainsim-report=PATH",
+    ):
+        assert option in group
+    assert "GENESYS_CLIENT_ID" in group
+    assert "chainsim_live_safe" in project.runpytest("--markers").stdout.str()
+
+
+def test_options_parse(project: pytest.Pytester) -> None:
+    """Every option reaches `config` with the value given on the command line."""
+    project.makepyfile(
+        """
+        def test_options(pytestconfig):
+            got = {name: pytestconfig.getoption(name) for name in (
+                "chainsim_bus", "chainsim_dialect", "chainsim_env",
+                "chainsim_api_host", "chainsim_report")}
+            assert got == {
+                "chainsim_bus": "fake", "chainsim_dialect": "triggers",
+                "chainsim_env": "mypurecloud.de", "chainsim_api_host": "http://127.0.0.1:9",
+                "chainsim_report": "out/cert.json"}
+        """
+    )
+    result = project.runpytest(
+        "--chainsim-bus=fake",
+        "--chainsim-dialect",
+        "triggers",
+        "--chainsim-env=mypurecloud.de",
+        "--chainsim-api-host=http://127.0.0.1:9",
+        "--chainsim-report=out/cert.json",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_choice_is_a_usage_error(project: pytest.Pytester) -> None:
+    """An unknown bus is refused by the option parser, naming the choices."""
+    result = project.runpytest("--chainsim-bus=staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "invalid choice: 'staging'" in result.stderr.str()
+
+
+def test_header_names_bus_dialects_and_hypothesis_profile(project: pytest.Pytester) -> None:
+    """The report header says which bus, which dialects and which Hypothesis profile run."""
+    project.makepyfile("def test_nothing():\n    pass\n")
+    result = project.runpytest("--chainsim-dialect=triggers")
+    result.stdout.re_match_lines(
+        [r"chainsim: bus=fake dialect=triggers hypothesis-profile=\S+ run-id=[0-9a-f]{8}"]
+    )
+    result = project.runpytest("--hypothesis-profile=default")
+    result.stdout.re_match_lines(
+        [r"chainsim: bus=fake dialect=eventbridge\+triggers hypothesis-profile=default .*"]
+    )
+
+
+def test_live_without_credentials_refuses_to_start(project: pytest.Pytester) -> None:
+    """`--chainsim-bus live` with no credentials stops before collection, naming both variables."""
+    project.makepyfile("def test_never():\n    raise AssertionError('must not run')\n")
+    result = project.runpytest("--chainsim-bus=live")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--chainsim-bus live needs GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET" in err
+    assert "must not run" not in result.stdout.str()
+
+
+def test_live_names_only_the_missing_variable(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only the client id set, the message names the secret alone."""
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "someone")
+    result = project.runpytest("--chainsim-bus=live")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "live needs GENESYS_CLIENT_SECRET in the environment" in result.stderr.str()
+
+
+def test_live_skips_fake_only_tests_and_the_fake_bus(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a live org, fake-only tests and the `fake_bus` fixture skip with a reason."""
+    for name in CREDENTIALS:
+        monkeypatch.setenv(name, "not-used")
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.chainsim_fake_only
+        def test_storm():
+            raise AssertionError("must not run live")
+
+        def test_wants_fake(fake_bus):
+            raise AssertionError("must not run live")
+
+        def test_dialect(chainsim_dialect, chainsim_clock):
+            from chainsim.clock import SystemClock
+            assert chainsim_dialect == "triggers"
+            assert isinstance(chainsim_clock, SystemClock)
+        """
+    )
+    result = project.runpytest("--chainsim-bus=live", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*chainsim_fake_only: needs the fake bus (fault injection)*",
+            "*fake_bus: this run is against a live org*",
+        ]
+    )
+
+
+def test_tests_using_a_bus_run_once_per_dialect(project: pytest.Pytester) -> None:
+    """Without --chainsim-dialect a test that uses the dialect runs in both; with it, in one."""
+    project.makepyfile(
+        """
+        def test_dialect(chainsim_dialect):
+            assert chainsim_dialect in ("eventbridge", "triggers")
+
+        def test_plain():
+            pass
+        """
+    )
+    result = project.runpytest("-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        ["*test_dialect?eventbridge? PASSED*", "*test_dialect?triggers? PASSED*"]
+    )
+    result = project.runpytest("-v", "--chainsim-dialect=eventbridge")
+    result.assert_outcomes(passed=2)
+
+
+REPORT_PROJECT = """
+    import pytest
+    from chainsim.clock import VirtualClock
+
+    pytestmark = pytest.mark.chainsim_live_safe
+
+    def test_passes(chainsim_recorder):
+        clock = VirtualClock()
+        for step in (0.1, 0.2, 0.3):
+            with chainsim_recorder.measure(clock):
+                clock.sleep(step)
+
+    def test_fails():
+        assert 1 == 2, "one is not two"
+
+    @pytest.mark.skip(reason="not today")
+    def test_skipped():
+        pass
+
+    @pytest.mark.chainsim_fake_only
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_fake(n, chainsim_recorder):
+        chainsim_recorder.record(virtual=n, wall=0.001)
+"""
+
+
+def _check_report(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == "chainsim.certification/1"
+    assert doc["bus"] == "fake"
+    assert doc["dialect"] == "eventbridge+triggers"
+    assert doc["env"] == "mypurecloud.com"
+    assert len(doc["run_id"]) == 8
+    assert doc["versions"]["chainsim"]
+    outcomes = {s["nodeid"].split("::")[1]: s["outcome"] for s in doc["scenarios"]}
+    assert outcomes == {
+        "test_passes": "passed",
+        "test_fails": "failed",
+        "test_skipped": "skipped",
+        "test_fake[1]": "passed",
+        "test_fake[2]": "passed",
+    }
+    assert doc["summary"]["certified"] is False
+    lat = doc["apply_latency"]
+    assert lat["count"] == 5
+    assert lat["virtual_seconds"]["max"] == pytest.approx(2.0)
+    assert lat["virtual_seconds"]["p50"] == pytest.approx(0.3)
+    scenarios = {s["scenario"].split("::")[1] for s in doc["samples"]}
+    assert scenarios == {"test_passes", "test_fake[1]", "test_fake[2]"}
+    failing = next(s for s in doc["scenarios"] if s["nodeid"].endswith("test_fails"))
+    assert "one is not two" in failing["message"]
+    assert failing["markers"] == ["chainsim_live_safe"]
+    md = path.with_suffix(".md").read_text()
+    assert md.startswith("# chainsim certification: NOT CERTIFIED")
+    assert "| virtual |" in md
+    return doc
+
+
+def test_report_files_are_written_and_valid(project: pytest.Pytester) -> None:
+    """--chainsim-report writes JSON and Markdown (outcomes, latency); JUnit XML still works."""
+    project.makepyfile(test_cert=REPORT_PROJECT)
+    result = project.runpytest("--chainsim-report=out/cert.json", "--junitxml=out/junit.xml")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["chainsim certification report: *out/cert.json, *out/cert.md*"])
+    _check_report(project.path / "out" / "cert.json")
+    junit = (project.path / "out" / "junit.xml").read_text()
+    assert 'tests="5"' in junit and 'failures="1"' in junit
+
+
+def test_report_under_xdist_combines_the_workers(project: pytest.Pytester) -> None:
+    """Under `-n 2` the controller writes one report with every worker's outcomes and samples."""
+    project.makepyfile(test_cert=REPORT_PROJECT)
+    result = project.runpytest_subprocess("-n", "2", "-p", "xdist", "--chainsim-report=cert.json")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    doc = _check_report(project.path / "cert.json")
+    assert len({s["scenario"] for s in doc["samples"]}) == 3
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """Importing the plugin loads neither httpx, respx, pydantic, the fake bus nor the SDK."""
+    code = textwrap.dedent(
+        """
+        import sys, pytest
+        import chainsim.pytest_plugin
+        heavy = [m for m in ("httpx", "respx", "pydantic", "chainsim.fakebus",
+                             "PureCloudPlatformClientV2", "matplotlib") if m in sys.modules]
+        print(heavy)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
