@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -47,6 +48,33 @@ def bad_input_exits_2(func: F) -> F:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def certify(ctx: typer.Context) -> None:
+    """Run the certification scenarios (scenarios/) through pytest: certify [PYTEST ARGS].
+
+    Takes pytest's and the plugin's options (--chainsim-bus, --chainsim-dialect,
+    --chainsim-env, --chainsim-api-host, --chainsim-report; default report
+    .chainsim/certification.json); prints where the report went; exits with pytest's code.
+    """
+    import pytest
+
+    from chainsim.report import sibling
+    from chainsim.testing import certify_args
+
+    args, report = certify_args(ctx.args)
+    if "--help" in args or "-h" in args:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    before = Path(report).stat().st_mtime_ns if Path(report).exists() else None
+    code = int(pytest.main(args))
+    if Path(report).exists() and Path(report).stat().st_mtime_ns != before:
+        typer.echo(f"certification report: {report} (Markdown: {sibling(report, '.md')})")
+    raise typer.Exit(code)
 
 
 def main() -> None:

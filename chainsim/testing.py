@@ -484,3 +484,35 @@ def _sources_first(bus: Bus, ids: Sequence[str]) -> list[str]:
         return list(TopologicalSorter(graph).static_order())
     except CycleError:
         return list(reversed(ids))
+
+
+# --------------------------------------------------------------------------- certify
+
+DEFAULT_REPORT = ".chainsim/certification.json"
+
+
+def certify_args(args: Sequence[str], *, scenarios: str = "scenarios") -> tuple[list[str], str]:
+    """pytest arguments for `chainsim certify [PYTEST ARGS]`, and where the report goes.
+
+    The scenarios directory is added unless a test path is given; the report defaults
+    to `.chainsim/certification.json` unless `--chainsim-report` is among the args.
+    """
+    out = list(args)
+    report: str | None = None
+    for i, arg in enumerate(out):
+        if arg.startswith("--chainsim-report="):
+            report = arg.split("=", 1)[1]
+        elif arg == "--chainsim-report" and i + 1 < len(out):
+            report = out[i + 1]
+    if report is None:
+        report = DEFAULT_REPORT
+        out += ["--chainsim-report", report]
+    if not any(_is_test_path(arg) for arg in out):
+        out.insert(0, scenarios)
+    return out, report
+
+
+def _is_test_path(arg: str) -> bool:
+    from pathlib import Path
+
+    return not arg.startswith("-") and Path(arg.split("::", 1)[0]).exists()
