@@ -1,0 +1,148 @@
+"""The EventBridge-rules dialect over httpx: the `Bus` protocol as plain REST calls.
+
+Every exchange is reported to the observers (metrics, the pacer); every non-2xx answer
+becomes a `BusError` through `bus.base.error_from_http`; an httpx transport failure
+becomes `TransportError`. A 401 drops the cached token and the request is sent once more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from chainsim.bus.auth import ClientCredentials
+from chainsim.bus.base import BusError, Exchange, ExchangeObserver, TransportError, error_from_http
+from chainsim.clock import Clock
+from chainsim.model import Rule
+
+RULES_PATH = "/api/v2/eventbridge/rules"
+MAX_PAGES = 100_000
+
+
+class RestBus:
+    """`Bus` for the EventBridge-rules contract (DESIGN §4) over an `httpx.Client`."""
+
+    dialect = "eventbridge"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        auth: ClientCredentials,
+        *,
+        api_host: str,
+        page_size: int = 200,
+        on_exchange: ExchangeObserver | None = None,
+        clock: Clock,
+    ) -> None:
+        if not 1 <= page_size <= 200:
+            raise ValueError("page_size must be within 1..200")
+        self._http = http
+        self._auth = auth
+        self.api_host = api_host.rstrip("/")
+        self.page_size = page_size
+        self._clock = clock
+        self._observers: list[ExchangeObserver] = []
+        if on_exchange is not None:
+            self.add_observer(on_exchange)
+
+    def add_observer(self, observer: ExchangeObserver) -> None:
+        """Report every later exchange (API and token) to `observer` too."""
+        self._observers.append(observer)
+        self._auth.add_observer(observer)
+
+    # ------------------------------------------------------------------ Bus protocol
+
+    def list_page(self, token: str | None = None) -> tuple[list[Rule], str | None]:
+        """One page of rules and the token of the next page (None on the last page)."""
+        params: dict[str, Any] = {"pageSize": self.page_size}
+        if token:
+            params["pageToken"] = token
+        body = self._request("GET", RULES_PATH, params=params).json()
+        entities = body.get("entities") or []
+        return [Rule.model_validate(item) for item in entities], body.get("nextPageToken") or None
+
+    def list_rules(self) -> Iterator[Rule]:
+        """Every rule, following `nextPageToken` until the last page (bounded)."""
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            rules, token = self.list_page(token)
+            yield from rules
+            if token is None:
+                return
+            if token in seen:
+                raise BusError(f"GET {RULES_PATH}: the bus repeated a page token")
+            seen.add(token)
+        raise BusError(f"GET {RULES_PATH}: more than {MAX_PAGES} pages")
+
+    def get_rule(self, rule_id: str) -> Rule:
+        """One rule by id."""
+        return Rule.model_validate(self._request("GET", self._path(rule_id)).json())
+
+    def put_rule(self, rule: Rule) -> Rule:
+        """Replace a rule; the body carries the version it expects (409 if stale)."""
+        return Rule.model_validate(
+            self._request("PUT", self._path(rule.id), json=rule.to_wire()).json()
+        )
+
+    def create_rule(self, rule: Rule) -> Rule:
+        """Create a rule; returns it as stored."""
+        return Rule.model_validate(self._request("POST", RULES_PATH, json=rule.to_wire()).json())
+
+    def delete_rule(self, rule_id: str) -> None:
+        """Delete a rule by id."""
+        self._request("DELETE", self._path(rule_id))
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _path(rule_id: str) -> str:
+        return f"{RULES_PATH}/{quote(rule_id, safe='')}"
+
+    def _request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
+        for attempt in (1, 2):
+            token = self._auth.token()
+            started, wall = self._clock.now(), time.perf_counter()
+            try:
+                response = self._http.request(
+                    method,
+                    self.api_host + path,
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.HTTPError as exc:
+                self._report(method, path, None, started, wall, {})
+                raise TransportError(f"{method} {path}: {type(exc).__name__}") from None
+            self._report(method, path, response.status_code, started, wall, response.headers)
+            if response.status_code == 401 and attempt == 1:
+                self._auth.invalidate()
+                continue
+            if not response.is_success:
+                raise error_from_http(response.status_code, response.content, response.headers)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _report(
+        self, method: str, path: str, status: int | None, started: float, wall: float, headers: Any
+    ) -> None:
+        exchange = Exchange(
+            method=method,
+            path=path,
+            status=status,
+            started=started,
+            elapsed=self._clock.now() - started,
+            wall_elapsed=time.perf_counter() - wall,
+            headers=dict(headers),
+        )
+        for observer in self._observers:
+            observer(exchange)
+
+    def __repr__(self) -> str:
+        return f"RestBus(api_host={self.api_host!r}, client_id={self._auth.client_id!r})"

@@ -1,0 +1,261 @@
+"""Desired state vs bus state -> a `ChangeSet`, like `terraform plan`.
+
+The desired state of a source rule is the rule as the bus holds it with the plan's
+links merged into its `invokeRule` actions: a link to a destination the rule already
+invokes replaces that action's transformation and preserved attributes; a new
+destination appends an action; every other action and field stays as it is. The
+plan's `rules:` settings (`enabled`) are applied on top. A rule already in its desired
+state is a no-op, so re-applying a plan writes nothing.
+
+Dialects plug in through a `Merger` (which rules a plan touches, and what each should
+become); `EventBridgeMerger` is the default, and a bus may carry its own as `bus.merger`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from chainsim.model import INVOKE_RULE, Action, ChainLink, ChainPlan, Rule, RuleSettings
+
+ChangeKind = Literal["create", "update", "no-op"]
+
+
+@dataclass(frozen=True)
+class PlanIndex:
+    """A plan with its links grouped by source rule (built once per run)."""
+
+    plan: ChainPlan
+    links_by_source: Mapping[str, Sequence[ChainLink]]
+
+    @classmethod
+    def of(cls, plan: ChainPlan) -> PlanIndex:
+        """Index `plan`'s links by source, keeping plan order."""
+        grouped: dict[str, list[ChainLink]] = {}
+        for link in plan.links:
+            grouped.setdefault(link.source, []).append(link)
+        return cls(plan, grouped)
+
+    def settings(self, rule_id: str) -> RuleSettings | None:
+        """The plan's `rules:` settings for `rule_id`, if any."""
+        return self.plan.rules.get(rule_id)
+
+
+def desired_rule(
+    current: Rule, links: Iterable[ChainLink], settings: RuleSettings | None = None
+) -> Rule:
+    """`current` with `links` merged into its invokeRule actions and `settings` applied."""
+    actions = [action.model_copy(deep=True) for action in current.actions]
+    for link in links:
+        for index, action in enumerate(actions):
+            if action.type == INVOKE_RULE and action.rule_id == link.destination:
+                actions[index] = action.model_copy(
+                    update={
+                        "payload_transformation": dict(link.transform),
+                        "preserved_attributes": list(link.preserve),
+                    }
+                )
+                break
+        else:
+            actions.append(link.to_action())
+    update: dict[str, Any] = {"actions": actions}
+    if settings is not None and settings.enabled is not None:
+        update["enabled"] = settings.enabled
+    return current.model_copy(update=update, deep=True)
+
+
+class Merger(Protocol):
+    """A dialect's view of a plan: which rules it touches and what each should become."""
+
+    def targets(self, index: PlanIndex) -> list[str]:
+        """Ids of the rules the plan may change, in a stable order."""
+        ...
+
+    def desired(self, current: Rule, index: PlanIndex) -> Rule:
+        """The desired state of `current` under the plan (keeping everything it does not own)."""
+        ...
+
+
+class EventBridgeMerger:
+    """EventBridge rules: links live on their source rule's `invokeRule` actions."""
+
+    def targets(self, index: PlanIndex) -> list[str]:
+        """Link sources in plan order, then rules named only by `rules:` settings."""
+        ids = dict.fromkeys(index.links_by_source)
+        ids.update(dict.fromkeys(index.plan.rules))
+        return list(ids)
+
+    def desired(self, current: Rule, index: PlanIndex) -> Rule:
+        """`desired_rule` with this rule's planned links and settings."""
+        return desired_rule(
+            current, index.links_by_source.get(current.id, ()), index.settings(current.id)
+        )
+
+
+EVENTBRIDGE = EventBridgeMerger()
+
+
+def merger_for(bus: object) -> Merger:
+    """The bus's own `merger` attribute if it has one, else the EventBridge merger."""
+    return getattr(bus, "merger", None) or EVENTBRIDGE
+
+
+def content(rule: Rule) -> dict[str, Any]:
+    """A rule's wire JSON without `version`: what 'same state' compares."""
+    wire = rule.to_wire()
+    wire.pop("version", None)
+    return wire
+
+
+def same_content(a: Rule, b: Rule) -> bool:
+    """True when two rules differ at most in their version."""
+    return content(a) == content(b)
+
+
+def changed_fields(before: Rule, after: Rule) -> list[str]:
+    """Top-level wire fields whose value differs (version excluded), sorted."""
+    a, b = content(before), content(after)
+    return sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+
+
+def overlay(base: Rule, source: Rule, fields: Iterable[str]) -> Rule:
+    """`base` with the top-level wire `fields` taken from `source` (absent there -> removed)."""
+    wire = base.to_wire()
+    src = source.to_wire()
+    for key in fields:
+        if key in src:
+            wire[key] = src[key]
+        else:
+            wire.pop(key, None)
+    wire["version"] = base.version
+    return Rule.model_validate(wire)
+
+
+def text_diff(before: Rule | None, after: Rule) -> str:
+    """A unified diff of the two rules' wire JSON (version left out)."""
+    a = json.dumps(content(before), indent=2, sort_keys=True).splitlines() if before else []
+    b = json.dumps(content(after), indent=2, sort_keys=True).splitlines()
+    lines = difflib.unified_diff(a, b, fromfile="bus", tofile="plan", lineterm="", n=1)
+    return "\n".join(lines)
+
+
+def _link_summary(action: Action) -> str:
+    bits = [f"-> {action.rule_id}"]
+    if action.payload_transformation:
+        bits.append(
+            "transform " + ", ".join(f"{k}={v}" for k, v in action.payload_transformation.items())
+        )
+    if action.preserved_attributes:
+        bits.append("preserve " + ", ".join(action.preserved_attributes))
+    return " ".join(bits)
+
+
+def summarize(before: Rule | None, after: Rule) -> list[str]:
+    """Short human lines for a change: links added or changed, settings changed."""
+    if before is None:
+        return ["new rule"] + [f"+ link {_link_summary(a)}" for a in after.links()]
+    old = {a.rule_id: a for a in before.links()}
+    lines: list[str] = []
+    for action in after.links():
+        prior = old.get(action.rule_id)
+        if prior is None:
+            lines.append(f"+ link {_link_summary(action)}")
+        elif prior.to_wire() != action.to_wire():
+            lines.append(f"~ link {_link_summary(action)}")
+    for key in changed_fields(before, after):
+        if key != "actions":
+            was, now = before.to_wire().get(key), after.to_wire().get(key)
+            lines.append(f"~ {key}: {json.dumps(was)} -> {json.dumps(now)}")
+    if not lines and not same_content(before, after):
+        lines.append("~ actions")
+    return lines
+
+
+@dataclass(frozen=True)
+class Change:
+    """One rule's planned change: its kind, the state before and the desired state."""
+
+    rule_id: str
+    kind: ChangeKind
+    before: Rule | None
+    after: Rule
+
+    @property
+    def fields(self) -> list[str]:
+        """The top-level fields this change writes."""
+        return (
+            changed_fields(self.before, self.after) if self.before else sorted(content(self.after))
+        )
+
+    def summary(self) -> list[str]:
+        """Short human lines describing the change."""
+        return summarize(self.before, self.after) if self.kind != "no-op" else []
+
+    def diff(self) -> str:
+        """A unified diff of the change (empty for a no-op)."""
+        return "" if self.kind == "no-op" else text_diff(self.before, self.after)
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"id", "change", "fields", "summary", "diff"}`."""
+        return {
+            "id": self.rule_id,
+            "change": self.kind,
+            "fields": self.fields if self.kind != "no-op" else [],
+            "summary": self.summary(),
+            "diff": self.diff(),
+        }
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Every rule a plan touches, each a create, update or no-op; plus ids the bus lacks."""
+
+    changes: tuple[Change, ...]
+    missing: tuple[str, ...] = field(default=())
+
+    @property
+    def updates(self) -> list[Change]:
+        """The changes that write something (create or update), in order."""
+        return [c for c in self.changes if c.kind != "no-op"]
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would write anything."""
+        return bool(self.updates)
+
+    def counts(self) -> dict[str, int]:
+        """How many creates, updates and no-ops."""
+        out = {"create": 0, "update": 0, "no-op": 0}
+        for change in self.changes:
+            out[change.kind] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"changes": [...], "counts": {...}, "missing": [...]}`."""
+        return {
+            "changes": [c.to_json() for c in self.changes],
+            "counts": self.counts(),
+            "missing": list(self.missing),
+        }
+
+
+def compute_changes(
+    rules: Iterable[Rule], plan: ChainPlan | PlanIndex, merger: Merger = EVENTBRIDGE
+) -> ChangeSet:
+    """Compare the bus's `rules` with the plan's desired state, rule by rule."""
+    index = plan if isinstance(plan, PlanIndex) else PlanIndex.of(plan)
+    current = {rule.id: rule for rule in rules}
+    changes: list[Change] = []
+    missing: list[str] = []
+    for rule_id in merger.targets(index):
+        rule = current.get(rule_id)
+        if rule is None:
+            missing.append(rule_id)
+            continue
+        desired = merger.desired(rule, index)
+        kind: ChangeKind = "no-op" if same_content(rule, desired) else "update"
+        changes.append(Change(rule_id, kind, rule, desired))
+    return ChangeSet(tuple(changes), tuple(missing))
