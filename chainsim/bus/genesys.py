@@ -258,6 +258,10 @@ class TriggersMerger:
         preserved = self._preserved(index.plan)
         return desired_trigger(current, index.plan, preserved.get(current.id, ()))
 
+    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
+        """What the validator may trust per trigger (Orchestrator.validate's hook)."""
+        return validation_attributes(plan, rules)
+
     def _preserved(self, plan: ChainPlan) -> dict[str, list[str]]:
         last = self._last
         if last is not None and last[0] is plan:
