@@ -1,0 +1,322 @@
+"""Process Automation triggers on the fake: wire validation and match-criteria semantics.
+
+The wire JSON is the SDK's (`CreateTriggerRequest`, `UpdateTriggerRequest`, `Trigger`,
+`MatchCriteria`, `TriggerTarget`, `WorkflowTargetSettings`). Validation is the real
+API's documented constraints; unknown fields are ignored, as Genesys does.
+
+Match-criteria semantics (DESIGN leaves them to us). A criterion's `jsonPath` is read
+relative to the event body: `mediaType` and `$.mediaType` are the same path. The path
+selects zero or more values (python-jsonpath, so wildcards and filters work).
+
+- `Exists`: the path selects something (`value: false` inverts; `value` absent = true).
+- every other operator: a path that selects nothing never matches.
+- `Equal` / `In` / `Contains` / `All` / `Size` / ordering: matches when *any* selected
+  value satisfies it; `NotEqual` / `NotIn`: when *none* of the selected values is
+  equal / in `values`.
+- equality is JSON equality: `true` never equals `1`, `1` equals `1.0`.
+- `GreaterThan`, `GreaterThanOrEqual`, `LessThan`, `LessThanOrEqual`: numbers compare
+  with numbers, strings with strings (lexicographically); other pairs do not match.
+- `Contains`: a string selected value contains the string `value`; an array contains
+  an element equal to `value`.
+- `All`: the selected value is an array holding an element equal to each of `values`.
+- `Size`: the selected array, string or object has exactly `value` elements.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, get_args
+
+from jsonpath import JSONPathEnvironment
+from jsonpath.exceptions import JSONPathError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from chainsim.fakebus.errors import FakeError, Violation, bad_request
+from chainsim.model import format_place
+
+Operator = Literal[
+    "GreaterThanOrEqual",
+    "LessThanOrEqual",
+    "Equal",
+    "NotEqual",
+    "LessThan",
+    "GreaterThan",
+    "NotIn",
+    "In",
+    "Contains",
+    "All",
+    "Exists",
+    "Size",
+]
+OPERATORS: tuple[str, ...] = get_args(Operator)
+_NEEDS_VALUES = {"In", "NotIn", "All"}
+
+# A few real Process Automation topics; the fake lists these plus every topic in use.
+TOPIC_CATALOGUE = (
+    "v2.detail.events.conversation.{id}.acd.end",
+    "v2.detail.events.conversation.{id}.acd.start",
+    "v2.detail.events.conversation.{id}.acw",
+    "v2.detail.events.conversation.{id}.customer.end",
+    "v2.detail.events.conversation.{id}.customer.start",
+    "v2.detail.events.conversation.{id}.outbound.initialized",
+    "v2.detail.events.conversation.{id}.user.end",
+    "v2.detail.events.conversation.{id}.user.start",
+)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class WorkflowTargetSettings(_Wire):
+    """`WorkflowTargetSettings`: how the event reaches the workflow."""
+
+    data_format: Literal["Json", "TopLevelPrimitives"] | None = Field(None, alias="dataFormat")
+
+
+class TriggerTarget(_Wire):
+    """`TriggerTarget`: the workflow a trigger starts."""
+
+    type: Literal["Workflow"]
+    id: StrictStr = Field(min_length=1)
+    workflow_target_settings: WorkflowTargetSettings | None = Field(
+        None, alias="workflowTargetSettings"
+    )
+
+
+class MatchCriteria(_Wire):
+    """`MatchCriteria`: one condition on the event body."""
+
+    json_path: StrictStr = Field(alias="jsonPath", min_length=1)
+    operator: Operator
+    value: Any = None
+    values: list[Any] | None = None
+
+
+class TriggerBody(_Wire):
+    """The fields `CreateTriggerRequest` and `UpdateTriggerRequest` share, as validated."""
+
+    name: StrictStr = Field(min_length=1, max_length=256)
+    topic_name: StrictStr = Field(alias="topicName", min_length=1)
+    target: TriggerTarget
+    enabled: StrictBool
+    match_criteria: list[MatchCriteria] = Field(default_factory=list, alias="matchCriteria")
+    event_ttl_seconds: StrictInt | None = Field(None, alias="eventTTLSeconds", ge=10)
+    delay_by_seconds: StrictInt | None = Field(None, alias="delayBySeconds", ge=60, le=900)
+    description: StrictStr | None = Field(None, max_length=512)
+    version: StrictInt | None = None
+
+
+_ENV = JSONPathEnvironment()
+
+
+def normalise_path(path: str) -> str:
+    """A trigger jsonPath as an absolute JSONPath (`mediaType` -> `$.mediaType`)."""
+    if path.startswith("$"):
+        return path
+    return "$" + path if path.startswith(("[", ".")) else "$." + path
+
+
+def parse_trigger(body: Any, *, require_version: bool) -> dict[str, Any]:
+    """Validate a create/update body and return the stored wire fields (no id/version)."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object")
+    try:
+        parsed = TriggerBody.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        place = format_place([str(p) if not isinstance(p, int) else p for p in first["loc"]])
+        raise bad_request(
+            f"{place}: {first['msg']}", [Violation("invalid.value", first["msg"], place)]
+        ) from None
+    if require_version and parsed.version is None:
+        raise bad_request(
+            "version is required", [Violation("missing.value", "required", "version")]
+        )
+    if parsed.event_ttl_seconds is not None and parsed.delay_by_seconds is not None:
+        raise bad_request(
+            "eventTTLSeconds and delayBySeconds cannot both be set",
+            [Violation("invalid.value", "only one of the two", "delayBySeconds")],
+        )
+    for index, criterion in enumerate(parsed.match_criteria):
+        _check_criterion(criterion, f"matchCriteria[{index}]")
+    out: dict[str, Any] = {
+        "name": parsed.name,
+        "topicName": parsed.topic_name,
+        "target": parsed.target.model_dump(by_alias=True, exclude_none=True),
+        "enabled": parsed.enabled,
+        "matchCriteria": [
+            c.model_dump(by_alias=True, exclude_none=True) for c in parsed.match_criteria
+        ],
+    }
+    for key, value in (
+        ("eventTTLSeconds", parsed.event_ttl_seconds),
+        ("delayBySeconds", parsed.delay_by_seconds),
+        ("description", parsed.description),
+    ):
+        if value is not None:
+            out[key] = value
+    if parsed.version is not None:
+        out["version"] = parsed.version
+    return out
+
+
+def _check_criterion(criterion: MatchCriteria, place: str) -> None:
+    def refuse(problem: str, where: str) -> FakeError:
+        return bad_request(
+            f"{place}.{where}: {problem}", [Violation("invalid.value", problem, f"{place}.{where}")]
+        )
+
+    try:
+        _ENV.compile(normalise_path(criterion.json_path))
+    except (JSONPathError, ValueError) as exc:
+        raise refuse(f"invalid jsonPath ({type(exc).__name__})", "jsonPath") from None
+    op, value = criterion.operator, criterion.value
+    if op in _NEEDS_VALUES:
+        if not criterion.values:
+            raise refuse(f"operator {op} needs a non-empty `values` list", "values")
+    elif op == "Exists":
+        if value is not None and not isinstance(value, bool):
+            raise refuse("operator Exists takes a boolean value", "value")
+    elif op == "Size":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise refuse("operator Size needs a non-negative integer value", "value")
+    elif value is None:
+        raise refuse(f"operator {op} needs a `value`", "value")
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: booleans equal only booleans; numbers compare by value."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _ordered(op: str, a: Any, b: Any) -> bool:
+    if not ((_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))):
+        return False
+    if op == "GreaterThan":
+        return bool(a > b)
+    if op == "GreaterThanOrEqual":
+        return bool(a >= b)
+    if op == "LessThan":
+        return bool(a < b)
+    return bool(a <= b)
+
+
+def _satisfies(op: str, selected: Any, value: Any, values: list[Any]) -> bool:
+    if op == "Equal":
+        return json_equal(selected, value)
+    if op == "In":
+        return any(json_equal(selected, v) for v in values)
+    if op == "Contains":
+        if isinstance(selected, str):
+            return isinstance(value, str) and value in selected
+        return isinstance(selected, list) and any(json_equal(e, value) for e in selected)
+    if op == "All":
+        return isinstance(selected, list) and all(
+            any(json_equal(e, v) for e in selected) for v in values
+        )
+    if op == "Size":
+        return isinstance(selected, (list, str, dict)) and len(selected) == value
+    return _ordered(op, selected, value)
+
+
+def evaluate(criterion: dict[str, Any], event: Any) -> dict[str, Any]:
+    """One criterion against an event body: the SDK's `MatchCriteriaTestResult`."""
+    op = criterion["operator"]
+    value = criterion.get("value")
+    values = criterion.get("values") or []
+    path = normalise_path(criterion["jsonPath"])
+    found = [(m.path, m.value) for m in _ENV.finditer(path, event)]
+    selected = [v for _, v in found]
+    if op == "Exists":
+        match = bool(found) if value is None or value else not found
+    elif not found:
+        match = False
+    elif op == "NotEqual":
+        match = not any(json_equal(s, value) for s in selected)
+    elif op == "NotIn":
+        match = not any(json_equal(s, v) for s in selected for v in values)
+    else:
+        match = any(_satisfies(op, s, value, values) for s in selected)
+    shown = json.dumps(values if op in _NEEDS_VALUES else value)
+    result: dict[str, Any] = {
+        "jsonPath": criterion["jsonPath"],
+        "operator": op,
+        "generatedJsonPathCondition": f"{path} {op} {shown}",
+        "match": match,
+        "jsonPathExtraction": [{"path": p, "value": v} for p, v in found],
+    }
+    if "value" in criterion:
+        result["value"] = value
+    if "values" in criterion:
+        result["values"] = values
+    return result
+
+
+def _operation(name: str, step: int, matches: bool, details: list[Any]) -> dict[str, Any]:
+    return {"name": name, "step": step, "matches": matches, "details": details}
+
+
+def trigger_test_results(trigger: dict[str, Any], event: Any) -> dict[str, Any]:
+    """`POST /triggers/{id}/test`: the SDK's `TestModeResults` for one trigger."""
+    results = [evaluate(c, event) for c in trigger.get("matchCriteria", [])]
+    paths_match = all(r["match"] for r in results)
+    target_ok = trigger.get("target", {}).get("type") == "Workflow"
+    return {
+        "schemaValidation": _operation("Schema validation", 1, True, []),
+        "targetValidation": _operation("Target validation", 2, target_ok, []),
+        "jsonPathValidation": _operation("JsonPath validation", 3, paths_match, results),
+        "triggerMatches": paths_match and target_ok,
+    }
+
+
+def matches(trigger: dict[str, Any], event: Any) -> bool:
+    """True when every criterion of `trigger` matches `event`."""
+    return all(evaluate(c, event)["match"] for c in trigger.get("matchCriteria", []))
+
+
+def topic_test_results(triggers: list[dict[str, Any]], event: Any) -> dict[str, Any]:
+    """`POST /triggers/topics/{topic}/test`: the SDK's `TestModeEventResults`."""
+    matched: list[dict[str, Any]] = []
+    unmatched: list[dict[str, Any]] = []
+    for trigger in triggers:
+        brief = {k: trigger[k] for k in ("id", "name", "enabled", "selfUri") if k in trigger}
+        (matched if matches(trigger, event) else unmatched).append(brief)
+    return {
+        "schemaValidation": _operation("Schema validation", 1, True, []),
+        "triggerMatchValidation": {
+            "name": "Trigger match validation",
+            "step": 2,
+            "matchedTriggers": matched,
+            "unmatchedTriggers": unmatched,
+        },
+    }
+
+
+def event_body(body: Any) -> Any:
+    """The event a test endpoint received: the SDK posts it as a JSON string of JSON."""
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            raise bad_request("The event body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("The event body must be a JSON object")
+    return body
