@@ -351,7 +351,11 @@ class Orchestrator:
         from chainsim.validate import validate_chain
 
         dialect = getattr(self.bus, "dialect", "eventbridge")
-        declared = {rid: s.attributes for rid, s in plan.rules.items() if s.attributes}
+        hook = getattr(self.merger, "declared_attributes", None)
+        if callable(hook):  # a dialect that proves attributes its own way (triggers)
+            declared = hook(plan, rules)
+        else:
+            declared = {rid: s.attributes for rid, s in plan.rules.items() if s.attributes}
         return validate_chain(
             rules,
             plan.links,

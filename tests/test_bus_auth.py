@@ -1,0 +1,81 @@
+"""Tests for OAuth client credentials and region hosts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+from chainsim.bus.auth import ClientCredentials, hosts_for
+from chainsim.bus.base import TransportError, Unauthorized
+from chainsim.clock import VirtualClock
+from chainsim.model import InputError
+
+LOGIN = "https://login.mypurecloud.com"
+
+
+def test_hosts_for_maps_an_environment_to_api_and_login_hosts() -> None:
+    """`mypurecloud.com` -> api./login. hosts; a region host like usw2.pure.cloud works too."""
+    assert hosts_for("mypurecloud.com") == (
+        "https://api.mypurecloud.com",
+        "https://login.mypurecloud.com",
+    )
+    assert hosts_for("usw2.pure.cloud") == (
+        "https://api.usw2.pure.cloud",
+        "https://login.usw2.pure.cloud",
+    )
+    assert hosts_for("api.mypurecloud.de")[1] == "https://login.mypurecloud.de"
+    with pytest.raises(InputError):
+        hosts_for("not a host")
+
+
+def _token_route(router: respx.MockRouter, ttl: int = 3600) -> respx.Route:
+    answers = iter(range(1, 100))
+    return router.post(f"{LOGIN}/oauth/token").mock(
+        side_effect=lambda request: httpx.Response(
+            200,
+            json={
+                "access_token": f"tok-{next(answers)}",
+                "token_type": "bearer",
+                "expires_in": ttl,
+            },
+        )
+    )
+
+
+def test_token_is_cached_until_shortly_before_expiry() -> None:
+    """One fetch serves until the margin before expiry; then a new token is fetched."""
+    clock = VirtualClock()
+    with respx.mock() as router, httpx.Client() as http:
+        route = _token_route(router, ttl=600)
+        creds = ClientCredentials("id", "sec", login_host=LOGIN, http=http, clock=clock)
+        assert creds.token() == "tok-1"
+        clock.advance(500)
+        assert creds.token() == "tok-1"
+        clock.advance(50)  # inside the 60 s margin
+        assert creds.token() == "tok-2"
+        creds.invalidate()
+        assert creds.token() == "tok-3"
+    request = route.calls[0].request
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert request.content == b"grant_type=client_credentials"
+
+
+def test_bad_credentials_and_transport_errors_hide_the_secret() -> None:
+    """A 401 raises Unauthorized and a dead host TransportError; neither message shows the secret."""
+    clock = VirtualClock()
+    with respx.mock() as router, httpx.Client() as http:
+        router.post(f"{LOGIN}/oauth/token").mock(
+            side_effect=[
+                httpx.Response(401, json={"message": "bad client"}),
+                httpx.ConnectError("nope"),
+            ]
+        )
+        creds = ClientCredentials("id", "hunter2-secret", login_host=LOGIN, http=http, clock=clock)
+        with pytest.raises(Unauthorized) as first:
+            creds.token()
+        with pytest.raises(TransportError) as second:
+            creds.token()
+    for exc in (first.value, second.value):
+        assert "hunter2" not in str(exc) and "hunter2" not in repr(exc)
+    assert "hunter2" not in repr(creds)
