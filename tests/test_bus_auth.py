@@ -62,7 +62,7 @@ def test_token_is_cached_until_shortly_before_expiry() -> None:
 
 
 def test_bad_credentials_and_transport_errors_hide_the_secret() -> None:
-    """A 401 raises Unauthorized and a dead host TransportError; neither message shows the secret."""
+    """A 401 raises Unauthorized, a dead host TransportError; no message shows the secret."""
     clock = VirtualClock()
     with respx.mock() as router, httpx.Client() as http:
         router.post(f"{LOGIN}/oauth/token").mock(
