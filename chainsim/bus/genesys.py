@@ -586,15 +586,15 @@ class TriggersBus:
 
     def test_trigger(self, trigger_id: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /triggers/{id}/test`: the org's `TestModeResults` for an event body (wire)."""
-        result = self._call(
-            self.api.post_processautomation_trigger_test, trigger_id, body=dict(event_body)
-        )
+        body = json.dumps(dict(event_body))  # the SDK types the event body as a JSON string
+        result = self._call(self.api.post_processautomation_trigger_test, trigger_id, body=body)
         return self._wire(result)
 
     def test_topic(self, topic_name: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /triggers/topics/{topic}/test`: the org's `TestModeEventResults` (wire JSON)."""
+        body = json.dumps(dict(event_body))
         result = self._call(
-            self.api.post_processautomation_triggers_topic_test, topic_name, body=dict(event_body)
+            self.api.post_processautomation_triggers_topic_test, topic_name, body=body
         )
         return self._wire(result)
 
