@@ -77,6 +77,43 @@ def certify(ctx: typer.Context) -> None:
     raise typer.Exit(code)
 
 
+fake_app = typer.Typer(help="The fake Genesys bus.", no_args_is_help=True)
+app.add_typer(fake_app, name="fake")
+
+
+@fake_app.command("serve")
+@bad_input_exits_2
+def fake_serve(
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port on 127.0.0.1"),
+    rules: Path | None = typer.Option(None, "--rules", help="EventBridge rules to seed"),
+    triggers: Path | None = typer.Option(None, "--triggers", help="triggers (SDK wire JSON)"),
+    faults: Path | None = typer.Option(None, "--faults", help="faults file (YAML)"),
+    client: list[str] = typer.Option([], "--client", help="ID:SECRET (repeatable)"),
+) -> None:
+    """Serve the fake bus (both dialects and /oauth/token) on 127.0.0.1 until stopped."""
+    import signal
+    import threading
+
+    from chainsim.clock import SystemClock
+    from chainsim.fakebus.bus import load_bus
+    from chainsim.fakebus.server import FakeServer
+
+    clock = SystemClock()
+    bus = load_bus(rules=rules, triggers=triggers, faults=faults, clients=client, clock=clock)
+    try:
+        server = FakeServer(bus.handler, port=port)
+    except OSError as exc:
+        raise fail(f"--port {port}: {exc.strerror or exc}") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with server:
+        typer.echo(f"listening on {server.base_url}")
+        sys.stdout.flush()
+        while not stop.wait(3600):
+            pass
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from chainsim.clock import Clock, VirtualClock
+from chainsim.fakebus.errors import FakeError
 from chainsim.fakebus.faults import FaultDice, FaultPlan
 from chainsim.fakebus.http import Front, RequestRecord
 from chainsim.fakebus.oauth import OAuth
 from chainsim.fakebus.ratelimit import Quota, RateLimiter
 from chainsim.fakebus.state import FakeState
-from chainsim.model import Rule
+from chainsim.model import InputError, Rule, format_place, load_inventory, read_document
 
 if TYPE_CHECKING:
     import respx
@@ -142,3 +144,38 @@ class FakeBus:
 
         with FakeServer(self.handler, port=port, host=host) as server:
             yield server.base_url
+
+
+def load_bus(
+    *,
+    rules: str | Path | None = None,
+    triggers: str | Path | None = None,
+    faults: str | Path | None = None,
+    clients: Iterable[str] = (),
+    clock: Clock | None = None,
+) -> FakeBus:
+    """A `FakeBus` from the files of `chainsim fake serve`; bad input raises `InputError`."""
+    registered: dict[str, str] = {}
+    for spec in clients:
+        client_id, sep, secret = spec.partition(":")
+        if not (sep and client_id and secret):
+            raise InputError("--client", "", "expected ID:SECRET (both non-empty)")
+        registered[client_id] = secret
+    plan = FaultPlan.load(faults) if faults is not None else None
+    bus = FakeBus(clock=clock, faults=plan, clients=registered or None)
+    if rules is not None:
+        bus.seed_rules(load_inventory(rules))
+    if triggers is not None:
+        data = read_document(triggers)
+        prefix: tuple[str, ...] = ()
+        if isinstance(data, dict) and "entities" in data:
+            data, prefix = data["entities"], ("entities",)
+        if not isinstance(data, list):
+            raise InputError(str(triggers), "", "expected a list of triggers, or `entities`")
+        for index, item in enumerate(data):
+            try:
+                bus.seed_triggers([item])
+            except FakeError as exc:
+                place = format_place((*prefix, index))
+                raise InputError(str(triggers), place, exc.message) from None
+    return bus
