@@ -12,7 +12,7 @@ it, tests that use a bus run once per dialect on the fake (`[eventbridge]`,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chainsim.bus.base import Bus
     from chainsim.clock import Clock
     from chainsim.fakebus import FakeBus
+    from chainsim.fakebus.faults import FaultPlan
 
 MARKERS = ("chainsim_live_safe", "chainsim_fake_only")
 _RUN = pytest.StashKey["CertificationRun"]()
@@ -185,11 +186,19 @@ def chainsim_clock(chainsim_backend: Backend) -> Clock:
 
 
 @pytest.fixture
-def fake_bus(chainsim_backend: Backend, chainsim_clock: Clock) -> Iterator[FakeBus]:
+def chainsim_faults() -> FaultPlan | None:
+    """The FaultPlan `fake_bus` starts with (None: no faults); override it in a module."""
+    return None
+
+
+@pytest.fixture
+def fake_bus(
+    chainsim_backend: Backend, chainsim_clock: Clock, chainsim_faults: FaultPlan | None
+) -> Iterator[FakeBus]:
     """A fresh FakeBus on the test's clock, installed on respx; skips the test when live."""
     if chainsim_backend.options.live:
         pytest.skip("fake_bus: this run is against a live org (--chainsim-bus live)")
-    with chainsim_backend.fake(chainsim_clock) as bus:
+    with chainsim_backend.fake(chainsim_clock, faults=chainsim_faults) as bus:
         yield bus
 
 
@@ -208,25 +217,33 @@ def chainsim_bus(
 
 
 @pytest.fixture
-def orchestrator(
+def orchestrator_factory(
     chainsim_backend: Backend,
     chainsim_bus: Bus,
     chainsim_clock: Clock,
     chainsim_recorder: LatencyRecorder,
     tmp_path: Path,
+) -> Callable[..., RecordingOrchestrator]:
+    """`orchestrator_factory(**kwargs)`: an Orchestrator on `chainsim_bus` with overrides.
+
+    Its audit log, journal and dead-letter spool live in `tmp_path`; each `apply` adds
+    an apply-latency sample to the certification report.
+    """
+
+    def build(**kwargs: Any) -> RecordingOrchestrator:
+        return chainsim_backend.orchestrator(  # type: ignore[no-any-return]
+            chainsim_bus, chainsim_clock, tmp_path, chainsim_recorder, **kwargs
+        )
+
+    return build
+
+
+@pytest.fixture
+def orchestrator(
+    orchestrator_factory: Callable[..., RecordingOrchestrator],
 ) -> RecordingOrchestrator:
     """An Orchestrator on `chainsim_bus`; each `apply` adds an apply-latency sample."""
-    from chainsim.audit import AuditLog
-    from chainsim.metrics import Metrics
-
-    orch = chainsim_backend.orchestrator(
-        chainsim_bus,
-        chainsim_clock,
-        audit=AuditLog(tmp_path / "audit.jsonl"),
-        metrics=Metrics(),
-        journal_path=tmp_path / "journal.json",
-    )
-    return RecordingOrchestrator(orch, chainsim_recorder, chainsim_clock)
+    return orchestrator_factory()
 
 
 @pytest.fixture

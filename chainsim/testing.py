@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -186,10 +188,14 @@ class Backend:
         return SystemClock() if self.options.live else VirtualClock()
 
     @contextmanager
-    def fake(self, clock: Clock | None = None, **kwargs: Any) -> Iterator[FakeBus]:
-        """A fresh FakeBus installed on respx for the block (kwargs go to FakeBus)."""
+    def fake(
+        self, clock: Clock | None = None, *, faults: Any = None, **kwargs: Any
+    ) -> Iterator[FakeBus]:
+        """A fresh FakeBus (with `faults`, if any) installed on respx for the block."""
         from chainsim.fakebus import FakeBus
 
+        if faults is not None:
+            kwargs["faults"] = faults
         bus = FakeBus(clock=clock if clock is not None else self.clock(), **kwargs)
         with bus.mock():
             yield bus
@@ -238,17 +244,80 @@ class Backend:
             else:
                 yield _triggers_bus(http, auth, api_host, login_host, clock, on_exchange)
 
-    def orchestrator(self, bus: Bus, clock: Clock, **kwargs: Any) -> Any:
-        """An Orchestrator on `bus` and `clock` (kwargs as for `Orchestrator`)."""
-        from chainsim.apply import Orchestrator
+    def orchestrator(
+        self,
+        bus: Bus,
+        clock: Clock,
+        workdir: str | Path,
+        recorder: LatencyRecorder | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """An Orchestrator on `bus` and `clock`, its files in `workdir`; kwargs override.
 
-        return Orchestrator(bus, clock=clock, **kwargs)
+        Defaults: audit log `workdir/audit.jsonl`, journal `workdir/journal.json`, dead
+        letters spooled to `workdir/deadletter.jsonl` (no URL). With a `recorder`, each
+        `apply` adds an apply-latency sample.
+        """
+        from chainsim.apply import Orchestrator
+        from chainsim.audit import AuditLog
+        from chainsim.deadletter import DeadLetterSink
+
+        workdir = Path(workdir)
+        kwargs.setdefault("audit", AuditLog(workdir / "audit.jsonl", clock=clock))
+        kwargs.setdefault("journal_path", workdir / "journal.json")
+        kwargs.setdefault(
+            "dead_letter", DeadLetterSink(url=None, spool=workdir / "deadletter.jsonl")
+        )
+        orch = Orchestrator(bus, clock=clock, **kwargs)
+        return orch if recorder is None else RecordingOrchestrator(orch, recorder, clock)
+
+    @contextmanager
+    def session(
+        self, dialect: str, *, faults: Any = None, recorder: LatencyRecorder | None = None
+    ) -> Iterator[Session]:
+        """Everything one test or one Hypothesis example needs, torn down at the end.
+
+        A fresh clock; on the fake a fresh FakeBus (with `faults`); a Bus client in
+        `dialect`; a ChainFactory under a new prefix whose rules are deleted on exit.
+        """
+        with ExitStack() as stack:
+            clock = self.clock()
+            fake = (
+                None if self.options.live else stack.enter_context(self.fake(clock, faults=faults))
+            )
+            bus = stack.enter_context(self.connect(dialect, clock))
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="chainsim-"))
+            factory = ChainFactory(
+                bus, self.new_prefix(), dialect=dialect, workflow_id=self.workflow_id(), clock=clock
+            )
+            stack.callback(factory.cleanup)
+            yield Session(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
 
     def workflow_id(self) -> str:
         """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake."""
         if self.options.live:
             return os.environ.get(WORKFLOW_VAR, "") or FAKE_WORKFLOW_ID
         return FAKE_WORKFLOW_ID
+
+
+@dataclass
+class Session:
+    """One backend session: clock, fake (None when live), bus, chain factory, work dir."""
+
+    backend: Backend
+    dialect: str
+    clock: Clock
+    fake: FakeBus | None
+    bus: Bus
+    chains: ChainFactory
+    workdir: Path
+    recorder: LatencyRecorder | None = None
+
+    def orchestrator(self, **kwargs: Any) -> Any:
+        """An Orchestrator on this session's bus (recording latency when it has a recorder)."""
+        return self.backend.orchestrator(
+            self.bus, self.clock, self.workdir, self.recorder, **kwargs
+        )
 
 
 def _triggers_bus(
@@ -274,9 +343,33 @@ class Chain:
     rules: dict[str, Rule]
     links: list[ChainLink]
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dialect: str = "eventbridge"
 
     def __getitem__(self, label: str) -> str:
         return self.ids[label]
+
+    def missing_links(self, rules: Iterable[Rule]) -> list[ChainLink]:
+        """The links `rules` (a bus's current rules) do not realise, in this chain's dialect.
+
+        EventBridge: the source carries an `invokeRule` to the destination preserving
+        the link's attributes. Triggers: the destination's criteria require them.
+        """
+        by_id = {rule.id: rule for rule in rules}
+        missing = []
+        for link in self.links:
+            if self.dialect == "triggers":
+                dest = by_id.get(link.destination)
+                ok = dest is not None and set(link.preserve) <= set(dest.attributes)
+            else:
+                source = by_id.get(link.source)
+                ok = source is not None and any(
+                    a.rule_id == link.destination
+                    and set(link.preserve) <= set(a.preserved_attributes)
+                    for a in source.links()
+                )
+            if not ok:
+                missing.append(link)
+        return missing
 
     def plan(self, **kwargs: Any) -> ChainPlan:
         """A ChainPlan with this chain's links (and rule settings); kwargs override fields."""
@@ -323,9 +416,14 @@ class ChainFactory:
         """Create one rule per label of `spec`; return the Chain with its planned links.
 
         Every rule carries `attributes`; each link preserves them (and applies
-        `transform`). `linked=True` also writes the links on the bus (each rule created
-        after its destinations), so the chain already exists; otherwise the links are
-        only planned, for an orchestrator to apply.
+        `transform`). In the triggers dialect a rule that is a link destination starts
+        with only the first attribute as criteria (the plan declares the rest), so
+        applying the chain adds the `Exists` criteria its links promise.
+
+        `linked=True` also writes the links on the bus (each rule created after its
+        destinations), so the chain already exists; otherwise the links are only
+        planned, for an orchestrator to apply. Triggers carry no links (workflows
+        realise them), so in the triggers dialect `linked` only plans them.
         """
         from chainsim.model import ChainLink
 
@@ -335,15 +433,19 @@ class ChainFactory:
             label: (event_types or {}).get(label, TOPICS[i % len(TOPICS)])
             for i, label in enumerate(labels)
         }
+        linked = linked and self.dialect == "eventbridge"  # triggers carry no links
         order = _destinations_first(labels, edges) if linked else labels
         ids: dict[str, str] = {}
         rules: dict[str, Rule] = {}
         for label in order:
             outgoing = [d for s, d in edges if s == label] if linked else []
+            carried = list(attributes)
+            if self.dialect == "triggers" and any(d == label for _, d in edges):
+                carried = carried[:1]
             rule = self._new_rule(
                 f"{prefix}-{label}",
                 types[label],
-                attributes,
+                carried,
                 [(ids[d], transform) for d in outgoing],
                 enabled,
                 description,
@@ -367,7 +469,9 @@ class ChainFactory:
                 ids[label]: {"workflow": self.workflow_id, "attributes": list(attributes)}
                 for label in labels
             }
-        return Chain(prefix, {lab: ids[lab] for lab in labels}, rules, links, settings)
+        return Chain(
+            prefix, {lab: ids[lab] for lab in labels}, rules, links, settings, self.dialect
+        )
 
     def _new_rule(
         self,
@@ -513,6 +617,4 @@ def certify_args(args: Sequence[str], *, scenarios: str = "scenarios") -> tuple[
 
 
 def _is_test_path(arg: str) -> bool:
-    from pathlib import Path
-
     return not arg.startswith("-") and Path(arg.split("::", 1)[0]).exists()
