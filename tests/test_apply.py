@@ -1,0 +1,291 @@
+"""Orchestrator tests against the FakeBus (respx door, shared VirtualClock)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
+
+from chainsim.apply import Orchestrator
+from chainsim.audit import verify
+from chainsim.callbacks import SIGNATURE_HEADER, CallbackNotifier, verify_signature
+from chainsim.deadletter import read_spool
+from chainsim.fakebus.faults import FaultPlan
+from chainsim.model import InputError, Rule, RuleSettings
+
+RULES = [make_rule(x) for x in "abcde"]
+
+
+def test_clean_apply_writes_every_link_with_versioned_puts(tmp_path: Path) -> None:
+    """A valid plan is applied: one PUT per source rule, links merged, report per rule."""
+    with rig(tmp_path, RULES) as r:
+        result = r.orchestrator().apply(plan_of(("a", "b"), ("b", "c"), ("a", "d")))
+        assert result.status == "applied"
+        assert r.puts() == 2
+        rules = {rule.id: rule for rule in r.fake.rules()}
+    assert applied_links(rules["a"]) == {"b", "d"} and applied_links(rules["b"]) == {"c"}
+    action = rules["a"].links()[0]
+    assert action.payload_transformation == {"caller": "$.metadata.callerId"}
+    assert action.preserved_attributes == ["queueId"]
+    report = result.to_report()
+    assert [
+        (x["id"], x["outcome"], x["version_before"], x["version_after"]) for x in report["rules"]
+    ] == [
+        ("a", "applied", 1, 2),
+        ("b", "applied", 1, 2),
+    ]
+    assert report["metrics"]["requests"] >= 4 and report["metrics"]["success_rate"] == 1.0
+    assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_reapply_is_a_noop_with_zero_puts(tmp_path: Path) -> None:
+    """Applying the same plan twice: the second run is `unchanged` and sends no PUT."""
+    plan = plan_of(("a", "b"), ("b", "c"))
+    with rig(tmp_path, RULES) as r:
+        assert r.orchestrator().apply(plan).status == "applied"
+        before = r.puts()
+        again = r.orchestrator().apply(plan)
+        assert again.status == "unchanged"
+        assert r.puts() == before
+    assert {row.outcome for row in again.rules} == {"unchanged"}
+
+
+def test_429_storm_completes_and_honours_retry_after(tmp_path: Path) -> None:
+    """Under a storm everything is applied, and after each 429 nothing is sent before Retry-After."""
+    faults = FaultPlan.model_validate(
+        {"seed": 3, "storms": [{"start": 0, "duration": 30, "fraction": 0.8, "retry_after": 5}]}
+    )
+    rules = [make_rule(f"r{i:02d}") for i in range(12)]
+    pairs = [(f"r{i:02d}", f"r{i + 1:02d}") for i in range(0, 11, 2)]
+    with rig(tmp_path, rules, faults) as r:
+        result = r.orchestrator().apply(plan_of(*pairs))
+        log = [rec for rec in r.fake.requests if rec.path.startswith("/api/")]
+        final = {rule.id: rule for rule in r.fake.rules()}
+    assert result.status == "applied"
+    assert result.metrics["status_429"] > 0
+    for src, dst in pairs:
+        assert applied_links(final[src]) == {dst}
+    for first, second in zip(log, log[1:]):
+        if first.status == 429:
+            assert second.at >= first.at + 5 - 1e-9
+
+
+def test_injected_409s_keep_the_concurrent_writers_description(tmp_path: Path) -> None:
+    """Concurrent writers cause 409s; re-read and re-merge keeps their edit and applies every link."""
+    faults = FaultPlan.model_validate({"seed": 1, "conflicts": {"fraction": 0.5}})
+    rules = [make_rule(f"r{i:02d}") for i in range(10)]
+    pairs = [(f"r{i:02d}", f"r{i + 1:02d}") for i in range(0, 9, 2)]
+    with rig(tmp_path, rules, faults) as r:
+        result = r.orchestrator().apply(plan_of(*pairs))
+        final = {rule.id: rule for rule in r.fake.rules()}
+    assert result.status == "applied"
+    assert result.metrics["status_409"] > 0
+    edited = [src for src, _ in pairs if final[src].description == "edited by concurrent writer"]
+    assert edited, "the fault plan should have edited some rule"
+    for src, dst in pairs:
+        assert applied_links(final[src]) == {dst}
+    assert any(row.attempts > 1 for row in result.rules)
+
+
+def _failing_last(tmp_path: Path, **orch: Any) -> tuple[Any, dict, dict, list]:
+    """Three updates where the bus (max_depth 2) refuses the last with 422."""
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"), dead_letter={"url": DLQ_URL})
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        before = r.contents()
+        result = r.orchestrator(**orch).apply(plan)
+        after = r.contents()
+    return result, before, after, read_spool(tmp_path / "spool.jsonl")
+
+
+def test_422_on_the_last_rule_rolls_back_to_exact_snapshots_and_spools(tmp_path: Path) -> None:
+    """Atomic: a 422 on the last update restores the others exactly and spools one letter."""
+    result, before, after, spool = _failing_last(tmp_path)
+    assert result.status == "rolled_back"
+    assert after == before
+    outcomes = {row.id: row.outcome for row in result.rules}
+    assert outcomes == {"a": "rolled_back", "c": "rolled_back", "b": "failed"}
+    assert result.dead_letters == 1
+    assert [(x.rule_id, x.status, x.operation) for x in spool] == [("b", 422, "apply")]
+    assert spool[0].payload["actions"][0]["ruleId"] == "c"
+    assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_no_atomic_leaves_a_partial_result_described_rule_by_rule(tmp_path: Path) -> None:
+    """--no-atomic keeps what succeeded; the report says `partial` and lists each rule."""
+    result, before, after, spool = _failing_last(tmp_path, atomic=False)
+    assert result.status == "partial"
+    rows = {x["id"]: x for x in result.to_report()["rules"]}
+    assert rows["a"]["outcome"] == "applied" and rows["a"]["version_after"] == 2
+    assert rows["c"]["outcome"] == "applied"
+    assert rows["b"]["outcome"] == "failed" and rows["b"]["version_after"] == 1
+    assert "422" in rows["b"]["error"]
+    assert after["b"] == before["b"] and after["a"] != before["a"]
+    assert len(spool) == 1
+
+
+class Killed(BaseException):
+    """Stands for the process being killed."""
+
+
+class KillAfter:
+    """A bus wrapper that dies after `k` successful PUTs."""
+
+    def __init__(self, bus: Any, k: int) -> None:
+        self.bus, self.k = bus, k
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.bus, name)
+
+    def put_rule(self, rule: Rule) -> Rule:
+        if self.k == 0:
+            raise Killed()
+        self.k -= 1
+        return self.bus.put_rule(rule)
+
+
+def test_kill_mid_apply_then_resume_finishes_consistently(tmp_path: Path) -> None:
+    """A run killed after 2 PUTs leaves a journal; resume applies the rest exactly once."""
+    rules = [make_rule(f"r{i}") for i in range(8)]
+    plan = plan_of(*[(f"r{i}", f"r{i + 1}") for i in range(0, 7, 2)])
+    with rig(tmp_path, rules) as r:
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 2)).apply(plan)
+        journal = json.loads((tmp_path / "journal.json").read_text())
+        assert journal["status"] == "applying" and journal["order"] == ["r0", "r2"]
+        with pytest.raises(InputError, match="resume"):
+            r.orchestrator().apply(plan)
+        puts = r.puts()
+        result = r.orchestrator().resume()
+        assert r.puts() - puts == 2
+        final = {rule.id: rule for rule in r.fake.rules()}
+    assert result.status == "applied"
+    assert [(row.id, row.outcome) for row in result.rules] == [
+        ("r0", "applied"),
+        ("r2", "applied"),
+        ("r4", "applied"),
+        ("r6", "applied"),
+    ]
+    for i in range(0, 7, 2):
+        assert applied_links(final[f"r{i}"]) == {f"r{i + 1}"}
+    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "applied"
+    assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_resume_rolls_back_work_of_the_killed_run_when_the_rest_fails(tmp_path: Path) -> None:
+    """After a kill, a resumed run that fails for good restores the killed run's updates too."""
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        before = r.contents()
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 1)).apply(plan)
+        result = r.orchestrator().resume()
+        assert result.status == "rolled_back"
+        assert r.contents() == before
+
+
+def test_validation_errors_stop_before_any_write(tmp_path: Path) -> None:
+    """A plan with a cycle fails validation: status failed, findings listed, zero PUTs."""
+    with rig(tmp_path, RULES) as r:
+        result = r.orchestrator().apply(plan_of(("a", "b"), ("b", "a")))
+        assert result.status == "failed" and r.puts() == 0
+    assert "cycle" in {f["code"] for f in result.findings}
+
+
+def test_rules_settings_for_an_unknown_rule_fail_validation(tmp_path: Path) -> None:
+    """A `rules:` entry naming a rule the bus lacks is an unknown_rule error; nothing written."""
+    with rig(tmp_path, RULES) as r:
+        plan = plan_of(("a", "b"), rules={"zz": RuleSettings(enabled=False)})
+        result = r.orchestrator().apply(plan)
+        assert result.status == "failed" and r.puts() == 0
+    assert result.findings[-1]["rule_ids"] == ["zz"]
+
+
+def test_redrive_reapplies_spooled_letters_and_keeps_only_failures(tmp_path: Path) -> None:
+    """A letter spooled by a failed run applies once the cause is gone (bus depth raised)."""
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        assert r.orchestrator(atomic=False).apply(plan).status == "partial"
+        letters = read_spool(tmp_path / "spool.jsonl")
+        r.fake.state.max_depth = 5
+        results = r.orchestrator().redrive(letters)
+        final = {rule.id: rule for rule in r.fake.rules()}
+    assert [(letter.rule_id, outcome.outcome) for letter, outcome in results] == [("b", "applied")]
+    assert applied_links(final["b"]) == {"c"}
+
+
+def test_concurrent_workers_share_one_pacer_and_apply_everything(tmp_path: Path) -> None:
+    """With 4 workers, 409s and a storm, every link lands and the audit log verifies."""
+    faults = FaultPlan.model_validate(
+        {
+            "seed": 5,
+            "conflicts": {"fraction": 0.3},
+            "storms": [{"start": 0, "duration": 2, "fraction": 0.5, "retry_after": 1}],
+            "latency": {"mean_ms": 50, "jitter_ms": 10},
+        }
+    )
+    rules = [make_rule(f"r{i:02d}") for i in range(20)]
+    pairs = [(f"r{i:02d}", f"r{i + 1:02d}") for i in range(0, 19, 2)]
+    with rig(tmp_path, rules, faults) as r:
+        result = r.orchestrator(concurrency=4).apply(plan_of(*pairs))
+        final = {rule.id: rule for rule in r.fake.rules()}
+    assert result.status == "applied"
+    for src, dst in pairs:
+        assert applied_links(final[src]) == {dst}
+    assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_callback_is_signed_and_a_failing_callback_changes_nothing(tmp_path: Path) -> None:
+    """The callback body verifies with the secret; a 500 from the hook is only recorded."""
+    with rig(tmp_path, RULES) as r:
+        route = r.router.post(CALLBACK_URL).mock(
+            side_effect=[httpx.Response(200), httpx.Response(500)]
+        )
+        notifier = CallbackNotifier(CALLBACK_URL, "cb-secret", http=r.http)
+        first = r.orchestrator(callback=notifier).apply(plan_of(("a", "b")))
+        second = r.orchestrator(callback=notifier).apply(plan_of(("c", "d")))
+    request = route.calls[0].request
+    assert verify_signature(request.content, request.headers[SIGNATURE_HEADER], "cb-secret")
+    assert not verify_signature(request.content, request.headers[SIGNATURE_HEADER], "other")
+    body = json.loads(request.content)
+    assert body["status"] == "applied" and body["report"]["metrics"]["requests"] > 0
+    assert [line["step"] for line in body["audit"]][:2] == ["start", "inventory"]
+    assert first.callback == {"delivered": True, "status": 200, "error": None}
+    assert second.status == "applied" and second.callback["status"] == 500
+
+
+def test_no_secret_or_token_appears_in_any_artefact(tmp_path: Path) -> None:
+    """Client secret, bearer tokens and callback secret never reach audit, spool, journal, report."""
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"), dead_letter={"url": DLQ_URL})
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        r.router.post(CALLBACK_URL).mock(return_value=httpx.Response(401))
+        orch = r.orchestrator(
+            callback=CallbackNotifier(CALLBACK_URL, "cb-super-secret", http=r.http)
+        )
+        result = orch.apply(plan)
+        tokens = {
+            call.request.headers["authorization"].split()[1]
+            for call in r.router.calls
+            if call.request.headers.get("authorization", "").startswith("Bearer ")
+        }
+    assert tokens
+    (tmp_path / "report.json").write_text(json.dumps(result.to_report()))
+    texts = [p.read_text() for p in tmp_path.iterdir() if p.is_file()]
+    texts += [
+        repr(orch),
+        repr(orch.bus),
+        repr(orch.callback),
+        repr(result),
+        str(result.to_report()),
+    ]
+    for secret in ["chainsim-secret", "cb-super-secret", *tokens]:
+        assert not any(secret in text for text in texts), secret
+
+
+def test_orchestrator_rejects_zero_workers() -> None:
+    """concurrency must be at least 1."""
+    with pytest.raises(ValueError):
+        Orchestrator(object(), clock=None, concurrency=0)  # type: ignore[arg-type]
