@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def test_reapply_is_a_noop_with_zero_puts(tmp_path: Path) -> None:
 
 
 def test_429_storm_completes_and_honours_retry_after(tmp_path: Path) -> None:
-    """Under a storm everything is applied, and after each 429 nothing is sent before Retry-After."""
+    """Under a storm everything is applied; after a 429 nothing is sent before Retry-After."""
     faults = FaultPlan.model_validate(
         {"seed": 3, "storms": [{"start": 0, "duration": 30, "fraction": 0.8, "retry_after": 5}]}
     )
@@ -69,13 +70,13 @@ def test_429_storm_completes_and_honours_retry_after(tmp_path: Path) -> None:
     assert result.metrics["status_429"] > 0
     for src, dst in pairs:
         assert applied_links(final[src]) == {dst}
-    for first, second in zip(log, log[1:]):
+    for first, second in itertools.pairwise(log):
         if first.status == 429:
             assert second.at >= first.at + 5 - 1e-9
 
 
 def test_injected_409s_keep_the_concurrent_writers_description(tmp_path: Path) -> None:
-    """Concurrent writers cause 409s; re-read and re-merge keeps their edit and applies every link."""
+    """Concurrent writers cause 409s; re-read and re-merge keeps their edit, applies every link."""
     faults = FaultPlan.model_validate({"seed": 1, "conflicts": {"fraction": 0.5}})
     rules = [make_rule(f"r{i:02d}") for i in range(10)]
     pairs = [(f"r{i:02d}", f"r{i + 1:02d}") for i in range(0, 9, 2)]
@@ -258,7 +259,7 @@ def test_callback_is_signed_and_a_failing_callback_changes_nothing(tmp_path: Pat
 
 
 def test_no_secret_or_token_appears_in_any_artefact(tmp_path: Path) -> None:
-    """Client secret, bearer tokens and callback secret never reach audit, spool, journal, report."""
+    """Client secret, bearer tokens, callback secret never reach audit, spool, journal, report."""
     plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"), dead_letter={"url": DLQ_URL})
     with rig(tmp_path, RULES, max_depth=2) as r:
         r.router.post(CALLBACK_URL).mock(return_value=httpx.Response(401))
