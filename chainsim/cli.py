@@ -114,6 +114,133 @@ def fake_serve(
             pass
 
 
+# ------------------------------------------------------------- plan / apply / audit / dlq
+
+_BUS_HELP = "fake: embedded fake seeded from --inventory, --faults, virtual clock; live: HTTP"
+
+
+def _bus_options(
+    bus: str | None,
+    inventory: Path | None,
+    faults: Path | None,
+    api_host: str | None,
+    login_host: str | None,
+    env: str,
+    dialect: str,
+) -> Any:
+    from chainsim.commands import BusOptions
+
+    return BusOptions(bus, inventory, faults, api_host, login_host, env, dialect)
+
+
+@app.command("plan")
+@bad_input_exits_2
+def plan_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    inventory: Path | None = typer.Option(
+        None, "--inventory", help="rules file (the bus state offline)"
+    ),
+    bus: str | None = typer.Option(None, "--bus", help=_BUS_HELP),
+    faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
+    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    output: str = typer.Option("text", "--format", help="text | json"),
+) -> None:
+    """Show what apply would change, rule by rule; changes nothing. Exit 0 valid, 1 findings."""
+    from chainsim.commands import run_plan
+
+    raise typer.Exit(
+        run_plan(
+            plan, _bus_options(bus, inventory, faults, api_host, login_host, env, dialect), output
+        )
+    )
+
+
+@app.command("apply")
+@bad_input_exits_2
+def apply_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
+    inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
+    faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
+    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    audit: Path = typer.Option(Path(".chainsim/audit.jsonl"), "--audit", help="audit log (JSONL)"),
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool (default: the plan's)"
+    ),
+    atomic: bool = typer.Option(
+        True, "--atomic/--no-atomic", help="roll back everything on a failure"
+    ),
+    concurrency: int = typer.Option(1, "--concurrency", help="parallel workers under one pacer"),
+    resume: bool = typer.Option(False, "--resume", help="finish or roll back a killed run"),
+    report: Path | None = typer.Option(None, "--report", help="write the JSON report here"),
+) -> None:
+    """Apply a plan: versioned PUTs, retries, pacing, atomic rollback. Exit 0 applied, 1 not."""
+    from chainsim.commands import ApplyOptions, run_apply
+
+    options = _bus_options(bus, inventory, faults, api_host, login_host, env, dialect)
+    raise typer.Exit(
+        run_apply(plan, options, ApplyOptions(audit, spool, atomic, concurrency, resume, report))
+    )
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@bad_input_exits_2
+def audit_verify(path: Path = typer.Argument(..., help="audit log (JSONL)")) -> None:
+    """Check the hash chain; exit 0 intact, 1 broken (naming the first broken line)."""
+    from chainsim.commands import run_audit_verify
+
+    raise typer.Exit(run_audit_verify(path))
+
+
+dlq_app = typer.Typer(help="Dead letters: list and redrive the local spool.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+@bad_input_exits_2
+def dlq_list(
+    spool: Path = typer.Option(
+        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    ),
+    output: str = typer.Option("text", "--format", help="text | json"),
+) -> None:
+    """List the spooled dead letters."""
+    from chainsim.commands import run_dlq_list
+
+    raise typer.Exit(run_dlq_list(spool, output))
+
+
+@dlq_app.command("redrive")
+@bad_input_exits_2
+def dlq_redrive(
+    spool: Path = typer.Option(
+        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    ),
+    bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
+    inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
+    faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
+    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+) -> None:
+    """Re-attempt spooled updates via the apply path; keep only failures (exit 1 if any)."""
+    from chainsim.commands import run_dlq_redrive
+
+    options = _bus_options(bus, inventory, faults, api_host, login_host, env, dialect)
+    raise typer.Exit(run_dlq_redrive(spool, options))
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
