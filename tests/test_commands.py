@@ -1,0 +1,171 @@
+"""CLI tests for `plan`, `apply`, `audit verify` and `dlq` on the embedded fake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from orchestrator_rig import make_rule
+from typer.testing import CliRunner
+
+from chainsim.cli import app
+
+runner = CliRunner()
+LINKS = [
+    {"source": "a", "destination": "b", "event_type": "type.a", "preserve": ["queueId"]},
+    {"source": "c", "destination": "d", "event_type": "type.c", "preserve": ["queueId"]},
+    {
+        "source": "b",
+        "destination": "c",
+        "event_type": "type.b",
+        "transform": {"caller": "$.metadata.callerId"},
+    },
+]
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A work dir holding an inventory of rules a..e and a three-link plan."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inventory.json").write_text(json.dumps([make_rule(x) for x in "abcde"]))
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({"links": LINKS}))
+    return tmp_path
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_plan_prints_the_changeset_and_changes_nothing(work: Path) -> None:
+    """`plan --inventory` lists each rule's change and exits 0 for a valid plan."""
+    code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json")
+    assert code == 0, out
+    assert "3 to update" in out and "+ link -> b" in out
+
+
+def test_plan_json_and_exit_codes(work: Path) -> None:
+    """JSON output lists changes; a cycle exits 1; a missing file exits 2 with one line."""
+    code, out = _run(
+        "plan", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json", "--format", "json"
+    )
+    assert code == 0 and [c["change"] for c in json.loads(out)["changes"]] == ["update"] * 3
+    (work / "cycle.yaml").write_text(
+        yaml.safe_dump(
+            {"links": [*LINKS, {"source": "c", "destination": "a", "event_type": "type.c"}]}
+        )
+    )
+    assert _run("plan", "cycle.yaml", "--inventory", "inventory.json")[0] == 1
+    code, out = _run("plan", "nope.yaml", "--inventory", "inventory.json")
+    assert code == 2 and out.strip().endswith("no such file")
+
+
+def test_apply_on_the_fake_writes_the_report_with_final_rules(work: Path) -> None:
+    """`apply --bus fake --report` exits 0 and reports status, rules, metrics, final_rules."""
+    code, out = _run(
+        "apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json", "--report", "r.json"
+    )
+    assert code == 0, out
+    report = json.loads((work / "r.json").read_text())
+    assert report["status"] == "applied" and report["dead_letters"] == 0
+    assert {
+        "requests",
+        "status_409",
+        "status_429",
+        "status_5xx",
+        "virtual_seconds",
+        "wall_seconds",
+    } <= set(report["metrics"])
+    assert set(report["metrics"]["latency_ms"]) == {"p50", "p95", "p99"}
+    final = {r["id"]: r for r in report["final_rules"]}
+    assert final["a"]["actions"][0]["ruleId"] == "b"
+    assert _run("audit", "verify", ".chainsim/audit.jsonl")[0] == 0
+
+
+def test_failed_apply_rolls_back_spools_and_redrive_empties_the_spool(work: Path) -> None:
+    """A 422 exits 1 rolled back; dlq list shows the letter; redrive on a deeper bus clears it."""
+    (work / "faults.yaml").write_text("max_depth: 2\n")
+    code, out = _run(
+        "apply",
+        "plan.yaml",
+        "--bus",
+        "fake",
+        "--inventory",
+        "inventory.json",
+        "--faults",
+        "faults.yaml",
+        "--report",
+        "r.json",
+    )
+    assert code == 1, out
+    assert json.loads((work / "r.json").read_text())["status"] == "rolled_back"
+    code, out = _run("dlq", "list", "--format", "json")
+    assert code == 0 and [x["rule_id"] for x in json.loads(out)] == ["b"]
+    code, out = _run("dlq", "redrive", "--bus", "fake", "--inventory", "inventory.json")
+    assert code == 0, out
+    assert json.loads(_run("dlq", "list", "--format", "json")[1]) == []
+
+
+def test_no_atomic_exits_1_with_a_partial_report(work: Path) -> None:
+    """`--no-atomic` keeps what succeeded and reports `partial`."""
+    (work / "faults.yaml").write_text("max_depth: 2\n")
+    code, _ = _run(
+        "apply",
+        "plan.yaml",
+        "--bus",
+        "fake",
+        "--inventory",
+        "inventory.json",
+        "--faults",
+        "faults.yaml",
+        "--no-atomic",
+        "--report",
+        "r.json",
+    )
+    assert code == 1
+    assert json.loads((work / "r.json").read_text())["status"] == "partial"
+
+
+def test_callback_secret_must_be_set_and_never_leaks(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A callback without its secret env var is bad input (2); with it, no artefact holds it."""
+    plan = {
+        "links": LINKS[:2],
+        "callback": {"url": "https://hooks.example.com/x", "secret_env": "CB_SECRET"},
+    }
+    (work / "cb.yaml").write_text(yaml.safe_dump(plan))
+    code, out = _run("apply", "cb.yaml", "--bus", "fake", "--inventory", "inventory.json")
+    assert code == 2 and "CB_SECRET" in out
+    monkeypatch.setenv("CB_SECRET", "cb-very-secret")
+    code, out = _run(
+        "apply", "cb.yaml", "--bus", "fake", "--inventory", "inventory.json", "--report", "r.json"
+    )
+    assert code == 0, out  # the unreachable callback is recorded, not fatal
+    report = json.loads((work / "r.json").read_text())
+    assert report["callback"]["delivered"] is False
+    blobs = [p.read_text() for p in work.rglob("*") if p.is_file()] + [out]
+    for secret in ("cb-very-secret", "chainsim-secret"):
+        assert not any(secret in blob for blob in blobs)
+
+
+def test_audit_verify_exit_codes(work: Path) -> None:
+    """audit verify: 1 naming the line when edited, 2 when the file is missing."""
+    _run("apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json")
+    path = work / ".chainsim" / "audit.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace('"step":"inventory"', '"step":"inventorY"')
+    path.write_text("".join(lines))
+    code, out = _run("audit", "verify", str(path))
+    assert code == 1 and "line 2" in out
+    assert _run("audit", "verify", "missing.jsonl")[0] == 2
+
+
+def test_resume_without_an_unfinished_run_is_bad_input(work: Path) -> None:
+    """`apply --resume` with no journal exits 2."""
+    code, out = _run(
+        "apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json", "--resume"
+    )
+    assert code == 2 and "no unfinished run" in out
