@@ -43,16 +43,22 @@ TOKEN_PATH = "/oauth/token"
 class SdkResponse:
     """What the SDK expects back from an http client (the shape of `rest.RESTResponse`)."""
 
-    __slots__ = ("data", "headers", "reason", "status", "url")
+    __slots__ = ("_url", "data", "headers", "reason", "status")
 
     def __init__(
-        self, status: int, reason: str, data: str, headers: httpx.Headers, url: str
+        self, status: int, reason: str, data: str, headers: httpx.Headers, url: httpx.URL | str
     ) -> None:
         self.status = status
         self.reason = reason
         self.data = data
         self.headers = headers
-        self.url = url
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        """The request URL without its query (cursors and filters stay out of messages)."""
+        url = self._url
+        return str(url.copy_with(query=None)) if isinstance(url, httpx.URL) else url
 
     @classmethod
     def from_httpx(cls, response: httpx.Response) -> SdkResponse:
@@ -62,7 +68,7 @@ class SdkResponse:
             reason=response.reason_phrase,
             data=response.content.decode("utf-8", errors="replace"),
             headers=response.headers,
-            url=str(response.request.url.copy_with(query=None)),
+            url=response.request.url,
         )
 
     def getheaders(self) -> httpx.Headers:

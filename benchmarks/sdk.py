@@ -1,0 +1,152 @@
+"""Triggers listed and updated per second through the Genesys SDK: httpx vs urllib3.
+
+Both sides run the same `TriggersBus` (the unmodified SDK: `ProcessAutomationApi`,
+its models and (de)serialisation) against the same loopback fake bus, served by
+`chainsim fake serve` in its own process (so the server does not compete with the
+clients for this process's GIL; rate limit lifted, no faults); only the SDK's http
+client differs:
+chainsim's `sdk_http.HttpxClient` on an `httpx.Client`, or the SDK's own
+`DefaultHttpClient` on urllib3. One run, printed side by side with the ratio
+(target: httpx >= 0.8x urllib3).
+
+    python benchmarks/sdk.py [--triggers 600] [--page-size 25] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chainsim.bus.genesys import SdkCredentials, TriggersBus
+from chainsim.clock import SystemClock
+
+CLIENT = ("chainsim", "chainsim-secret")
+
+
+def seed(count: int) -> list[dict[str, Any]]:
+    """`count` triggers in the SDK's wire JSON."""
+    return [
+        {
+            "id": f"bench-{i:05d}",
+            "name": f"bench {i}",
+            "topicName": "v2.detail.events.conversation.{id}.acd.start",
+            "version": 1,
+            "enabled": True,
+            "target": {
+                "type": "Workflow",
+                "id": "wf-bench",
+                "workflowTargetSettings": {"dataFormat": "Json"},
+            },
+            "matchCriteria": [
+                {"jsonPath": "queueId", "operator": "Exists", "value": True},
+                {"jsonPath": "mediaType", "operator": "Equal", "value": "VOICE"},
+            ],
+            "eventTTLSeconds": 60,
+            "description": "benchmark trigger",
+        }
+        for i in range(count)
+    ]
+
+
+@contextmanager
+def fake_server(count: int) -> Iterator[str]:
+    """`chainsim fake serve` on a free port with `count` triggers; yields its base URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        triggers, faults = Path(tmp, "triggers.json"), Path(tmp, "faults.yaml")
+        triggers.write_text(json.dumps(seed(count)), encoding="utf-8")
+        faults.write_text("rate_limit: {requests: 1000000000, per_seconds: 1}\n", encoding="utf-8")
+        command = [sys.executable, "-m", "chainsim.cli", "fake", "serve", "--port", "0"]
+        command += ["--triggers", str(triggers), "--faults", str(faults)]
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            line = server.stdout.readline() if server.stdout else ""
+            if not line.startswith("listening on "):
+                raise SystemExit(f"fake serve did not start: {line!r}")
+            yield line.split()[-1]
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+Rates = tuple[float, float, int]
+
+
+def measure(bus: TriggersBus) -> Rates:
+    """(triggers listed per second, triggers updated per second, triggers) for one bus."""
+    start = time.perf_counter()
+    rules = list(bus.list_rules())
+    listed = time.perf_counter() - start
+    start = time.perf_counter()
+    for rule in rules:
+        bus.put_rule(rule.model_copy(update={"enabled": not rule.enabled}))
+    updated = time.perf_counter() - start
+    return len(rules) / listed, len(rules) / updated, len(rules)
+
+
+def interleaved(
+    rounds: int, runs: tuple[Callable[[], Rates], Callable[[], Rates]]
+) -> tuple[Rates, Rates]:
+    """The best rates of each side over `rounds`, the two sides alternating (fair under noise)."""
+    results: tuple[list[Rates], list[Rates]] = ([], [])
+    for i in range(rounds):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for side in order:
+            results[side].append(runs[side]())
+
+    def best(rs: list[Rates]) -> Rates:
+        return max(r[0] for r in rs), max(r[1] for r in rs), rs[0][2]
+
+    return best(results[0]), best(results[1])
+
+
+def main() -> None:
+    """Run both clients against one loopback fake and print the rates and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=600)
+    parser.add_argument("--page-size", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    from PureCloudPlatformClientV2.default_http_client import DefaultHttpClient
+
+    clock = SystemClock()
+    with fake_server(args.triggers) as base_url, httpx.Client(timeout=30.0) as http:
+
+        def bus_on(client: Any) -> TriggersBus:
+            credentials = SdkCredentials(*CLIENT, clock=clock)
+            return TriggersBus(
+                client, credentials, api_host=base_url, clock=clock, page_size=args.page_size
+            )
+
+        httpx_bus, urllib3_bus = bus_on(http), bus_on(DefaultHttpClient())
+        measure(httpx_bus), measure(urllib3_bus)  # warm up: connections, tokens, imports
+        ours, theirs = interleaved(
+            args.rounds, (lambda: measure(httpx_bus), lambda: measure(urllib3_bus))
+        )
+
+    n = ours[2]
+    print(
+        f"SDK triggers on a loopback fake: {n} triggers, pageSize {args.page_size},"
+        f" best of {args.rounds} interleaved rounds"
+    )
+    print(f"{'client':<24}{'listed/s':>12}{'updated/s':>12}")
+    print(f"{'sdk_http (httpx)':<24}{ours[0]:>12.0f}{ours[1]:>12.0f}")
+    print(f"{'default (urllib3)':<24}{theirs[0]:>12.0f}{theirs[1]:>12.0f}")
+    print(
+        f"ratio httpx/urllib3: list {ours[0] / theirs[0]:.2f}x, update {ours[1] / theirs[1]:.2f}x"
+        "  (target >= 0.80x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
