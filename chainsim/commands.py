@@ -84,7 +84,12 @@ def connect(options: BusOptions) -> Iterator[Backend]:
             from chainsim.clock import SystemClock
 
             clock = SystemClock()
-            api_default, login_default = hosts_for(options.env)
+            if options.dialect == "triggers":  # region names too (us_west_2): the SDK's table
+                from chainsim.bus.genesys import region_hosts
+
+                api_default, login_default = region_hosts(options.env)
+            else:
+                api_default, login_default = hosts_for(options.env)
             api_host = options.api_host or api_default
             login_host = options.login_host or login_default
             for name in CREDENTIAL_VARS:

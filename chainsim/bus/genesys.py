@@ -318,6 +318,12 @@ def resolve_hosts(
     return api, login
 
 
+def region_hosts(env: str = DEFAULT_ENV) -> tuple[str, str]:
+    """(api host, login host) of a region name or host (`bus.auth.hosts_for`, plus names)."""
+    api = region_api_host(env)
+    return api, derived_login_host(api)
+
+
 def derived_login_host(api_host: str) -> str:
     """The login host the SDK derives from an API host (`ApiClient.get_conf_url`)."""
     return re.sub(r"\/\/(api)\.", "//login.", api_host)
