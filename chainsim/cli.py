@@ -114,6 +114,37 @@ def fake_serve(
             pass
 
 
+# ------------------------------------------------------------- validate / simulate
+
+
+@app.command("validate")
+@bad_input_exits_2
+def validate_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    inventory: Path = typer.Option(..., "--inventory", help="rules file (the bus state)"),
+    output: str = typer.Option("text", "--format", help="text | json"),
+    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+) -> None:
+    """Check a plan against an inventory. Exit 0 ok, 1 error findings, 2 bad input."""
+    from chainsim.offline import run_validate
+
+    raise typer.Exit(run_validate(plan, inventory, output, dialect))
+
+
+@app.command("simulate")
+@bad_input_exits_2
+def simulate_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    inventory: Path = typer.Option(..., "--inventory", help="rules file (the bus state)"),
+    event: Path = typer.Option(..., "--event", help="event file {eventType, metadata}"),
+    output: str = typer.Option("text", "--format", help="text | json"),
+) -> None:
+    """Push an event through the chain hop by hop. Exit 0, 2 bad input."""
+    from chainsim.offline import run_simulate
+
+    raise typer.Exit(run_simulate(plan, inventory, event, output))
+
+
 # ------------------------------------------------------------- plan / apply / audit / dlq
 
 _BUS_HELP = "fake: embedded fake seeded from --inventory, --faults, virtual clock; live: HTTP"

@@ -27,7 +27,7 @@ from operator import add, attrgetter, eq, itemgetter, mul, ne
 from typing import Any, Literal
 
 from chainsim.graph import Graph, analyse, deepest_planned_paths
-from chainsim.model import INVOKE_RULE, ChainLink, Rule
+from chainsim.model import INVOKE_RULE, ChainLink, ChainPlan, Rule
 from chainsim.transform import PathCompiler, PathError
 
 Severity = Literal["error", "warning"]
@@ -499,3 +499,50 @@ def validate_chain(
         declared_attributes=declared_attributes,
     )
     return checker.run()
+
+
+def plan_rules(plan: ChainPlan, rules: Iterable[Rule]) -> list[Rule]:
+    """The inventory as the plan wants it: `rules.<id>.enabled` applied to copies."""
+    wanted = {rid: s.enabled for rid, s in plan.rules.items() if s.enabled is not None}
+    if not wanted:
+        return list(rules)
+    return [
+        rule.model_copy(update={"enabled": wanted[rule.id]}) if rule.id in wanted else rule
+        for rule in rules
+    ]
+
+
+def validate_plan(
+    plan: ChainPlan,
+    rules: Iterable[Rule],
+    *,
+    dialect: Dialect = "eventbridge",
+    max_fanout: int = 5,
+) -> ValidationReport:
+    """`validate_chain` for a whole plan: its links, its `max_depth`, its rule settings.
+
+    The plan's `rules.<id>.enabled` applies before the `disabled_rule` check, in the
+    triggers dialect `rules.<id>.attributes` count as declared attributes, and a
+    `rules.<id>` naming a rule not in the inventory is an `unknown_rule` (listed last).
+    """
+    rules = plan_rules(plan, rules)
+    report = validate_chain(
+        rules,
+        plan.links,
+        max_depth=plan.max_depth,
+        max_fanout=max_fanout,
+        dialect=dialect,
+        declared_attributes={rid: s.attributes for rid, s in plan.rules.items()},
+    )
+    known = {rule.id for rule in rules}
+    unknown = [
+        Finding(
+            "unknown_rule",
+            ERROR,
+            (rid,),
+            f"rules.{rid}: rule {rid!r} is not in the inventory; create it first or fix the id",
+        )
+        for rid in plan.rules
+        if rid not in known
+    ]
+    return ValidationReport(report.findings + tuple(unknown)) if unknown else report
