@@ -272,6 +272,48 @@ def dlq_redrive(
     raise typer.Exit(run_dlq_redrive(spool, options))
 
 
+# ------------------------------------------------------------- probe (trigger test mode)
+
+
+@app.command("probe")
+@bad_input_exits_2
+def probe_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    event: Path = typer.Option(..., "--event", help="event file {eventType, metadata}"),
+    bus: str = typer.Option("live", "--bus", help="live: the org; fake: seeded from --triggers"),
+    dialect: str = typer.Option("triggers", "--dialect", help="triggers (the only test mode)"),
+    inventory: Path | None = typer.Option(
+        None, "--inventory", help="simulate on these triggers instead of the org's"
+    ),
+    triggers: Path | None = typer.Option(None, "--triggers", help="--bus fake: triggers to seed"),
+    output: str = typer.Option("text", "--format", help="text | json"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL override"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL override"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="region host or name (us_west_2)"),
+) -> None:
+    """Ask the org's trigger test mode about each simulated hop. Exit 0 agree, 1 not, 2 bad."""
+    from chainsim.bus.base import BusError
+    from chainsim.probe import run_probe
+
+    try:
+        text, code = run_probe(
+            plan,
+            event,
+            bus=bus,
+            dialect=dialect,
+            inventory=inventory,
+            triggers=triggers,
+            output=output,
+            api_host=api_host,
+            login_host=login_host,
+            env=env,
+        )
+    except BusError as exc:
+        raise fail(f"probe: {exc}", EXIT_FINDINGS) from None
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
