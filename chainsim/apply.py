@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -334,7 +335,7 @@ class Orchestrator:
         token: str | None = None
         seen: set[str] = set()
         while True:
-            page, token = self._call(lambda t=token: list_page(t), rng)
+            page, token = self._call(partial(list_page, token), rng)
             rules.extend(page)
             if token is None:
                 return rules
@@ -350,7 +351,7 @@ class Orchestrator:
         """`validate_chain` for this bus's dialect on `rules` plus the plan's links."""
         from chainsim.validate import validate_chain
 
-        dialect = getattr(self.bus, "dialect", "eventbridge")
+        dialect: Any = getattr(self.bus, "dialect", "eventbridge")
         hook = getattr(self.merger, "declared_attributes", None)
         if callable(hook):  # a dialect that proves attributes its own way (triggers)
             declared = hook(plan, rules)
@@ -397,19 +398,13 @@ class Orchestrator:
         for letter in letters:
             outcome = RuleOutcome(letter.rule_id)
             try:
-                target_fields = Rule.model_validate(letter.payload)
-                current = self._call(
-                    lambda rid=letter.rule_id: self.bus.get_rule(rid),
-                    self.retry.rng(letter.rule_id),
-                )
+                source = Rule.model_validate(letter.payload)
+                rng = self.retry.rng(letter.rule_id)
+                current = self._call(partial(self.bus.get_rule, letter.rule_id), rng)
                 outcome.version_before = current.version
-                stored, _ = self._converge(
-                    current,
-                    lambda fresh, src=target_fields, f=letter.fields: overlay(
-                        fresh, src, f or changed_fields(fresh, src)
-                    ),
-                    outcome,
-                )
+                fields = letter.fields or changed_fields(current, source)
+                target = partial(overlay, source=source, fields=fields)
+                stored, _ = self._converge(current, target, outcome)
                 outcome.outcome, outcome.version_after = "applied", stored.version
             except (_Failed, BusError, ValueError) as exc:
                 outcome.outcome, outcome.error = "failed", _error_text(exc)
@@ -433,8 +428,8 @@ class Orchestrator:
 
         if resume_status == "rolling_back":
             self.journal.data = self.journal.load() or {}
-            status = self._rollback(prior, outcomes, run_id, letters)
-            return self._finish(run_id, plan, status, outcomes, letters)
+            final = self._rollback(prior, outcomes, run_id, letters)
+            return self._finish(run_id, plan, final, outcomes, letters)
 
         try:
             rules = self.inventory()
@@ -524,9 +519,7 @@ class Orchestrator:
                 continue
             base, target = Rule.model_validate(entry["base"]), Rule.model_validate(entry["target"])
             fields = list(entry["fields"])
-            current = self._call(
-                lambda rid=rule_id: self.bus.get_rule(rid), self.retry.rng(rule_id)
-            )
+            current = self._call(partial(self.bus.get_rule, rule_id), self.retry.rng(rule_id))
             if same_content(overlay(current, target, fields), current):
                 item = _Applied(rule_id, base, fields, current)
                 prior.append(item)
@@ -669,10 +662,10 @@ class Orchestrator:
                 row.attempts += 1
 
             try:
-                stored = self._call(lambda t=target: self.bus.put_rule(t), rng, on_attempt=count)
+                stored = self._call(partial(self.bus.put_rule, target), rng, on_attempt=count)
             except Conflict:
                 try:
-                    current = self._call(lambda rid=current.id: self.bus.get_rule(rid), rng)
+                    current = self._call(partial(self.bus.get_rule, current.id), rng)
                 except BusError as exc:
                     raise _Failed(exc, target, fields) from None
                 continue
@@ -702,10 +695,10 @@ class Orchestrator:
             )
             try:
                 current = self._call(
-                    lambda rid=item.rule_id: self.bus.get_rule(rid), self.retry.rng(item.rule_id)
+                    partial(self.bus.get_rule, item.rule_id), self.retry.rng(item.rule_id)
                 )
                 stored, _ = self._converge(
-                    current, lambda fresh, it=item: overlay(fresh, it.base, it.fields), row
+                    current, partial(overlay, source=item.base, fields=item.fields), row
                 )
             except (_Failed, BusError) as exc:
                 ok = False

@@ -38,7 +38,7 @@ def make_bus(
     if dialect == "triggers":
         from chainsim.bus.genesys import TriggersBus
 
-        return TriggersBus.from_httpx(  # type: ignore[no-any-return]
+        return TriggersBus.from_httpx(
             http,
             auth,
             api_host=api_host,
