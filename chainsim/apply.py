@@ -315,6 +315,7 @@ class Orchestrator:
         self.merger = merger or merger_for(bus)
         self.progress = progress
         self._lock = threading.Lock()
+        self._plan_sink = DeadLetterSink(url=None, spool=DEFAULT_SPOOL)
         add_observer = getattr(bus, "add_observer", None)
         if callable(add_observer):
             add_observer(self._observe)
@@ -422,6 +423,7 @@ class Orchestrator:
     ) -> ApplyResult:
         self.metrics.start()
         self._audit("start", run_id=run_id, links=len(plan.links), resume=resume_status is not None)
+        self._plan_sink = self._sink_from(plan)
         index = PlanIndex.of(plan)
         outcomes: dict[str, RuleOutcome] = {}
         letters: list[DeadLetter] = []
@@ -456,7 +458,12 @@ class Orchestrator:
         self._audit(
             "validate", ok=not errors, errors=len(errors), codes=sorted({f["code"] for f in errors})
         )
-        if errors:
+        if errors:  # nothing is written: every planned rule is reported as skipped
+            for change in changes.changes:
+                version = change.before.version if change.before else None
+                outcomes[change.rule_id] = RuleOutcome(
+                    change.rule_id, "skipped", 0, version, version
+                )
             return self._finish(
                 run_id, plan, "failed", outcomes, letters, findings=findings, changes=changes
             )
@@ -729,7 +736,7 @@ class Orchestrator:
             fields=list(failure.fields),
             operation=operation,
         )
-        sink = self.dead_letter or DeadLetterSink(url=None, spool=DEFAULT_SPOOL)
+        sink = self.dead_letter or self._plan_sink
         delivery = sink.send(letter)
         self._audit(
             "dead_letter",
@@ -784,6 +791,13 @@ class Orchestrator:
         if self.audit is not None:
             result.audit_head = self.audit.head
         return result
+
+    @staticmethod
+    def _sink_from(plan: ChainPlan) -> DeadLetterSink:
+        """The plan's dead-letter URL and spool (default spool when the plan names none)."""
+        config = plan.dead_letter
+        url = config.url if config else None
+        return DeadLetterSink(url=url, spool=(config.spool if config else None) or DEFAULT_SPOOL)
 
     def _callback_from(self, plan: ChainPlan) -> CallbackNotifier | None:
         if plan.callback is None:

@@ -194,6 +194,7 @@ def test_validation_errors_stop_before_any_write(tmp_path: Path) -> None:
         result = r.orchestrator().apply(plan_of(("a", "b"), ("b", "a")))
         assert result.status == "failed" and r.puts() == 0
     assert "cycle" in {f["code"] for f in result.findings}
+    assert [(row.id, row.outcome) for row in result.rules] == [("a", "skipped"), ("b", "skipped")]
 
 
 def test_rules_settings_for_an_unknown_rule_fail_validation(tmp_path: Path) -> None:
