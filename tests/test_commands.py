@@ -169,3 +169,28 @@ def test_resume_without_an_unfinished_run_is_bad_input(work: Path) -> None:
         "apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json", "--resume"
     )
     assert code == 2 and "no unfinished run" in out
+
+
+def test_live_apply_over_loopback_http(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--bus live` with --api-host/--login-host talks real HTTP to a loopback fake."""
+    from chainsim.clock import SystemClock
+    from chainsim.fakebus import FakeBus
+
+    fake = FakeBus(clock=SystemClock(), clients={"live-id": "live-secret"})
+    fake.seed_rules([make_rule(x) for x in "abcde"])
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "live-id")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "live-secret")
+    with fake.serve(port=0) as base:
+        args = ["--bus", "live", "--api-host", base, "--login-host", base]
+        code, out = _run("apply", "plan.yaml", *args, "--report", "r.json")
+        assert code == 0, out
+        assert _run("plan", "plan.yaml", *args)[1].count("no-op") == 3
+    assert {r.id: len(r.links()) for r in fake.rules()} == {"a": 1, "b": 1, "c": 1, "d": 0, "e": 0}
+    assert "final_rules" not in json.loads((work / "r.json").read_text())
+
+
+def test_live_without_credentials_is_bad_input(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--bus live` without GENESYS_CLIENT_ID exits 2 naming the variable."""
+    monkeypatch.delenv("GENESYS_CLIENT_ID", raising=False)
+    code, out = _run("apply", "plan.yaml", "--bus", "live")
+    assert code == 2 and "GENESYS_CLIENT_ID" in out
