@@ -316,9 +316,14 @@ def _split_residual(
     for u in order:
         ordered[u] = 1
     residual = [u for u in range(n) if not ordered[u]]
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for u in residual:
-        succ[u] = [*graph.old[u], *graph.new[u]]
+    succ: list[list[int]]
+    if any(graph.old):
+        succ = list(graph.new)  # type: ignore[arg-type]
+        for u in residual:
+            if graph.old[u]:
+                succ[u] = [*graph.old[u], *graph.new[u]]
+    else:
+        succ = graph.new  # type: ignore[assignment]
     components = strongly_connected_components(succ, residual)
     cyclic = [c for c in components if is_cyclic_component(succ, c)]
     cycles = sorted((cycle_path(succ, c) for c in cyclic), key=lambda path: path[0])

@@ -20,7 +20,9 @@ actions and planned links merged), so it is checked on the rules the plan writes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count, pairwise, repeat
 from operator import add, attrgetter, eq, itemgetter, mul, ne
@@ -490,15 +492,34 @@ def validate_chain(
     `filters.attributes`, nor declared in `declared_attributes[rule_id]`) into
     `unverified_attribute` warnings.
     """
-    checker = _Checker(
-        list(rules),
-        list(links),
-        max_depth=max_depth,
-        max_fanout=max_fanout,
-        dialect=dialect,
-        declared_attributes=declared_attributes,
-    )
-    return checker.run()
+    with _gc_paused():
+        checker = _Checker(
+            list(rules),
+            list(links),
+            max_depth=max_depth,
+            max_fanout=max_fanout,
+            dialect=dialect,
+            declared_attributes=declared_attributes,
+        )
+        return checker.run()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while validating, then restore it.
+
+    Validation allocates hundreds of thousands of small lists and tuples but no
+    reference cycles (everything is freed by reference counting). With a big inventory
+    alive, each allocation burst would otherwise trigger full collections that walk every
+    live object, which costs more than the validation itself on 100,000 rules.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def plan_rules(plan: ChainPlan, rules: Iterable[Rule]) -> list[Rule]:

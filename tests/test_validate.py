@@ -1,0 +1,347 @@
+"""validate_chain: every finding code, the tutorial's defects, bounds, and oracle properties."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import networkx as nx
+import pytest
+from hypothesis import given
+
+from chainsim import strategies as cs
+from chainsim.model import ChainLink, ChainPlan, Rule, RuleSettings
+from chainsim.validate import CODES, Finding, ValidationReport, validate_chain, validate_plan
+
+
+def rule(
+    rule_id: str, *, to: tuple[str, ...] = (), attrs: tuple[str, ...] = ("a", "b"), **kw: Any
+) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": rule_id,
+            "eventType": f"evt.{rule_id}",
+            "filters": {"attributes": list(attrs)},
+            "actions": [{"type": "invokeRule", "ruleId": t} for t in to],
+            **kw,
+        }
+    )
+
+
+def link(source: str, destination: str, **kw: Any) -> ChainLink:
+    kw.setdefault("event_type", f"evt.{source}")
+    return ChainLink(source=source, destination=destination, **kw)
+
+
+def chain_rules(n: int) -> list[Rule]:
+    return [rule(f"r{i}") for i in range(n)]
+
+
+def path_links(n: int) -> list[ChainLink]:
+    return [link(f"r{i}", f"r{i + 1}") for i in range(n)]
+
+
+def only(report: ValidationReport) -> Finding:
+    assert len(report.findings) == 1, report.findings
+    return report.findings[0]
+
+
+# ----------------------------------------------------------------- one per code
+
+
+def test_clean_chain_has_no_findings() -> None:
+    """A valid chain is ok with no findings at all."""
+    report = validate_chain(chain_rules(3), path_links(2))
+    assert report.ok and report.findings == ()
+
+
+def test_unknown_rule_names_the_missing_destination() -> None:
+    """A missing destination is named as such (the tutorial always blamed the source)."""
+    finding = only(validate_chain(chain_rules(1), [link("r0", "ghost")]))
+    assert (finding.code, finding.severity, finding.rule_ids) == (
+        "unknown_rule",
+        "error",
+        ("ghost",),
+    )
+    assert "destination" in finding.message and "ghost" in finding.message
+
+
+def test_unknown_rule_names_the_missing_source() -> None:
+    """A missing source is named, and only it."""
+    finding = only(validate_chain(chain_rules(1), [link("ghost", "r0")]))
+    assert finding.rule_ids == ("ghost",) and "source" in finding.message
+
+
+def test_self_link() -> None:
+    """A rule that would invoke itself is a self_link (and not also a cycle)."""
+    finding = only(validate_chain(chain_rules(1), [link("r0", "r0")]))
+    assert (finding.code, finding.rule_ids) == ("self_link", ("r0",))
+
+
+def test_duplicate_link_names_the_earlier_one() -> None:
+    """The same source -> destination twice is a duplicate_link pointing at the first."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1"), link("r0", "r1")]))
+    assert (finding.code, finding.rule_ids) == ("duplicate_link", ("r0", "r1"))
+    assert "links[1]" in finding.message and "links[0]" in finding.message
+
+
+def test_two_cycle_across_two_links() -> None:
+    """A -> B and B -> A in one plan is a cycle (the tutorial let it pass)."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1"), link("r1", "r0")]))
+    assert (finding.code, finding.rule_ids) == ("cycle", ("r0", "r1", "r0"))
+
+
+def test_cycle_closed_by_an_existing_bus_link() -> None:
+    """A planned link that closes a loop with a link already on the bus is a cycle."""
+    rules = [rule("r0"), rule("r1"), rule("r2", to=("r0",))]
+    finding = only(validate_chain(rules, [link("r0", "r1"), link("r1", "r2")]))
+    assert finding.code == "cycle" and finding.rule_ids == ("r0", "r1", "r2", "r0")
+    assert "existing bus link r2 -> r0" in finding.message
+
+
+def test_depth_is_the_longest_path_not_the_list_length() -> None:
+    """Three links fanning out are depth 1; three links in a row are depth 3."""
+    fan = [link("r0", "r1"), link("r0", "r2"), link("r0", "r3")]
+    assert validate_chain(chain_rules(4), fan, max_depth=1).ok
+    row = path_links(3)
+    finding = only(validate_chain(chain_rules(4), row, max_depth=2))
+    assert finding.code == "depth" and finding.rule_ids == ("r0", "r1", "r2", "r3")
+    assert "3 hops" in finding.message
+
+
+def test_depth_counts_existing_links_on_the_path() -> None:
+    """Bus links before and after a planned link lengthen its path."""
+    rules = [rule("r0", to=("r1",)), rule("r1"), rule("r2", to=("r3",)), rule("r3")]
+    finding = only(validate_chain(rules, [link("r1", "r2")], max_depth=2))
+    assert finding.rule_ids == ("r0", "r1", "r2", "r3")
+
+
+def test_existing_deep_chain_without_planned_links_is_not_reported() -> None:
+    """Depth only concerns paths through a planned link."""
+    rules = [rule(f"r{i}", to=(f"r{i + 1}",) if i < 7 else ()) for i in range(8)]
+    rules.append(rule("x"))
+    rules.append(rule("y"))
+    assert validate_chain(rules, [link("x", "y")]).ok
+
+
+def test_fanout_merges_existing_and_planned() -> None:
+    """Existing actions and planned links count together, duplicates once."""
+    rules = [rule("s", to=("d0", "d1", "d2")), *(rule(f"d{i}") for i in range(6))]
+    ok = [link("s", "d2"), link("s", "d3"), link("s", "d4")]  # d2 merges: 5 in all
+    assert validate_chain(rules, ok).ok
+    finding = only(validate_chain(rules, [*ok, link("s", "d5")]))
+    assert finding.code == "fanout"
+    assert finding.rule_ids == ("s", "d0", "d1", "d2", "d3", "d4", "d5")
+
+
+def test_fanout_counts_unknown_destinations_too() -> None:
+    """A link to an unknown rule still counts as an invokeRule action on the source."""
+    rules = [rule("s"), *(rule(f"d{i}") for i in range(5))]
+    links = [*(link("s", f"d{i}") for i in range(5)), link("s", "ghost")]
+    assert validate_chain(rules, links).codes() == ["unknown_rule", "fanout"]
+
+
+def test_event_type_mismatch() -> None:
+    """A link whose event_type is not what the source emits."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1", event_type="other")]))
+    assert finding.code == "event_type" and "evt.r0" in finding.message
+
+
+def test_attribute_not_carried() -> None:
+    """A preserved attribute the source does not carry."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1", preserve=["a", "zz"])]))
+    assert (finding.code, finding.rule_ids) == ("attribute", ("r0", "r1"))
+    assert "'zz'" in finding.message
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "$.metadata.zz",
+        "$..a",
+        "$.eventType",
+        "metadata.a",
+        "$[",
+        "",
+        "$.metadata.*",
+        "$.metadata.a | $.metadata.b",
+    ],
+)
+def test_transform_problems(path: str) -> None:
+    """A JSONPath that does not parse, or does not read a carried $.metadata.<key>."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": path})]))
+    assert (finding.code, finding.severity) == ("transform", "error")
+    assert "links[0].transform.k" in finding.message
+
+
+def test_transform_deeper_paths_are_fine() -> None:
+    """Paths may go deeper than the carried key, e.g. into a list or object."""
+    links = [link("r0", "r1", transform={"x": "$.metadata.a[0].id", "y": "$.metadata['b']"})]
+    assert validate_chain(chain_rules(2), links).ok
+
+
+def test_disabled_rule_is_a_warning() -> None:
+    """A link touching a disabled rule warns but stays ok."""
+    rules = [rule("r0"), rule("r1", enabled=False)]
+    report = validate_chain(rules, [link("r0", "r1")])
+    finding = only(report)
+    assert (finding.code, finding.severity) == ("disabled_rule", "warning")
+    assert report.ok and report.warnings == [finding] and report.errors == []
+
+
+def test_unverified_attribute_in_triggers_dialect() -> None:
+    """In the triggers dialect an unproven attribute is a warning; declared ones are proven."""
+    links = [link("r0", "r1", preserve=["zz"], transform={"k": "$.metadata.yy", "bad": "$..x"})]
+    report = validate_chain(chain_rules(2), links, dialect="triggers")
+    assert report.codes() == ["unverified_attribute", "unverified_attribute", "transform"]
+    assert [f.severity for f in report.findings] == ["warning", "warning", "error"]
+    declared = validate_chain(
+        chain_rules(2), links, dialect="triggers", declared_attributes={"r0": ["zz", "yy"]}
+    )
+    assert declared.codes() == ["transform"]
+    assert validate_chain(chain_rules(2), links).codes() == ["attribute", "transform", "transform"]
+
+
+def test_every_code_is_covered() -> None:
+    """The module lists exactly the codes of DESIGN §3."""
+    assert set(CODES) == {
+        "unknown_rule", "self_link", "duplicate_link", "cycle", "depth", "fanout",
+        "event_type", "attribute", "transform", "disabled_rule", "unverified_attribute",
+    }  # fmt: skip
+
+
+def test_existing_dangling_action_on_a_written_rule() -> None:
+    """A planned source already invoking a rule that is gone would be refused by the bus."""
+    rules = [rule("r0", to=("gone",)), rule("r1")]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.code == "unknown_rule" and finding.rule_ids == ("gone",)
+
+
+# ------------------------------------------------------------ order, shape, bounds
+
+
+def test_all_findings_collected_in_documented_order() -> None:
+    """Per-link findings in plan order, then fanout, cycle, depth; nothing stops early."""
+    rules = [rule(f"r{i}") for i in range(9)] + [rule("off", enabled=False)]
+    links = [
+        link("r0", "ghost"),
+        link("r1", "r1"),
+        link("r1", "off", event_type="nope"),
+        link("r2", "r3"),
+        link("r3", "r2"),
+        *path_links(8)[3:],  # r3 -> r4 ... r7 -> r8
+    ]
+    report = validate_chain(rules, links, max_depth=3)
+    assert report.codes() == [
+        "unknown_rule", "self_link", "event_type", "disabled_rule", "cycle", "depth",
+    ]  # fmt: skip
+    assert report.findings == validate_chain(rules, links, max_depth=3).findings
+
+
+def test_to_json_has_exactly_the_documented_shape() -> None:
+    """`{"ok", "findings": [{"code", "severity", "rule_ids", "message"}]}`."""
+    data = validate_chain(chain_rules(2), [link("r0", "r1"), link("r1", "r0")]).to_json()
+    assert set(data) == {"ok", "findings"} and data["ok"] is False
+    assert [set(f) for f in data["findings"]] == [{"code", "severity", "rule_ids", "message"}]
+    assert data["findings"][0]["rule_ids"] == ["r0", "r1", "r0"]
+
+
+def test_one_cycle_per_strongly_connected_component() -> None:
+    """A complete graph on 30 rules (hundreds of cycles) yields one cycle finding."""
+    rules = chain_rules(30)
+    links = [
+        link(f"r{i}", f"r{j}")
+        for i, j in itertools.permutations(range(30), 2)
+        if j - i in (1, -1, 2, -2)
+    ]
+    report = validate_chain(rules, links, max_fanout=100)
+    assert report.codes() == ["cycle"]
+
+
+def test_one_depth_per_connected_component() -> None:
+    """Many too-deep paths in one component give one depth finding naming the longest."""
+    rules = chain_rules(12)
+    links = [*path_links(10), link("r0", "r11"), link("r11", "r5")]
+    finding = only(validate_chain(rules, links, max_depth=3))
+    assert finding.code == "depth" and len(finding.rule_ids) == 11
+
+
+def test_ten_thousand_hop_chain() -> None:
+    """A 10,000-hop chain gives a depth finding naming all 10,001 rules, no RecursionError."""
+    n = 10_000
+    finding = only(validate_chain(chain_rules(n + 1), path_links(n), max_depth=5))
+    assert finding.code == "depth" and len(finding.rule_ids) == n + 1
+    assert "10000 hops" in finding.message and len(finding.message) < 500
+
+
+def test_thirty_thousand_links_with_a_cycle() -> None:
+    """A 30,000-link plan around one big loop gives exactly one cycle finding (no recursion)."""
+    n = 30_000
+    links = [*path_links(n - 1), link(f"r{n - 1}", "r0")]
+    report = validate_chain(chain_rules(n), links)
+    assert report.codes() == ["cycle"] and len(report.findings[0].rule_ids) == n + 1
+
+
+def test_validate_plan_applies_enabled_and_flags_unknown_settings() -> None:
+    """`rules.<id>.enabled: true` silences disabled_rule; settings for a missing rule are errors."""
+    rules = [rule("r0"), rule("r1", enabled=False)]
+    plan = ChainPlan(links=[link("r0", "r1")], rules={"r1": RuleSettings(enabled=True)})
+    assert validate_plan(plan, rules).findings == ()
+    plan = ChainPlan(links=[link("r0", "r1")], rules={"nope": RuleSettings(enabled=True)})
+    assert validate_plan(plan, rules).codes() == ["disabled_rule", "unknown_rule"]
+
+
+# ------------------------------------------------------------------- properties
+
+
+@given(cs.dag_chains(max_rules=8, max_links=14))
+def test_generated_dags_have_no_cycle_and_depth_matches_networkx(chain: cs.Chain) -> None:
+    """Property: a DAG never gets a cycle finding; a depth finding appears iff networkx's
+    longest path through a planned link exceeds max_depth."""
+    report = validate_chain(chain.rules, chain.links, max_depth=3)
+    assert "cycle" not in report.codes()
+    g = nx.DiGraph(chain.id_edges())
+    planned = {(lk.source, lk.destination) for lk in chain.links}
+    longest = 0
+    for u, v in planned:
+        into = max(
+            (len(p) - 1 for a in nx.ancestors(g, u) for p in nx.all_simple_paths(g, a, u)),
+            default=0,
+        )
+        out = max(
+            (len(p) - 1 for d in nx.descendants(g, v) for p in nx.all_simple_paths(g, v, d)),
+            default=0,
+        )
+        longest = max(longest, into + 1 + out)
+    depth = [f for f in report.findings if f.code == "depth"]
+    assert bool(depth) == (longest > 3)
+    if depth:
+        assert max(len(f.rule_ids) - 1 for f in depth) == longest
+    assert set(report.codes()) <= {"depth"}
+
+
+@given(cs.cyclic_chains())
+def test_planted_cycles_are_found(chain: cs.Chain) -> None:
+    """Property: a planted cycle is always reported, as a real cycle of the graph."""
+    report = validate_chain(chain.rules, chain.links)
+    cycles = [f for f in report.findings if f.code == "cycle"]
+    assert cycles
+    g = nx.DiGraph(chain.id_edges())
+    for finding in cycles:
+        ids = finding.rule_ids
+        assert ids[0] == ids[-1]
+        assert all(g.has_edge(u, v) for u, v in itertools.pairwise(ids))
+    assert len(cycles) == sum(1 for c in nx.strongly_connected_components(g) if len(c) > 1)
+
+
+@given(cs.deep_chains(min_hops=1, max_hops=9, existing_fraction=0.3))
+def test_exactly_max_depth_passes_and_one_more_fails(chain: cs.Chain) -> None:
+    """Property: a chain of exactly max_depth hops is valid; with max_depth one less it fails."""
+    hops = len(chain.edges)
+    if not chain.links:
+        return  # every hop already on the bus: nothing planned to check
+    assert validate_chain(chain.rules, chain.links, max_depth=hops).ok
+    report = validate_chain(chain.rules, chain.links, max_depth=hops - 1)
+    if hops > 1 or chain.links:
+        assert report.codes() == (["depth"] if hops - 1 >= 0 else [])
+        assert report.findings[0].rule_ids == tuple(chain.ids)
