@@ -603,3 +603,191 @@ def test_bus_satisfies_protocol_and_merger_hook():
     assert isinstance(bus, Bus)
     assert isinstance(merger_for(bus), TriggersMerger)
     assert bus.dialect == "triggers"
+
+
+# --------------------------------------------------------------------------- the bus on the fake
+#
+# The same TriggersBus (SDK on sdk_http) against the fake bus, through both doors:
+# in-process on respx (`FakeBus.mock()`) and over real loopback HTTP (`FakeBus.serve()`).
+
+from chainsim.apply import Orchestrator  # noqa: E402
+from chainsim.fakebus import FakeBus, FaultPlan  # noqa: E402
+from chainsim.retry import RetryPolicy  # noqa: E402
+
+FAKE_CLIENT = ("chainsim", "chainsim-secret")
+TOPIC_A = "v2.detail.events.conversation.{id}.customer.start"
+TOPIC_B = "v2.detail.events.conversation.{id}.acd.start"
+
+
+def seeded(i: int, topic: str = TOPIC_B, **over: Any) -> dict[str, Any]:
+    base = trigger(f"trg-{i:04d}", topicName=topic)
+    base.update(over)
+    return base
+
+
+class Door:
+    """One way into a FakeBus: `respx` (in-process) or `loopback` (a real HTTP server)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.fake = FakeBus()
+        self._stack: Any = None
+        self.api_host = API
+
+    def __enter__(self) -> Door:
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        if self.kind == "respx":
+            self._stack.enter_context(self.fake.mock())
+        else:
+            self.api_host = self._stack.enter_context(self.fake.serve())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def reset(self, faults: FaultPlan | None = None) -> FakeBus:
+        self.fake.reset()
+        self.fake.faults = faults or FaultPlan()
+        return self.fake
+
+    def bus(self, page_size: int = 200, credentials_clock: Any = None) -> TriggersBus:
+        clock = self.fake.clock
+        credentials = SdkCredentials(*FAKE_CLIENT, clock=credentials_clock or clock)
+        return TriggersBus(
+            httpx.Client(), credentials, api_host=self.api_host, clock=clock, page_size=page_size
+        )
+
+
+@pytest.fixture(scope="module", params=["respx", "loopback"])
+def door(request: pytest.FixtureRequest) -> Iterator[Door]:
+    with Door(request.param) as opened:
+        yield opened
+
+
+def chain_plan(count: int, preserve: tuple[str, ...] = ("queueId", "callerId")) -> ChainPlan:
+    """trg-0000 (topic A) links to every other trigger, preserving `preserve`."""
+    return ChainPlan.model_validate(
+        {
+            "links": [
+                {
+                    "source": "trg-0000",
+                    "destination": f"trg-{i:04d}",
+                    "event_type": TOPIC_A,
+                    "preserve": list(preserve),
+                }
+                for i in range(1, count)
+            ][:5],
+            "rules": {
+                f"trg-{i:04d}": {"enabled": True, "data_format": "Json"} for i in range(5, count)
+            },
+        }
+    )
+
+
+def seed_chain(fake: FakeBus, count: int, **over: Any) -> None:
+    root = seeded(0, topic=TOPIC_A)
+    root["matchCriteria"].append({"jsonPath": "callerId", "operator": "Exists", "value": True})
+    fake.seed_triggers([root, *(seeded(i, **over) for i in range(1, count))])
+
+
+def test_fake_paging_across_many_pages(door):
+    """Through either door, 403 triggers in pages of 9 are listed once each, in 45 requests."""
+    fake = door.reset()
+    fake.seed_triggers([seeded(i) for i in range(403)])
+    ids = [r.id for r in door.bus(page_size=9).list_rules()]
+    assert ids == [t["id"] for t in fake.triggers()]
+    assert len(set(ids)) == 403
+    lists = [r for r in fake.requests if r.method == "GET" and r.path.endswith("/triggers")]
+    assert len(lists) == 45
+
+
+def test_fake_apply_re_merges_after_409(door):
+    """With a concurrent writer on half the PUTs, apply re-reads, re-merges and keeps its edit."""
+    fake = door.reset(FaultPlan.model_validate({"seed": 7, "conflicts": {"fraction": 0.4}}))
+    seed_chain(fake, 9)
+    retry = RetryPolicy(seed=1, max_conflicts=12)
+    result = Orchestrator(door.bus(), clock=fake.clock, retry=retry).apply(chain_plan(9))
+    assert result.status == "applied", result.to_report()
+    assert result.metrics["status_409"] >= 1
+    stored = {t["id"]: t for t in fake.triggers()}
+    for i in range(1, 6):
+        crit = stored[f"trg-{i:04d}"]["matchCriteria"]
+        assert [c["jsonPath"] for c in crit] == ["$.queueId", "mediaType", "callerId"]
+    edited = [t for t in stored.values() if t.get("description") == "edited by concurrent writer"]
+    assert edited, "the concurrent writer's edits are kept"
+    assert stored["trg-0000"]["version"] == 1  # a link source is never written
+
+
+def test_fake_apply_rides_out_a_429_storm(door):
+    """A 429 storm on 80% of requests is waited out (Retry-After) and the apply completes."""
+    storm = {"storms": [{"start": 0, "duration": 30, "fraction": 0.8, "retry_after": 5}], "seed": 5}
+    fake = door.reset(FaultPlan.model_validate(storm))
+    seed_chain(fake, 9)
+    start = fake.clock.now()
+    result = Orchestrator(door.bus(), clock=fake.clock, retry=RetryPolicy(max_attempts=20)).apply(
+        chain_plan(9)
+    )
+    assert result.status == "applied", result.to_report()
+    assert result.metrics["status_429"] >= 3
+    assert fake.clock.now() - start >= 5
+
+
+def test_fake_token_refreshed_before_expiry(door):
+    """With 30 s tokens and 2 s latency, tokens are re-acquired ahead of expiry: no 401 at all."""
+    faults = {"token_ttl_seconds": 30, "latency": {"mean_ms": 2000}}
+    fake = door.reset(FaultPlan.model_validate(faults))
+    seed_chain(fake, 30)
+    plan = chain_plan(30).model_dump()
+    plan["rules"] = {f"trg-{i:04d}": {"enabled": False} for i in range(5, 30)}
+    result = Orchestrator(door.bus(), clock=fake.clock).apply(ChainPlan.model_validate(plan))
+    assert result.status == "applied", result.to_report()
+    tokens = [r for r in fake.requests if r.path == "/oauth/token"]
+    assert len(tokens) >= 2
+    assert not [r for r in fake.requests if r.status == 401]
+
+
+def test_fake_token_expiry_mid_run_reacquires_on_401(door):
+    """A token that expires mid-run (the bus misjudged its age) is re-acquired once on the 401."""
+    faults = {"token_ttl_seconds": 30, "latency": {"mean_ms": 5000}}
+    fake = door.reset(FaultPlan.model_validate(faults))
+    seed_chain(fake, 12)
+    frozen = VirtualClock()  # the credentials never see time pass: only the 401 tells them
+    bus = door.bus(credentials_clock=frozen)
+    result = Orchestrator(bus, clock=fake.clock).apply(chain_plan(12))
+    assert result.status == "applied", result.to_report()
+    assert [r for r in fake.requests if r.status == 401]
+    assert bus._credentials.fetches >= 2
+
+
+def test_fake_atomic_rollback_restores_triggers(door):
+    """A permanent 400 on one trigger rolls back every trigger already updated, newest first."""
+    fake = door.reset()
+    seed_chain(fake, 6)
+    before = {t["id"]: t for t in fake.triggers()}
+    plan = chain_plan(6).model_dump()
+    plan["links"][3]["preserve"] = ["bad[path"]  # the org refuses this jsonPath: a 400
+    plan["rules"]["trg-0000"] = {"attributes": ["bad[path"]}
+    result = Orchestrator(door.bus(), clock=fake.clock).apply(ChainPlan.model_validate(plan))
+    assert result.status == "rolled_back", result.to_report()
+    assert [r.id for r in result.rules if r.outcome == "rolled_back"]
+    after = {t["id"]: t for t in fake.triggers()}
+    for tid, old in before.items():
+        new = after[tid]
+        assert {k: v for k, v in new.items() if k != "version"} == {
+            k: v for k, v in old.items() if k != "version"
+        }
+
+
+def test_fake_single_429_is_not_retried_by_the_sdk_path(door):
+    """A single 429 from the fake reaches chainsim as RateLimited with Retry-After, one request."""
+    storm = {"storms": [{"start": 0, "duration": 1, "fraction": 1.0, "retry_after": 4}]}
+    fake = door.reset(FaultPlan.model_validate(storm))
+    fake.seed_triggers([seeded(1)])
+    with pytest.raises(RateLimited) as info:
+        door.bus().get_rule("trg-0001")
+    assert info.value.retry_after == 4.0
+    assert info.value.code == "too.many.requests.retry.after"
+    gets = [r for r in fake.requests if r.method == "GET" and r.path.endswith("trg-0001")]
+    assert [r.status for r in gets] == [429]
