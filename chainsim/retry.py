@@ -36,7 +36,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     retry_after_cap: float = 60.0
-    max_conflicts: int = 5
+    max_conflicts: int = 8
     seed: int = 0
     pacing: bool = True
 
