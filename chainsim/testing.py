@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import ssl
 import tempfile
 import threading
 import time
@@ -174,12 +175,20 @@ class Backend:
         self.worker = worker
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     def new_prefix(self) -> str:
         """A name prefix unique to this run, worker and call: only its owner touches it."""
         with self._lock:
             n = next(self._counter)
         return f"chainsim-{self.run_id}-{self.worker}-{n}"
+
+    def tls(self) -> ssl.SSLContext:
+        """One TLS context for every client of the run (loading CA files costs ~0.1 s)."""
+        with self._lock:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            return self._tls
 
     def clock(self) -> Clock:
         """A fresh VirtualClock on the fake; the SystemClock against a live org."""
@@ -233,7 +242,7 @@ class Backend:
             raise ValueError(f"unknown dialect {dialect!r} (expected one of {DIALECTS})")
         api_host, login_host = self.hosts()
         client_id, secret = self.credentials()
-        with httpx.Client(timeout=30.0) as http:
+        with httpx.Client(timeout=30.0, verify=self.tls()) as http:
             auth = ClientCredentials(
                 client_id, secret, login_host=login_host, http=http, clock=clock
             )
@@ -313,11 +322,10 @@ class Session:
     workdir: Path
     recorder: LatencyRecorder | None = None
 
-    def orchestrator(self, **kwargs: Any) -> Any:
-        """An Orchestrator on this session's bus (recording latency when it has a recorder)."""
-        return self.backend.orchestrator(
-            self.bus, self.clock, self.workdir, self.recorder, **kwargs
-        )
+    def orchestrator(self, *, record: bool = True, **kwargs: Any) -> Any:
+        """An Orchestrator on this session's bus (its applies recorded unless `record=False`)."""
+        recorder = self.recorder if record else None
+        return self.backend.orchestrator(self.bus, self.clock, self.workdir, recorder, **kwargs)
 
 
 def _triggers_bus(
