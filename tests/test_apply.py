@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
+from tests.orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
 
 from chainsim.apply import Orchestrator
 from chainsim.audit import verify

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from orchestrator_rig import make_rule
+from tests.orchestrator_rig import make_rule
 from typer.testing import CliRunner
 
 from chainsim.cli import app

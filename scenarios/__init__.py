@@ -1,0 +1,1 @@
+"""chainsim certification scenarios: `pytest scenarios/`."""

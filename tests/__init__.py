@@ -1,0 +1,1 @@
+"""chainsim unit, property and plugin tests."""
