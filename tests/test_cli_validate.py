@@ -1,0 +1,219 @@
+"""`chainsim validate` / `chainsim simulate`: exit codes, exact JSON, one-line bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chainsim.cli import app
+
+PLANS = Path(__file__).resolve().parents[1] / "scenarios" / "plans"
+CALLBACK = PLANS / "inbound_callback.yaml"
+CALLBACK_INV = PLANS / "inbound_callback.inventory.json"
+CALLBACK_EVENT = PLANS / "inbound_callback.event.json"
+LOOP = PLANS / "invalid" / "callback_loop.yaml"
+
+runner = CliRunner()
+
+
+def run(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(tmp_path: Path, name: str, data: object) -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_validate_ok_plan_exits_0() -> None:
+    """A valid plan prints OK and exits 0."""
+    code, out, _ = run("validate", CALLBACK, "--inventory", CALLBACK_INV)
+    assert code == 0 and out.startswith("OK")
+
+
+def test_validate_failure_prints_each_finding_with_its_path() -> None:
+    """Error findings exit 1; each is printed with its code and its path of rule ids."""
+    code, out, _ = run("validate", LOOP, "--inventory", CALLBACK_INV)
+    assert code == 1
+    for text in ("attribute", "transform", "cycle", "FAILED  3 error(s)"):
+        assert text in out
+    assert "3f6c2a9e-8b1d-4e57-9a0c" in out
+
+
+def test_validate_json_has_exactly_the_documented_shape() -> None:
+    """--format json prints {"ok", "findings": [{"code","severity","rule_ids","message"}]}."""
+    code, out, _ = run("validate", LOOP, "--inventory", CALLBACK_INV, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and set(data) == {"ok", "findings"} and data["ok"] is False
+    assert [f["code"] for f in data["findings"]] == ["attribute", "transform", "cycle"]
+    assert all(set(f) == {"code", "severity", "rule_ids", "message"} for f in data["findings"])
+    assert data["findings"][2]["rule_ids"][0] == data["findings"][2]["rule_ids"][-1]
+
+
+def test_warnings_alone_exit_0(tmp_path: Path) -> None:
+    """A plan touching a disabled rule warns but exits 0."""
+    plan = write(tmp_path, "p.json", {"links": [{
+        "source": "3f6c2a9e-8b1d-4e57-9a0c-5d2e7f81b4a6",
+        "destination": "7a1e9c44-2f3b-4d8e-b6a5-0c9d8e7f6a52",
+        "event_type": "routing.queue.member.added"}]})  # fmt: skip
+    code, out, _ = run("validate", plan, "--inventory", CALLBACK_INV, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["ok"] is True
+    assert [f["code"] for f in data["findings"]] == ["disabled_rule"]
+
+
+def test_triggers_dialect_turns_unproven_attributes_into_warnings() -> None:
+    """--dialect triggers: attributes the source cannot prove are warnings, not errors."""
+    code, out, _ = run(
+        "validate", LOOP, "--inventory", CALLBACK_INV, "--format", "json", "--dialect", "triggers"
+    )
+    codes = [(f["code"], f["severity"]) for f in json.loads(out)["findings"]]
+    assert code == 1  # the cycle is still an error
+    unverified = ("unverified_attribute", "warning")
+    assert codes == [unverified, unverified, ("cycle", "error")]
+
+
+def test_simulate_text_and_json() -> None:
+    """simulate exits 0; JSON has exactly {"hops": [{"source","destination","depth","event"}]}."""
+    code, out, _ = run("simulate", CALLBACK, "--inventory", CALLBACK_INV, "--event", CALLBACK_EVENT)
+    assert code == 0 and "3 hop(s), deepest 3" in out
+    code, out, _ = run(
+        "simulate",
+        CALLBACK,
+        "--inventory",
+        CALLBACK_INV,
+        "--event",
+        CALLBACK_EVENT,
+        "--format",
+        "json",
+    )
+    hops = json.loads(out)["hops"]
+    assert code == 0 and [h["depth"] for h in hops] == [1, 2, 3]
+    assert all(set(h) == {"source", "destination", "depth", "event"} for h in hops)
+    assert hops[-1]["event"]["eventType"] == "quality.survey.dispatched"
+
+
+def test_simulate_reports_missing_attributes_on_stderr_in_json_mode(tmp_path: Path) -> None:
+    """Missing source attributes become warnings on stderr; stdout stays exact JSON."""
+    event = write(tmp_path, "e.json", {"eventType": "routing.queue.member.added", "metadata": {}})
+    code, out, err = run(
+        "simulate", CALLBACK, "--inventory", CALLBACK_INV, "--event", event, "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["hops"]
+    assert "warning: depth 1" in err and "lacks conversationId" in err
+
+
+LINK = {"source": "a", "destination": "b", "event_type": "t"}
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"plan": None}, "p.yaml: no such file"),
+        ({"plan": "links: [\n"}, "p.yaml: line"),
+        ({"plan": {"links": [LINK], "extra": 1}}, "p.yaml: extra: unknown field"),
+        (
+            {"plan": {"links": [{**LINK, "preserve": "x"}]}},
+            "links[0].preserve: expected a list of strings",
+        ),
+        ({"plan": {"links": [{**LINK, "source": ""}]}}, "links[0].source: must not be empty"),
+        (
+            {"plan": {"links": [{**LINK, "transform": {"k": 5}}]}},
+            "links[0].transform.k: expected a string",
+        ),
+        ({"plan": {"links": "nope"}}, "links: expected a list"),
+        ({"inventory": None}, "i.json: no such file"),
+        ({"inventory": "[{"}, "i.json: line 1"),
+        ({"inventory": [{"id": "a"}]}, "i.json: [0].eventType: required field is missing"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, files: dict, expected: str) -> None:
+    """Bad input of any kind prints one line naming file and place, exit 2, no traceback."""
+    inventory = [{"id": "a", "eventType": "t"}, {"id": "b", "eventType": "u"}]
+    plan = write(tmp_path, "p.yaml", json.dumps({"links": [LINK]}))
+    inv = write(tmp_path, "i.json", inventory)
+    for key, path in (("plan", plan), ("inventory", inv)):
+        if key in files:
+            if files[key] is None:
+                path.unlink()
+            else:
+                write(tmp_path, path.name, files[key])
+    code, out, err = run("validate", plan, "--inventory", inv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", CALLBACK, "--inventory", CALLBACK_INV, "--format", "xml"),
+        ("validate", CALLBACK, "--inventory", CALLBACK_INV, "--dialect", "soap"),
+        ("simulate", CALLBACK, "--inventory", CALLBACK_INV, "--event", "missing.json"),
+    ],
+)
+def test_bad_options_exit_2(args: tuple) -> None:
+    """A bad --format, --dialect or a missing event file is one line, exit 2."""
+    code, _, err = run(*args)
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_simulate_bad_jsonpath_is_bad_input(tmp_path: Path) -> None:
+    """simulate cannot run an unparsable JSONPath: one line naming the link, exit 2."""
+    plan = write(tmp_path, "p.json", {"links": [{
+        "source": "3f6c2a9e-8b1d-4e57-9a0c-5d2e7f81b4a6",
+        "destination": "7a1e9c44-2f3b-4d8e-b6a5-0c9d8e7f6a52",
+        "event_type": "routing.queue.member.added", "transform": {"k": "$["}}]})  # fmt: skip
+    code, _, err = run("simulate", plan, "--inventory", CALLBACK_INV, "--event", CALLBACK_EVENT)
+    assert code == 2 and "links[0].transform.k: invalid JSONPath" in err and err.count("\n") == 1
+
+
+def chain_files(tmp_path: Path, hops: int, max_depth: int) -> tuple[Path, Path, Path]:
+    rules = [
+        {"id": f"r{i}", "eventType": f"t{i}", "filters": {"attributes": ["a"]}}
+        for i in range(hops + 1)
+    ]
+    links = [
+        {"source": f"r{i}", "destination": f"r{i + 1}", "event_type": f"t{i}", "preserve": ["a"]}
+        for i in range(hops)
+    ]
+    return (
+        write(tmp_path, "plan.json", {"max_depth": max_depth, "links": links}),
+        write(tmp_path, "inv.json", rules),
+        write(tmp_path, "event.json", {"eventType": "t0", "metadata": {"a": "x"}}),
+    )
+
+
+def test_ten_thousand_hop_chain(tmp_path: Path) -> None:
+    """A 10,000-hop chain: a depth finding at max_depth 5, valid and simulated at 10,000."""
+    plan, inv, event = chain_files(tmp_path, 10_000, 5)
+    code, out, _ = run("validate", plan, "--inventory", inv)
+    assert code == 1 and "depth" in out and "10000 hops" in out
+    plan, inv, event = chain_files(tmp_path, 10_000, 10_000)
+    assert run("validate", plan, "--inventory", inv)[0] == 0
+    code, out, _ = run("simulate", plan, "--inventory", inv, "--event", event, "--format", "json")
+    hops = json.loads(out)["hops"]
+    assert code == 0 and len(hops) == 10_000 and hops[-1]["event"]["metadata"] == {"a": "x"}
+
+
+def test_hundred_thousand_links(tmp_path: Path) -> None:
+    """A plan of 100,000 links (25,000 rules, 4 out of each) gives findings, not a crash."""
+    n = 25_000
+    rules = [{"id": f"r{i}", "eventType": f"t{i}"} for i in range(n + 4)]
+    links = [
+        {"source": f"r{i}", "destination": f"r{i + k}", "event_type": f"t{i}"}
+        for i in range(n)
+        for k in (1, 2, 3, 4)
+    ]
+    plan = write(tmp_path, "plan.json", {"links": links})
+    inv = write(tmp_path, "inv.json", rules)
+    code, out, _ = run("validate", plan, "--inventory", inv, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and [f["code"] for f in data["findings"]] == ["depth"]
+    assert len(data["findings"][0]["rule_ids"]) == n + 1  # r0 .. r24999, then r25003

@@ -1,0 +1,165 @@
+"""model.py: loading plans, inventories and events; every bad input is one clear InputError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chainsim.model import (
+    ChainLink,
+    InputError,
+    Rule,
+    load_event,
+    load_inventory,
+    load_plan,
+)
+
+RULE = {
+    "id": "a1b2",
+    "name": "Inbound-Call-Router",
+    "eventType": "routing.queue.member.added",
+    "enabled": True,
+    "version": 2,
+    "filters": {"attributes": ["callerId", "queueId"]},
+    "actions": [
+        {
+            "type": "invokeRule",
+            "ruleId": "b2c3",
+            "payloadTransformation": {"caller": "$.metadata.callerId"},
+            "preservedAttributes": ["queueId"],
+        }
+    ],
+    "someFutureField": {"kept": True},
+}
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_rule_round_trips_wire_form_with_unknown_fields() -> None:
+    """A rule read in wire form is written back unchanged, unknown fields included."""
+    rule = Rule.model_validate(RULE)
+    assert rule.event_type == "routing.queue.member.added"
+    assert rule.links()[0].rule_id == "b2c3"
+    assert rule.to_wire() == RULE
+
+
+def test_chain_link_plan_form_and_action() -> None:
+    """A plan link becomes the invokeRule action of its source."""
+    link = ChainLink.model_validate(
+        {
+            "source": "a",
+            "destination": "b",
+            "event_type": "t",
+            "transform": {"k": "$.metadata.k"},
+            "preserve": ["q"],
+        }
+    )
+    assert link.to_action().to_wire() == {
+        "type": "invokeRule",
+        "ruleId": "b",
+        "payloadTransformation": {"k": "$.metadata.k"},
+        "preservedAttributes": ["q"],
+    }
+
+
+def test_plan_loads_from_yaml_and_json(tmp_path: Path) -> None:
+    """The same plan loads from YAML and JSON."""
+    data = {"max_depth": 3, "links": [{"source": "a", "destination": "b", "event_type": "t"}]}
+    yaml_plan = load_plan(
+        write(
+            tmp_path,
+            "p.yaml",
+            "max_depth: 3\nlinks:\n  - {source: a, destination: b, event_type: t}\n",
+        )
+    )
+    json_plan = load_plan(write(tmp_path, "p.json", json.dumps(data)))
+    assert yaml_plan == json_plan and yaml_plan.max_depth == 3
+
+
+def test_inventory_list_or_entities(tmp_path: Path) -> None:
+    """An inventory is a list of rules or a saved list response with `entities`."""
+    as_list = load_inventory(write(tmp_path, "a.json", json.dumps([RULE])))
+    as_page = load_inventory(
+        write(tmp_path, "b.json", json.dumps({"entities": [RULE], "nextPageToken": None}))
+    )
+    assert as_list == as_page and as_list[0].id == "a1b2"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "links:\n  - {source: a, destination: b, event_type: t, colour: red}\n",
+            "p.yaml: links[0].colour: unknown field",
+        ),
+        ("linkz: []\n", "p.yaml: linkz: unknown field"),
+        (
+            "links:\n  - {source: a, destination: b, event_type: t, preserve: q}\n",
+            "p.yaml: links[0].preserve: expected a list of strings",
+        ),
+        (
+            "links:\n  - {source: '', destination: b, event_type: t}\n",
+            "p.yaml: links[0].source: must not be empty",
+        ),
+        (
+            "links:\n  - {source: a, destination: b, event_type: t, transform: {k: 3}}\n",
+            "p.yaml: links[0].transform.k: expected a string",
+        ),
+        (
+            "links:\n  - {source: a, event_type: t}\n",
+            "p.yaml: links[0].destination: required field is missing",
+        ),
+        ("max_depth: deep\n", "p.yaml: max_depth: expected an integer"),
+        ("links: [\n", "p.yaml: line"),
+        ("- just a list\n", "p.yaml: expected a mapping"),
+    ],
+)
+def test_bad_plans_name_file_and_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, where: str
+) -> None:
+    """Each bad plan is one InputError line naming the file and the place."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "p.yaml", text)
+    with pytest.raises(InputError) as info:
+        load_plan("p.yaml")
+    message = str(info.value)
+    assert message.startswith(where), message
+    assert "\n" not in message
+
+
+def test_missing_file_and_bad_json(tmp_path: Path) -> None:
+    """A missing file and malformed JSON are InputErrors with file and line."""
+    with pytest.raises(InputError, match="no such file"):
+        load_plan(tmp_path / "nope.yaml")
+    with pytest.raises(InputError, match=r"i.json: line 1, column \d+: invalid JSON"):
+        load_inventory(write(tmp_path, "i.json", "[{"))
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ([{**RULE, "id": ""}], "[0].id: must not be empty"),
+        ([RULE, RULE], "[1].id: duplicate rule id"),
+        ({"entities": [{**RULE, "enabled": "yes"}]}, "entities[0].enabled: expected true or false"),
+        ({"rules": []}, "expected a list of rules"),
+    ],
+)
+def test_bad_inventories(tmp_path: Path, data: object, where: str) -> None:
+    """Bad inventories name the entry and the field."""
+    with pytest.raises(InputError, match=None) as info:
+        load_inventory(write(tmp_path, "i.json", json.dumps(data)))
+    assert where in str(info.value)
+
+
+def test_event_loading(tmp_path: Path) -> None:
+    """An event file has eventType and metadata; anything else is refused."""
+    event = load_event(write(tmp_path, "e.json", '{"eventType": "t", "metadata": {"a": 1}}'))
+    assert event.to_wire() == {"eventType": "t", "metadata": {"a": 1}}
+    with pytest.raises(InputError, match="eventType: required field is missing"):
+        load_event(write(tmp_path, "f.json", '{"metadata": {}}'))
