@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,8 +16,23 @@ pytest_plugins = ["pytester"]
 CREDENTIALS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 
 
+@pytest.fixture(scope="module")
+def preloaded() -> None:
+    """Import the heavy modules once: pytester's inline runs drop what they import themselves."""
+    import PureCloudPlatformClientV2  # noqa: F401
+
+    import chainsim.apply
+    import chainsim.bus.genesys
+    import chainsim.fakebus  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import matplotlib.pyplot  # noqa: F401
+
+
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, preloaded: None
+) -> pytest.Pytester:
     """A throwaway project: no conftest, no ini; chainsim comes in by its entry point."""
     for name in CREDENTIALS:
         monkeypatch.delenv(name, raising=False)
@@ -231,7 +247,7 @@ def test_report_files_are_written_and_valid(project: pytest.Pytester) -> None:
 def test_report_under_xdist_combines_the_workers(project: pytest.Pytester) -> None:
     """Under `-n 2` the controller writes one report with every worker's outcomes and samples."""
     project.makepyfile(test_cert=REPORT_PROJECT)
-    result = project.runpytest_subprocess("-n", "2", "-p", "xdist", "--chainsim-report=cert.json")
+    result = project.runpytest("-n", "2", "--chainsim-report=cert.json")
     result.assert_outcomes(passed=3, failed=1, skipped=1)
     doc = _check_report(project.path / "cert.json")
     assert len({s["scenario"] for s in doc["samples"]}) == 3
@@ -250,3 +266,120 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fixtures_give_a_working_fake_bus_and_orchestrator(project: pytest.Pytester) -> None:
+    """In a bare project the fixtures build a chain on the fake and apply it, in both dialects."""
+    project.makepyfile(
+        """
+        from chainsim.clock import VirtualClock
+
+        def test_apply(fake_bus, chainsim_clock, chainsim_bus, chain_factory, orchestrator,
+                       chainsim_dialect):
+            assert isinstance(chainsim_clock, VirtualClock) and fake_bus.clock is chainsim_clock
+            chain = chain_factory("A->B->C", attributes=["conversationId", "queueId"])
+            assert len(chain.ids) == 3
+            assert all(chain.prefix in rule.name for rule in chain.rules.values())
+            result = orchestrator.apply(chain.plan())
+            assert result.status == "applied", result.to_report()
+            assert chain.missing_links(chainsim_bus.list_rules()) == []
+            stored = fake_bus.rules() if chainsim_dialect == "eventbridge" else fake_bus.triggers()
+            assert len(stored) == 3
+
+        def test_fresh_bus_per_test(fake_bus):
+            assert fake_bus.rules() == [] and fake_bus.triggers() == []
+        """
+    )
+    result = project.runpytest("-v", "--chainsim-report=cert.json")
+    result.assert_outcomes(passed=3)
+    doc = json.loads((project.path / "cert.json").read_text())
+    assert doc["apply_latency"]["count"] == 2
+
+
+TEARDOWN_PROJECT = """
+    import json
+    import pytest
+
+    @pytest.fixture
+    def leftovers(fake_bus, chainsim_dialect, request):
+        yield
+        stored = fake_bus.rules() if chainsim_dialect == "eventbridge" else fake_bus.triggers()
+        name = request.node.name.replace("[", "-").replace("]", "")
+        with open(f"left-{name}.json", "w") as handle:
+            json.dump(len(stored), handle)
+
+    def test_body_fails(leftovers, chain_factory):
+        chain_factory("A->B->C, B->D", linked=True)
+        chain_factory("X")
+        raise AssertionError("the test body fails")
+
+    def test_body_passes(leftovers, chain_factory, orchestrator):
+        chain = chain_factory("A->B->C")
+        assert orchestrator.apply(chain.plan()).status == "applied"
+"""
+
+
+def test_chain_factory_removes_everything_even_when_the_test_fails(
+    project: pytest.Pytester,
+) -> None:
+    """Every rule chain_factory created is deleted at teardown, after a failure too."""
+    project.makepyfile(test_teardown=TEARDOWN_PROJECT)
+    result = project.runpytest()
+    result.assert_outcomes(passed=2, failed=2)
+    counts = {p.name: json.loads(p.read_text()) for p in project.path.glob("left-*.json")}
+    assert counts == {
+        "left-test_body_fails-eventbridge.json": 0,
+        "left-test_body_fails-triggers.json": 0,
+        "left-test_body_passes-eventbridge.json": 0,
+        "left-test_body_passes-triggers.json": 0,
+    }
+
+
+def test_prefixes_are_unique_per_run_worker_and_call(project: pytest.Pytester) -> None:
+    """Two chains in one test, and two tests, never share a name prefix."""
+    project.makepyfile(
+        """
+        seen = []
+
+        def test_one(chain_factory):
+            seen.append(chain_factory("A").prefix)
+            seen.append(chain_factory("A").prefix)
+
+        def test_two(chain_factory):
+            seen.append(chain_factory("A").prefix)
+            assert len(set(seen)) == len(seen)
+            assert all(p.startswith("chainsim-") for p in seen)
+        """
+    )
+    project.runpytest("--chainsim-dialect=eventbridge").assert_outcomes(passed=2)
+
+
+def test_certify_runs_the_scenarios_and_says_where_the_report_went(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chainsim certify` runs scenarios/ with the plugin's options and exits with pytest's code."""
+    from typer.testing import CliRunner
+
+    from chainsim.cli import app
+
+    scenarios = project.mkdir("scenarios")
+    (scenarios / "test_ok.py").write_text(
+        "import pytest\n\n@pytest.mark.chainsim_live_safe\n"
+        "def test_ok(chainsim_dialect):\n    assert chainsim_dialect == 'triggers'\n"
+    )
+    monkeypatch.chdir(project.path)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["certify", "-q", "--chainsim-dialect", "triggers", "-p", "no:cacheprovider"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "certification report: .chainsim/certification.json" in result.output
+    doc = json.loads((project.path / ".chainsim" / "certification.json").read_text())
+    assert doc["dialect"] == "triggers" and doc["summary"]["passed"] == 1
+
+    (scenarios / "test_bad.py").write_text("def test_bad():\n    assert False\n")
+    result = runner.invoke(
+        app, ["certify", "--chainsim-report=out/c.json", "-p", "no:cacheprovider"]
+    )
+    assert result.exit_code == 1
+    assert "certification report: out/c.json (Markdown: out/c.md)" in result.output
