@@ -29,7 +29,7 @@ from chainsim.audit import AuditLog
 from chainsim.bus.base import Bus, BusError, Conflict
 from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import Clock
-from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink
+from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink, fsync_dir
 from chainsim.metrics import Metrics
 from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.plan import (
@@ -127,134 +127,174 @@ class _Applied:
     rule_id: str
     base: Rule
     fields: list[str]
-    stored: Rule
 
-    def to_json(self) -> dict[str, Any]:
-        return {"base": self.base.to_wire(), "fields": self.fields, "stored": self.stored.to_wire()}
+
+def _compact(rule: Rule, fields: Iterable[str]) -> dict[str, Any]:
+    """The identity of `rule` plus only `fields`: all a journal entry needs to undo or check."""
+    wire = rule.to_wire()
+    out: dict[str, Any] = {k: wire[k] for k in ("id", "eventType", "version") if k in wire}
+    out.update({key: wire[key] for key in fields if key in wire})
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text`: temp file, fsync, rename, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 class Journal:
-    """The on-disk record of an unfinished run, replaced atomically (temp, fsync, rename)."""
+    """The on-disk record of an unfinished run, replaced atomically before each PUT.
+
+    `journal.json` holds the run's status and one compact entry per rule written (its
+    state, the changed fields' values before and after); the plan itself is written
+    once beside it (`journal.plan.json`). A success is recorded in memory and reaches
+    the disk with the next write: a PUT whose entry still says `writing` is checked
+    against the bus on resume, which is exactly what a crash mid-PUT needs anyway.
+    Entries are serialised once each, so a write costs O(entries) string joins.
+    """
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
-        self.data: dict[str, Any] = {}
+        self._header: dict[str, Any] = {}
+        self._order: list[str] = []
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._cache: dict[str, str] = {}
+
+    @property
+    def plan_path(self) -> Path | None:
+        """Where the run's plan is kept (`journal.plan.json` beside `journal.json`)."""
+        return self.path.with_suffix(".plan.json") if self.path else None
+
+    @property
+    def active(self) -> bool:
+        """True while a run is recorded in this journal object."""
+        return bool(self._header)
+
+    @property
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """The per-rule entries (a copy)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._entries.items()}
 
     def load(self) -> dict[str, Any] | None:
-        """The journal's content, or None when there is no journal file."""
+        """The journal's content with its plan, or None when there is no journal file."""
         if self.path is None or not self.path.exists():
             return None
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and self.plan_path and self.plan_path.exists():
+                data["plan"] = json.loads(self.plan_path.read_text(encoding="utf-8"))
         except ValueError:
             raise InputError(str(self.path), "", "the journal is not valid JSON") from None
         if not isinstance(data, dict) or "status" not in data:
             raise InputError(str(self.path), "", "not a chainsim journal")
         return data
 
-    def begin(
-        self, run_id: str, plan: ChainPlan, atomic: bool, applied: Iterable[_Applied] = ()
-    ) -> None:
-        """Start a run: the plan, the atomic flag, and updates already applied (on resume)."""
+    def adopt(self, data: Mapping[str, Any]) -> None:
+        """Continue the run recorded in `data` (as `load` returned it)."""
         with self._lock:
-            self.data = {
-                "version": 1,
-                "run_id": run_id,
-                "status": "applying",
-                "atomic": atomic,
-                "plan": plan.model_dump(mode="json", exclude_none=True),
-                "order": [],
-                "rules": {},
+            self._header = {
+                k: data[k] for k in ("version", "run_id", "status", "atomic") if k in data
             }
-            for item in applied:
-                self._set_applied(item)
+            self._order = list(data.get("order", []))
+            self._entries = {k: dict(v) for k, v in data.get("rules", {}).items()}
+            self._cache = {}
+
+    def begin(self, run_id: str, plan: ChainPlan, atomic: bool) -> None:
+        """Start a run: write the plan, then an empty journal in status `applying`."""
+        if self.path is None or self.plan_path is None:
+            return
+        _atomic_write(self.plan_path, plan.model_dump_json(exclude_none=True))
+        with self._lock:
+            self._header = {"version": 2, "run_id": run_id, "status": "applying", "atomic": atomic}
+            self._order, self._entries, self._cache = [], {}, {}
             self._write()
 
     def writing(self, rule_id: str, base: Rule, fields: list[str], target: Rule) -> None:
         """Record, before a PUT, what the rule holds and what is about to be written."""
         with self._lock:
-            if not self.data:
+            if not self._header:
                 return
-            entry = self.data["rules"].setdefault(rule_id, {})
-            if entry.get("state") not in ("applied", "restoring"):
-                entry.update(
-                    state="writing",
-                    base=base.to_wire(),
-                    fields=fields,
-                    target=target.to_wire(),
-                )
+            entry = self._entries.get(rule_id)
+            if entry is not None and entry.get("state") in ("applied", "restoring", "restored"):
+                entry["state"] = "restoring"  # a rollback PUT: the entry keeps its snapshot
+            else:
+                self._entries[rule_id] = {
+                    "state": "writing",
+                    "base": _compact(base, fields),
+                    "fields": list(fields),
+                    "target": _compact(target, fields),
+                }
+            self._cache.pop(rule_id, None)
             self._write()
 
     def applied(self, item: _Applied) -> None:
-        """Record a successful PUT."""
+        """Record a successful PUT (on disk with the next write)."""
+        self._mark(
+            item.rule_id, "applied", base=_compact(item.base, item.fields), fields=item.fields
+        )
         with self._lock:
-            if not self.data:
-                return
-            self._set_applied(item)
-            self._write()
+            if item.rule_id not in self._order:
+                self._order.append(item.rule_id)
 
     def failed(self, rule_id: str) -> None:
         """Record that a rule's update failed for good (it was not written)."""
-        with self._lock:
-            if not self.data:
-                return
-            entry = self.data["rules"].get(rule_id)
-            if entry is not None and entry.get("state") == "writing":
-                entry["state"] = "failed"
-            self._write()
+        self._mark(rule_id, "failed")
+
+    def restored(self, rule_id: str) -> None:
+        """Record that an applied rule was restored to its snapshot."""
+        self._mark(rule_id, "restored")
 
     def status(self, status: str) -> None:
         """Set the run's status (`applying`, `rolling_back`, or a final report status)."""
         with self._lock:
-            if not self.data:
+            if not self._header:
                 return
-            self.data["status"] = status
+            self._header["status"] = status
             self._write()
 
-    def restored(self, rule_id: str) -> None:
-        """Record that an applied rule was restored to its snapshot."""
+    def _mark(self, rule_id: str, state: str, **update: Any) -> None:
         with self._lock:
-            if not self.data:
+            if not self._header:
                 return
-            entry = self.data["rules"].get(rule_id)
-            if entry is not None:
-                entry["state"] = "restored"
-            self._write()
-
-    def _set_applied(self, item: _Applied) -> None:
-        self.data["rules"][item.rule_id] = {"state": "applied", **item.to_json()}
-        if item.rule_id not in self.data["order"]:
-            self.data["order"].append(item.rule_id)
+            entry = self._entries.setdefault(rule_id, {})
+            entry.update(state=state, **update)
+            self._cache.pop(rule_id, None)
 
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.data, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        parts = []
+        for rule_id, entry in self._entries.items():
+            text = self._cache.get(rule_id)
+            if text is None:
+                text = self._cache[rule_id] = json.dumps(entry, separators=(",", ":"))
+            parts.append(f"{json.dumps(rule_id)}:{text}")
+        head = json.dumps({**self._header, "order": self._order}, separators=(",", ":"))
+        _atomic_write(self.path, head[:-1] + ',"rules":{' + ",".join(parts) + "}}")
 
 
 def _applied_from_journal(data: Mapping[str, Any]) -> list[_Applied]:
+    """Updates the journal records as applied (or mid-restore), oldest first."""
     items = []
+    rules = data.get("rules", {})
     for rule_id in data.get("order", []):
-        entry = data["rules"].get(rule_id, {})
+        entry = rules.get(rule_id, {})
         if entry.get("state") in ("applied", "restoring"):
             items.append(
-                _Applied(
-                    rule_id,
-                    Rule.model_validate(entry["base"]),
-                    list(entry["fields"]),
-                    Rule.model_validate(entry["stored"]),
-                )
+                _Applied(rule_id, Rule.model_validate(entry["base"]), list(entry["fields"]))
             )
     return items
 
@@ -428,8 +468,10 @@ class Orchestrator:
         outcomes: dict[str, RuleOutcome] = {}
         letters: list[DeadLetter] = []
 
+        if resume_status is not None:
+            self.journal.adopt(self.journal.load() or {})
+            prior = self._reconcile_writing(prior, outcomes)
         if resume_status == "rolling_back":
-            self.journal.data = self.journal.load() or {}
             final = self._rollback(prior, outcomes, run_id, letters)
             return self._finish(run_id, plan, final, outcomes, letters)
 
@@ -493,9 +535,6 @@ class Orchestrator:
 
         if resume_status is None:
             self.journal.begin(run_id, plan, self.atomic)
-        else:
-            self.journal.data = self.journal.load() or {}
-            prior = self._reconcile_writing(prior, index, outcomes)
         applied, failures = self._apply_all(changes, index, outcomes)
         applied = prior + applied
 
@@ -517,18 +556,18 @@ class Orchestrator:
         )
 
     def _reconcile_writing(
-        self, prior: list[_Applied], index: PlanIndex, outcomes: dict[str, RuleOutcome]
+        self, prior: list[_Applied], outcomes: dict[str, RuleOutcome]
     ) -> list[_Applied]:
         """On resume: a PUT in flight when the run died may have landed; record it if so."""
         known = {item.rule_id for item in prior}
-        for rule_id, entry in list(self.journal.data.get("rules", {}).items()):
+        for rule_id, entry in self.journal.entries.items():
             if entry.get("state") != "writing" or rule_id in known:
                 continue
             base, target = Rule.model_validate(entry["base"]), Rule.model_validate(entry["target"])
             fields = list(entry["fields"])
             current = self._call(partial(self.bus.get_rule, rule_id), self.retry.rng(rule_id))
             if same_content(overlay(current, target, fields), current):
-                item = _Applied(rule_id, base, fields, current)
+                item = _Applied(rule_id, base, fields)
                 prior.append(item)
                 self.journal.applied(item)
                 row = outcomes.setdefault(rule_id, RuleOutcome(rule_id))
@@ -658,7 +697,7 @@ class Orchestrator:
             if same_content(current, target):
                 if sent and last_base is not None:  # our earlier PUT landed but its answer was lost
                     if on_applied is not None:
-                        on_applied(_Applied(current.id, last_base, fields, current))
+                        on_applied(_Applied(current.id, last_base, fields))
                     return current, last_base
                 return current, None
             fields = changed_fields(current, target)
@@ -679,7 +718,7 @@ class Orchestrator:
             except BusError as exc:
                 raise _Failed(exc, target, fields) from None
             if on_applied is not None:
-                on_applied(_Applied(current.id, current, fields, stored))
+                on_applied(_Applied(current.id, current, fields))
             return stored, current
         raise _Failed(
             ConflictsExhausted("409 on every attempt to merge", status=409), target, fields
@@ -760,7 +799,7 @@ class Orchestrator:
         error: str | None = None,
     ) -> ApplyResult:
         self.metrics.stop()
-        if self.journal.data:
+        if self.journal.active:
             self.journal.status(status)
         result = ApplyResult(
             run_id=run_id,

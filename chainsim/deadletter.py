@@ -62,7 +62,8 @@ class Delivery:
     error: str | None = None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable (best effort)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -120,7 +121,7 @@ def rewrite_spool(path: str | Path, letters: list[DeadLetter]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _post(http: httpx.Client | None, url: str, body: Any, timeout: float) -> httpx.Response:
