@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
 
 from chainsim.apply import Orchestrator
 from chainsim.audit import verify
@@ -17,6 +16,7 @@ from chainsim.callbacks import SIGNATURE_HEADER, CallbackNotifier, verify_signat
 from chainsim.deadletter import read_spool
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import InputError, Rule, RuleSettings
+from tests.orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
 
 RULES = [make_rule(x) for x in "abcde"]
 
@@ -133,16 +133,18 @@ class Killed(BaseException):
 
 
 class KillAfter:
-    """A bus wrapper that dies after `k` successful PUTs."""
+    """A bus wrapper that dies on PUT call k+1 (before sending it, or after it landed)."""
 
-    def __init__(self, bus: Any, k: int) -> None:
-        self.bus, self.k = bus, k
+    def __init__(self, bus: Any, k: int, *, after_landing: bool = False) -> None:
+        self.bus, self.k, self.after_landing = bus, k, after_landing
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.bus, name)
 
     def put_rule(self, rule: Rule) -> Rule:
         if self.k == 0:
+            if self.after_landing:
+                self.bus.put_rule(rule)
             raise Killed()
         self.k -= 1
         return self.bus.put_rule(rule)
@@ -186,6 +188,37 @@ def test_resume_rolls_back_work_of_the_killed_run_when_the_rest_fails(tmp_path: 
         result = r.orchestrator().resume()
         assert result.status == "rolled_back"
         assert r.contents() == before
+
+
+def test_resume_counts_a_put_that_landed_before_the_kill(tmp_path: Path) -> None:
+    """A PUT that landed just before the kill is found on resume and not sent again."""
+    rules = [make_rule(f"r{i}") for i in range(6)]
+    plan = plan_of(*[(f"r{i}", f"r{i + 1}") for i in range(0, 5, 2)])
+    with rig(tmp_path, rules) as r:
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 1, after_landing=True)).apply(plan)
+        assert r.puts() == 2
+        result = r.orchestrator().resume()
+        assert r.puts() == 3
+    assert result.status == "applied"
+    assert {row.id: row.outcome for row in result.rules} == {
+        "r0": "applied",
+        "r2": "applied",
+        "r4": "applied",
+    }
+
+
+def test_kill_during_rollback_then_resume_finishes_the_rollback(tmp_path: Path) -> None:
+    """A run killed while rolling back resumes in rollback and ends at the snapshots."""
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        before = r.contents()
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
+        assert json.loads((tmp_path / "journal.json").read_text())["status"] == "rolling_back"
+        result = r.orchestrator().resume()
+        assert r.contents() == before
+    assert result.status == "rolled_back"
 
 
 def test_validation_errors_stop_before_any_write(tmp_path: Path) -> None:

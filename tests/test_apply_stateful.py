@@ -16,7 +16,6 @@ import httpx
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from orchestrator_rig import ATTRS, DLQ_URL, make_rule
 
 from chainsim.apply import Orchestrator
 from chainsim.audit import AuditLog, verify
@@ -29,6 +28,7 @@ from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import ChainLink, ChainPlan, Rule, RuleSettings
 from chainsim.plan import EVENTBRIDGE, PlanIndex, content, same_content
 from chainsim.retry import RetryPolicy
+from tests.orchestrator_rig import ATTRS, DLQ_URL, make_rule
 
 IDS = [f"r{i}" for i in range(6)]
 CONCURRENT_EDIT = "edited by concurrent writer"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.orchestrator_rig import make_rule
 from typer.testing import CliRunner
 
 from chainsim.cli import app
+from tests.orchestrator_rig import make_rule
 
 runner = CliRunner()
 LINKS = [
