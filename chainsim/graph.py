@@ -47,11 +47,13 @@ class Graph:
         ids: list[str],
         existing: Iterable[tuple[int, int]],
         planned: Iterable[tuple[int, int]],
+        *,
+        distinct: bool = False,
     ) -> Graph:
-        """A graph over `ids` from int edges; duplicate edges are merged."""
+        """A graph over `ids` from int edges; duplicates merged (`distinct`: planned has none)."""
         n = len(ids)
         new: list[list[int] | tuple[int, ...]] = [[] for _ in range(n)]
-        planned = list(dict.fromkeys(planned))
+        planned = list(planned) if distinct else list(dict.fromkeys(planned))
         # C-level loop: new[u].append(v) for every planned edge
         deque(
             map(

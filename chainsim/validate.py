@@ -24,8 +24,8 @@ import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import count, pairwise, repeat
-from operator import add, attrgetter, eq, itemgetter, mul, ne
+from itertools import count, pairwise
+from operator import attrgetter, eq, itemgetter, ne
 from typing import Any, Literal
 
 from chainsim.graph import Graph, analyse, deepest_planned_paths
@@ -195,7 +195,7 @@ class _Checker:
 
     def run(self) -> ValidationReport:
         self.check_links()
-        graph = Graph.from_edges(self.ids, self.existing_edges(), self.planned)
+        graph = Graph.from_edges(self.ids, self.existing_edges(), self.planned, distinct=True)
         sources = self.planned_sources()
         self.check_existing_actions(sources)
         self.check_fanout(graph, sources)
@@ -221,13 +221,13 @@ class _Checker:
         else:
             if any(map(eq, us, vs)):
                 flagged.update(i for i in range(n) if us[i] == vs[i])
-            codes = list(map(add, map(mul, us, repeat(len(rules))), vs))
-            if len(set(codes)) != n:
-                seen: set[int] = set()
-                for i, code in enumerate(codes):
-                    if code in seen:
+            unique = dict.fromkeys(zip(us, vs, strict=True))
+            if len(unique) != n:
+                seen: set[tuple[int, int]] = set()
+                for i, edge in enumerate(zip(us, vs, strict=True)):
+                    if edge in seen:
                         flagged.add(i)
-                    seen.add(code)
+                    seen.add(edge)
             types = [rule.event_type for rule in rules]
             if any(map(ne, link_types, map(types.__getitem__, us))):
                 flagged.update(i for i in range(n) if links[i].event_type != types[us[i]])
@@ -236,7 +236,7 @@ class _Checker:
                 flagged.update(i for i in range(n) if us[i] in disabled or vs[i] in disabled)
             flagged.update(self.attribute_suspects(us, preserves, transforms))
         if not flagged:
-            self.planned = list(zip(us, vs, strict=True))  # type: ignore[arg-type]
+            self.planned = list(unique)  # type: ignore[arg-type]
             return
         self.planned = [(us[i], vs[i]) for i in range(n) if i not in flagged]  # type: ignore[misc]
         pairs = list(zip(sources, dests, strict=True))
