@@ -84,14 +84,14 @@ def connect(options: BusOptions) -> Iterator[Backend]:
             from chainsim.clock import SystemClock
 
             clock = SystemClock()
-            if options.dialect == "triggers":  # region names too (us_west_2): the SDK's table
-                from chainsim.bus.genesys import region_hosts
+            if options.dialect == "triggers":  # SDK region names; login derived as the SDK does
+                from chainsim.bus.genesys import live_hosts
 
-                api_default, login_default = region_hosts(options.env)
+                api_host, login_host = live_hosts(options.env, options.api_host, options.login_host)
             else:
                 api_default, login_default = hosts_for(options.env)
-            api_host = options.api_host or api_default
-            login_host = options.login_host or login_default
+                api_host = options.api_host or api_default
+                login_host = options.login_host or login_default
             for name in CREDENTIAL_VARS:
                 if not os.environ.get(name):
                     raise InputError(

@@ -26,8 +26,10 @@ from chainsim.bus.genesys import (
     TriggersMerger,
     desired_trigger,
     exists_attributes,
+    live_hosts,
     merge_exists,
     next_cursor,
+    region_hosts,
     request_body,
     resolve_hosts,
     rule_to_trigger,
@@ -339,6 +341,26 @@ def test_host_overrides():
     assert resolve_hosts(None, "http://127.0.0.1:9", "http://127.0.0.1:8") == (
         "http://127.0.0.1:9",
         "http://127.0.0.1:8",
+    )
+
+
+def test_live_hosts_derive_login_like_the_sdk():
+    """Live hosts: a lone --api-host keeps the token on that host; regions derive login.<domain>."""
+    assert live_hosts("us_west_2") == (
+        "https://api.usw2.pure.cloud",
+        "https://login.usw2.pure.cloud",
+    )
+    assert live_hosts("nowhere", "http://127.0.0.1:5") == (
+        "http://127.0.0.1:5",
+        "http://127.0.0.1:5",
+    )
+    assert live_hosts(None, "http://127.0.0.1:5", "http://127.0.0.1:6") == (
+        "http://127.0.0.1:5",
+        "http://127.0.0.1:6",
+    )
+    assert region_hosts("mypurecloud.ie") == (
+        "https://api.mypurecloud.ie",
+        "https://login.mypurecloud.ie",
     )
 
 

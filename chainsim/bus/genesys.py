@@ -324,6 +324,19 @@ def region_hosts(env: str = DEFAULT_ENV) -> tuple[str, str]:
     return api, derived_login_host(api)
 
 
+def live_hosts(
+    env: str | None = DEFAULT_ENV, api_host: str | None = None, login_host: str | None = None
+) -> tuple[str, str]:
+    """(api host, login host) for a live triggers bus; both always set.
+
+    The API host is `api_host`, else the region of `env`. The login host is `login_host`,
+    else derived from the API host the way the SDK does (`//api.` -> `//login.`), so
+    `--api-host http://127.0.0.1:N` alone sends the token request to that same port.
+    """
+    api, login = resolve_hosts(env, api_host, login_host)
+    return api, login or derived_login_host(api)
+
+
 def derived_login_host(api_host: str) -> str:
     """The login host the SDK derives from an API host (`ApiClient.get_conf_url`)."""
     return re.sub(r"\/\/(api)\.", "//login.", api_host)
