@@ -254,19 +254,13 @@ class _Checker:
         share one), so the per-link test touches only small, plain structures.
         """
         key_of = self.keys.__getitem__
-        patterns: dict[tuple[str, ...], int] = {}
-        sets: list[frozenset[str]] = []
-        of_rule: list[int] = []
-        declared = self.declared if self.triggers else {}
-        for rule in self.rules:
-            attrs = tuple(rule.filters.attributes)
-            if declared:
-                attrs += tuple(declared.get(rule.id, ()))
-            p = patterns.get(attrs)
-            if p is None:
-                p = patterns[attrs] = len(sets)
-                sets.append(frozenset(attrs))
-            of_rule.append(p)
+        keys = list(map(tuple, map(attrgetter("filters.attributes"), self.rules)))
+        if self.triggers and self.declared:
+            declared = self.declared
+            keys = [k + tuple(declared.get(rid, ())) for k, rid in zip(keys, self.ids, strict=True)]
+        distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        of_rule = list(map(distinct.__getitem__, keys))
+        sets = [frozenset(k) for k in distinct]
         carried = map(sets.__getitem__, map(of_rule.__getitem__, us))
         return [
             i
