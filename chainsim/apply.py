@@ -356,6 +356,7 @@ class Orchestrator:
         self.progress = progress
         self._lock = threading.Lock()
         self._plan_sink = DeadLetterSink(url=None, spool=DEFAULT_SPOOL)
+        self._trail_from = 0
         add_observer = getattr(bus, "add_observer", None)
         if callable(add_observer):
             add_observer(self._observe)
@@ -434,6 +435,7 @@ class Orchestrator:
 
     def redrive(self, letters: Iterable[DeadLetter]) -> list[tuple[DeadLetter, RuleOutcome]]:
         """Re-attempt dead letters through the same write path; one outcome per letter."""
+        self.metrics.reset()
         self.metrics.start()
         results = []
         for letter in letters:
@@ -461,7 +463,9 @@ class Orchestrator:
     def _run(
         self, plan: ChainPlan, run_id: str, *, prior: list[_Applied], resume_status: str | None
     ) -> ApplyResult:
+        self.metrics.reset()
         self.metrics.start()
+        self._trail_from = len(self.audit.run_lines) if self.audit else 0
         self._audit("start", run_id=run_id, links=len(plan.links), resume=resume_status is not None)
         self._plan_sink = self._sink_from(plan)
         index = PlanIndex.of(plan)
@@ -814,7 +818,7 @@ class Orchestrator:
         self._audit("finish", status=status, dead_letters=len(letters), metrics=result.metrics)
         notifier = self.callback or self._callback_from(plan)
         if notifier is not None:
-            trail = list(self.audit.run_lines) if self.audit else []
+            trail = self.audit.run_lines[self._trail_from :] if self.audit else []
             outcome = notifier.notify(
                 {"run_id": run_id, "status": status, "report": result.to_report(), "audit": trail}
             )

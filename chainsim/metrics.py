@@ -55,6 +55,12 @@ class Metrics:
         with self._lock:
             self.exchanges.append(exchange)
 
+    def reset(self) -> None:
+        """Forget every exchange and the start and stop marks (a new run begins)."""
+        with self._lock:
+            self.exchanges = []
+        self._started = self._stopped = None
+
     def start(self) -> None:
         """Mark the start of the run (virtual and wall), unless already started."""
         if self._started is None:

@@ -49,10 +49,13 @@ def test_reapply_is_a_noop_with_zero_puts(tmp_path: Path) -> None:
     with rig(tmp_path, RULES) as r:
         assert r.orchestrator().apply(plan).status == "applied"
         before = r.puts()
-        again = r.orchestrator().apply(plan)
+        orch = r.orchestrator()
+        assert orch.apply(plan).status == "unchanged"
+        again = orch.apply(plan)  # one orchestrator, two runs: each report is its own
         assert again.status == "unchanged"
         assert r.puts() == before
     assert {row.outcome for row in again.rules} == {"unchanged"}
+    assert again.metrics["requests"] == 1  # one list page; the token is still cached
 
 
 def test_429_storm_completes_and_honours_retry_after(tmp_path: Path) -> None:
