@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -213,9 +214,9 @@ def probe(
         topic_matched: bool | None = None
         error: str | None = None
         try:
-            org = call(lambda h=hop, b=body: bus.test_trigger(h.destination, b))
+            org = call(partial(bus.test_trigger, hop.destination, body))
             trigger_matches = _bool(org.get("triggerMatches"))
-            topic = call(lambda d=destination, b=body: bus.test_topic(d.event_type, b))
+            topic = call(partial(bus.test_topic, destination.event_type, body))
             topic_matched = topic_verdict(topic, hop.destination)
         except BusError as exc:
             if exc.status not in (400, 404, 422):  # the hop itself is wrong; others abort

@@ -684,7 +684,7 @@ def _mentions(document: Any, needle: str) -> bool:
 def _api_client_class(base: type) -> type:
     """An `ApiClient` whose login host may be set apart from the API host (loopback fakes)."""
 
-    class ChainsimApiClient(base):  # type: ignore[misc, valid-type]
+    class ChainsimApiClient(base):
         def __init__(self, host: str, login_host: str | None) -> None:
             super().__init__(host=host)
             self.login_host = login_host
