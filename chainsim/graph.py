@@ -57,7 +57,7 @@ class Graph:
         # C-level loop: new[u].append(v) for every planned edge
         deque(
             map(
-                list.append,
+                list.append,  # type: ignore[arg-type]
                 map(new.__getitem__, map(itemgetter(0), planned)),
                 map(itemgetter(1), planned),
             ),

@@ -26,7 +26,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from chainsim.model import INVOKE_RULE, ChainLink, Event, Rule
+from chainsim.model import INVOKE_RULE, ChainLink, Event, Filters, Rule
 
 EVENT_TYPES = (
     "v2.routing.queues.{id}.members",
@@ -98,7 +98,7 @@ def rules(
         name=f"chainsim-{draw(st.integers(0, 9999)):04d}",
         event_type=event_type if event_type is not None else draw(event_types()),
         enabled=enabled if enabled is not None else draw(st.booleans()),
-        filters={"attributes": list(attributes if attributes is not None else _attrs(draw))},
+        filters=Filters(attributes=list(attributes if attributes is not None else _attrs(draw))),
     )
 
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count, pairwise
 from operator import attrgetter, eq, itemgetter, ne
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from chainsim.graph import Graph, analyse, deepest_planned_paths
 from chainsim.model import INVOKE_RULE, ChainLink, ChainPlan, Rule
@@ -111,7 +111,7 @@ def show_path(ids: Sequence[str], limit: int = 8) -> str:
     return " -> ".join([*ids[:half], f"... ({hidden} more)", *ids[-half:]])
 
 
-class _Keys(dict):  # type: ignore[type-arg]
+class _Keys(dict[str, "str | None"]):
     """JSONPath text -> the metadata key it reads (None if it parses to none)."""
 
     def __init__(self, compiler: PathCompiler) -> None:
@@ -127,7 +127,7 @@ class _Keys(dict):  # type: ignore[type-arg]
         return key
 
 
-class _Carried(dict):  # type: ignore[type-arg]
+class _Carried(dict[str, frozenset[str]]):
     """Rule id -> frozenset of the attributes its events carry (empty for unknown ids)."""
 
     def __init__(self, checker: _Checker) -> None:
@@ -209,16 +209,16 @@ class _Checker:
         n = len(links)
         sources = list(map(attrgetter("source"), links))
         dests = list(map(attrgetter("destination"), links))
-        us = list(map(self.index.get, sources))
-        vs = list(map(self.index.get, dests))
-        link_types = map(attrgetter("event_type"), links)
-        preserves = map(attrgetter("preserve"), links)
-        transforms = map(attrgetter("transform"), links)
+        maybe_us = list(map(self.index.get, sources))
+        maybe_vs = list(map(self.index.get, dests))
         flagged: set[int] = set()
-        if None in us or None in vs:
+        unique: dict[tuple[int, int], None] = {}
+        if None in maybe_us or None in maybe_vs:
             # unknown ids: look at every link the slow way (small plans, or broken ones)
             flagged.update(range(n))
         else:
+            us = cast("list[int]", maybe_us)
+            vs = cast("list[int]", maybe_vs)
             if any(map(eq, us, vs)):
                 flagged.update(i for i in range(n) if us[i] == vs[i])
             unique = dict.fromkeys(zip(us, vs, strict=True))
@@ -229,16 +229,23 @@ class _Checker:
                         flagged.add(i)
                     seen.add(edge)
             types = [rule.event_type for rule in rules]
+            link_types = map(attrgetter("event_type"), links)
             if any(map(ne, link_types, map(types.__getitem__, us))):
                 flagged.update(i for i in range(n) if links[i].event_type != types[us[i]])
             disabled = {i for i, rule in enumerate(rules) if not rule.enabled}
             if disabled and not (disabled.isdisjoint(us) and disabled.isdisjoint(vs)):
                 flagged.update(i for i in range(n) if us[i] in disabled or vs[i] in disabled)
+            preserves = map(attrgetter("preserve"), links)
+            transforms = map(attrgetter("transform"), links)
             flagged.update(self.attribute_suspects(us, preserves, transforms))
         if not flagged:
-            self.planned = list(unique)  # type: ignore[arg-type]
+            self.planned = list(unique)
             return
-        self.planned = [(us[i], vs[i]) for i in range(n) if i not in flagged]  # type: ignore[misc]
+        self.planned = [
+            (u, v)
+            for i, (u, v) in enumerate(zip(maybe_us, maybe_vs, strict=True))
+            if i not in flagged and u is not None and v is not None
+        ]
         pairs = list(zip(sources, dests, strict=True))
         # the first index of each pair: with reversed input, the earliest index wins
         self.first = dict(zip(reversed(pairs), range(n - 1, -1, -1), strict=True))
