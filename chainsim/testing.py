@@ -216,9 +216,19 @@ class Backend:
 
             return DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
         from chainsim.bus.auth import hosts_for
+        from chainsim.model import InputError
 
-        api, login = hosts_for(self.options.env)
-        return self.options.api_host or api, self.options.login_host or login
+        api_host = (self.options.api_host or "").rstrip("/")
+        if api_host:  # login host as the SDK derives it; a loopback fake serves both
+            login = re.sub(r"//api\.", "//login.", api_host)
+            return api_host, (self.options.login_host or login).rstrip("/")
+        try:
+            api, login = hosts_for(self.options.env)
+        except InputError:  # a region name such as us_west_2: the SDK knows those
+            from chainsim.bus.genesys import region_hosts
+
+            api, login = region_hosts(self.options.env)
+        return api, self.options.login_host or login
 
     def credentials(self) -> tuple[str, str]:
         """(client id, secret): the fake's default client, or the environment's."""
@@ -539,6 +549,14 @@ class ChainFactory:
                 break
         self.created = pending
         return pending
+
+    def bus_rules(self) -> list[Rule]:
+        """Every rule on the bus now (the whole listing retried on 429/5xx, as on a live org)."""
+        return self.retry(lambda: list(self.bus.list_rules()))  # type: ignore[no-any-return]
+
+    def retry(self, call: Any) -> Any:
+        """Run `call()` against the bus, waiting out 429s and retrying 5xx (bounded)."""
+        return self._retrying(call)
 
     def _retrying(self, call: Any) -> Any:
         """Run `call`, waiting out 429s and retrying 5xx/transport errors (bounded)."""

@@ -52,11 +52,11 @@ def _content(rule) -> dict:
 
 
 def test_atomic_rollback_restores_snapshots_and_spools_the_dead_letter(
-    chainsim_dialect, fake_bus, chain_factory, orchestrator_factory, chainsim_bus, tmp_path
+    chainsim_dialect, fake_bus, chain_factory, orchestrator_factory, tmp_path
 ):
     """A refused last update rolls every applied rule back; the letter lands in the spool."""
     chain = chain_factory("A->B->C->D")
-    snapshots = {r.id: _content(r) for r in chainsim_bus.list_rules()}
+    snapshots = {r.id: _content(r) for r in chain_factory.bus_rules()}
     plan = _failing_plan(chain, chainsim_dialect, fake_bus)
     endpoint = DownEndpoint()
     spool = tmp_path / "spool.jsonl"
@@ -71,7 +71,7 @@ def test_atomic_rollback_restores_snapshots_and_spools_the_dead_letter(
     outcomes = {row["id"]: row["outcome"] for row in report["rules"]}
     assert "failed" in outcomes.values()
     assert any(o == "rolled_back" for o in outcomes.values()), outcomes
-    assert {r.id: _content(r) for r in chainsim_bus.list_rules()} == snapshots
+    assert {r.id: _content(r) for r in chain_factory.bus_rules()} == snapshots
     assert len(endpoint.attempts) == 1
     letters = read_spool(spool)
     assert result.dead_letters == len(letters) == 1
@@ -81,7 +81,7 @@ def test_atomic_rollback_restores_snapshots_and_spools_the_dead_letter(
 
 
 def test_no_atomic_leaves_a_partial_result_described_rule_by_rule(
-    chainsim_dialect, fake_bus, chain_factory, orchestrator_factory, chainsim_bus, tmp_path
+    chainsim_dialect, fake_bus, chain_factory, orchestrator_factory, tmp_path
 ):
     """With atomic off, what succeeded stays, the failure is reported and spooled."""
     chain = chain_factory("A->B->C->D")
@@ -95,5 +95,5 @@ def test_no_atomic_leaves_a_partial_result_described_rule_by_rule(
     outcomes = [row["outcome"] for row in report["rules"]]
     assert outcomes.count("failed") == 1
     assert "applied" in outcomes
-    assert len(chain.missing_links(chainsim_bus.list_rules())) >= 1
+    assert len(chain.missing_links(chain_factory.bus_rules())) >= 1
     assert json.loads((tmp_path / "spool.jsonl").read_text().splitlines()[0])

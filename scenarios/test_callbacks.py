@@ -81,9 +81,7 @@ def test_callback_from_the_plan_uses_the_named_secret(chain_factory, orchestrato
 
 
 @pytest.mark.parametrize("status", [400, 404, 500])
-def test_a_failing_callback_never_changes_the_outcome(
-    status, chain_factory, orchestrator_factory, chainsim_bus
-):
+def test_a_failing_callback_never_changes_the_outcome(status, chain_factory, orchestrator_factory):
     """A callback endpoint answering an error is recorded; the chain is applied anyway."""
     chain = chain_factory("A->B")
     notifier = CallbackNotifier(URL, SECRET, http=Receiver(status).client())
@@ -92,7 +90,7 @@ def test_a_failing_callback_never_changes_the_outcome(
 
     assert result.status == "applied"
     assert result.callback == {"delivered": False, "status": status, "error": f"HTTP {status}"}
-    assert chain.missing_links(chainsim_bus.list_rules()) == []
+    assert chain.missing_links(chain_factory.bus_rules()) == []
 
 
 def test_an_unreachable_callback_is_recorded(chain_factory, orchestrator_factory):

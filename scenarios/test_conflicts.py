@@ -18,9 +18,7 @@ pytestmark = pytest.mark.chainsim_fake_only
 EDITED = "edited by concurrent writer"
 
 
-def test_injected_409s_keep_the_other_writers_edit(
-    fake_bus, chain_factory, orchestrator, chainsim_bus
-):
+def test_injected_409s_keep_the_other_writers_edit(fake_bus, chain_factory, orchestrator):
     """A concurrent writer hits half the PUTs; all links land and its edits are kept."""
     chain = chain_factory("A->B->C->D, A->E, E->F")
     fake_bus.faults = FaultPlan(seed=1, conflicts=Conflicts(fraction=0.5))
@@ -30,7 +28,7 @@ def test_injected_409s_keep_the_other_writers_edit(
     assert result.status == "applied", result.to_report()
     assert result.metrics["status_409"] > 0
     fake_bus.faults = FaultPlan()  # the other writer stops: read the bus as it is
-    rules = list(chainsim_bus.list_rules())
+    rules = chain_factory.bus_rules()
     assert chain.missing_links(rules) == []
     edited = [r.id for r in rules if r.description == EDITED]
     assert edited, "the concurrent writer edited nothing"
@@ -39,7 +37,7 @@ def test_injected_409s_keep_the_other_writers_edit(
 
 
 def test_two_runs_on_the_same_rules_both_land(
-    chainsim_backend, chainsim_dialect, chain_factory, chainsim_bus, fake_bus, tmp_path
+    chainsim_backend, chainsim_dialect, chain_factory, fake_bus, tmp_path
 ):
     """Two orchestrators apply overlapping plans at once; neither loses the other's links."""
     chain = chain_factory("A->B, A->C, A->D, B->C, B->D")
@@ -62,4 +60,4 @@ def test_two_runs_on_the_same_rules_both_land(
         thread.join(timeout=60)
 
     assert {name: r.status for name, r in results.items()} == {"one": "applied", "two": "applied"}
-    assert chain.missing_links(chainsim_bus.list_rules()) == []
+    assert chain.missing_links(chain_factory.bus_rules()) == []

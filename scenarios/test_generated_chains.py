@@ -56,6 +56,6 @@ def test_generated_chains_apply_then_reapply_as_no_op(
         result = s.orchestrator(concurrency=concurrency).apply(plan)
 
         assert result.status == "applied", result.to_report()
-        assert chain.missing_links(s.bus.list_rules()) == []
+        assert chain.missing_links(s.chains.bus_rules()) == []
         again = s.orchestrator(record=False).apply(plan)
         assert again.status == "unchanged", again.to_report()

@@ -24,7 +24,7 @@ def test_every_rule_listed_exactly_once(chainsim_backend, chainsim_bus, chain_fa
     chain = chain_factory(", ".join(f"R{i}" for i in range(count)))
     chainsim_bus.page_size = page
 
-    listed = Counter(rule.id for rule in chainsim_bus.list_rules())
+    listed = chain_factory.retry(lambda: Counter(rule.id for rule in chainsim_bus.list_rules()))
 
     ours = set(chain.ids.values())
     assert {rid for rid in listed if rid in ours} == ours
@@ -42,12 +42,13 @@ def test_paging_while_others_write(chainsim_backend, chainsim_bus, chain_factory
     to_delete = list(churn.ids.values())
     cursor, pages = None, 0
     while True:
-        rules, cursor = chainsim_bus.list_page(cursor)
+        rules, cursor = chain_factory.retry(lambda c=cursor: chainsim_bus.list_page(c))
         listed.update(rule.id for rule in rules)
         pages += 1
         # Between pages another writer deletes one rule and creates one.
         if to_delete:
-            chainsim_bus.delete_rule(to_delete.pop())
+            gone = to_delete.pop()
+            chain_factory.retry(lambda g=gone: chainsim_bus.delete_rule(g))
         chain_factory(f"N{pages}")
         if cursor is None:
             break

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.chainsim_fake_only
 STORM = Storm(start=0, duration=30, fraction=0.8, retry_after=5)
 
 
-def test_apply_completes_through_a_429_storm(fake_bus, chain_factory, orchestrator, chainsim_bus):
+def test_apply_completes_through_a_429_storm(fake_bus, chain_factory, orchestrator):
     """Every link lands although most requests meet a 429; waits honour Retry-After."""
     chain = chain_factory("A->B->C->D, B->E")
     fake_bus.faults = FaultPlan(seed=7, storms=[STORM])  # the storm starts with the apply
@@ -25,7 +25,7 @@ def test_apply_completes_through_a_429_storm(fake_bus, chain_factory, orchestrat
     assert result.status == "applied", result.to_report()
     log = fake_bus.requests[start:]
     fake_bus.faults = FaultPlan()  # the storm is over: read the bus as it is
-    assert chain.missing_links(chainsim_bus.list_rules()) == []
+    assert chain.missing_links(chain_factory.bus_rules()) == []
     refused = [i for i, r in enumerate(log) if r.status == 429]
     assert refused, "the storm refused nothing"
     assert result.metrics["status_429"] == len(refused)
@@ -35,7 +35,7 @@ def test_apply_completes_through_a_429_storm(fake_bus, chain_factory, orchestrat
 
 
 def test_parallel_apply_shares_one_pacer_through_the_storm(
-    fake_bus, chain_factory, orchestrator_factory, chainsim_bus
+    fake_bus, chain_factory, orchestrator_factory
 ):
     """With four workers the storm is survived too, and no rule is lost or half-applied."""
     chain = chain_factory("A->B, C->D, E->F, G->H, I->J, K->L")
@@ -46,4 +46,4 @@ def test_parallel_apply_shares_one_pacer_through_the_storm(
     assert result.status == "applied", result.to_report()
     assert result.metrics["status_429"] > 0
     fake_bus.faults = FaultPlan()
-    assert chain.missing_links(chainsim_bus.list_rules()) == []
+    assert chain.missing_links(chain_factory.bus_rules()) == []

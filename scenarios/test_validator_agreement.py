@@ -21,33 +21,33 @@ CASES = {
 }
 
 
-def test_a_valid_chain_is_accepted_and_realised(orchestrator, chain_factory, chainsim_bus):
+def test_a_valid_chain_is_accepted_and_realised(orchestrator, chain_factory):
     """A five-hop chain (exactly max_depth) validates, applies, and every link is on the bus."""
     chain = chain_factory("A->B->C->D->E->F")
     plan = chain.plan()
-    report = orchestrator.validate(plan, list(chainsim_bus.list_rules()))
+    report = orchestrator.validate(plan, chain_factory.bus_rules())
     assert report.ok, report.findings
 
     result = orchestrator.apply(plan)
 
     assert result.status == "applied", result.to_report()
-    assert chain.missing_links(chainsim_bus.list_rules()) == []
+    assert chain.missing_links(chain_factory.bus_rules()) == []
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_refused_plan_changes_nothing(case, orchestrator, chain_factory, chainsim_bus):
+def test_a_refused_plan_changes_nothing(case, orchestrator, chain_factory):
     """A plan with a constraint violation is refused with its finding; the bus is untouched."""
     spec, extra, code, _ = CASES[case]
     chain = chain_factory(spec + ", G")
     links = chain.links + [_link(chain, s, d) for s, d in extra]
     plan = chain.plan(links=[link.model_dump() for link in links])
-    before = {r.id: r.version for r in chainsim_bus.list_rules()}
+    before = {r.id: r.version for r in chain_factory.bus_rules()}
 
     result = orchestrator.apply(plan)
 
     assert result.status == "failed"
     assert code in {f["code"] for f in result.findings}
-    assert {r.id: r.version for r in chainsim_bus.list_rules()} == before
+    assert {r.id: r.version for r in chain_factory.bus_rules()} == before
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -62,16 +62,14 @@ def test_the_bus_refuses_what_the_validator_refuses(
     spec, extra, code, status = CASES[case]
     chain = chain_factory(spec + ", G", linked=True)
     (source, destination), *_ = extra
-    rule = chainsim_bus.get_rule(chain[source])
+    rule = chain_factory.retry(lambda: chainsim_bus.get_rule(chain[source]))
     link = _link(chain, source, destination)
-    report = orchestrator.validate(
-        chain.plan(links=[link.model_dump()]), list(chainsim_bus.list_rules())
-    )
+    report = orchestrator.validate(chain.plan(links=[link.model_dump()]), chain_factory.bus_rules())
     assert code in report.codes()
 
     rule.actions.append(link.to_action())
     with pytest.raises(BusError) as caught:
-        chainsim_bus.put_rule(rule)
+        chain_factory.retry(lambda: chainsim_bus.put_rule(rule))
     assert caught.value.status == status
 
 
@@ -93,15 +91,13 @@ def test_attribute_findings_match_a_400(
         link = link.model_copy(update={"preserve": ["wrapUpCode"]})
     else:
         link = link.model_copy(update={"transform": {"code": "$.metadata.wrapUpCode"}})
-    report = orchestrator.validate(
-        chain.plan(links=[link.model_dump()]), list(chainsim_bus.list_rules())
-    )
+    report = orchestrator.validate(chain.plan(links=[link.model_dump()]), chain_factory.bus_rules())
     assert code in report.codes()
 
-    rule = chainsim_bus.get_rule(chain["A"])
+    rule = chain_factory.retry(lambda: chainsim_bus.get_rule(chain["A"]))
     rule.actions.append(link.to_action())
     with pytest.raises(BadRequest):
-        chainsim_bus.put_rule(rule)
+        chain_factory.retry(lambda: chainsim_bus.put_rule(rule))
 
 
 def _link(chain, source: str, destination: str) -> ChainLink:
