@@ -168,6 +168,10 @@ class CertificationReport:
             other_tests=dict(data.get("other_tests", {})),
         )
 
+    def clock_labels(self) -> tuple[str, str]:
+        """Names of the two clocks: the run's clock (virtual on the fake) and the wall clock."""
+        return ("system clock" if self.bus == "live" else "virtual", "wall")
+
     def to_markdown(self, *, plot: str | None = None) -> str:
         """The report as Markdown: header, verdict, latency table, one row per scenario."""
         summary = self.summary()
@@ -200,10 +204,12 @@ class CertificationReport:
                 "| clock | p50 | p95 | p99 | max | mean |",
                 "|---|---:|---:|---:|---:|---:|",
             ]
-            for clock in ("virtual_seconds", "wall_seconds"):
+            for clock, label in zip(
+                ("virtual_seconds", "wall_seconds"), self.clock_labels(), strict=True
+            ):
                 d = lat[clock]
                 cells = " | ".join(_fmt_seconds(d[k]) for k in ("p50", "p95", "p99", "max", "mean"))
-                lines.append(f"| {clock.split('_')[0]} | {cells} |")
+                lines.append(f"| {label} | {cells} |")
             if plot:
                 lines += ["", f"![apply latency]({plot})"]
         else:
@@ -249,9 +255,10 @@ def plot_latency(report: CertificationReport, path: str | Path) -> Path | None:
         return None
     path = Path(path)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, attr, title in zip(
-        axes, ("virtual", "wall"), ("virtual clock", "wall clock"), strict=True
-    ):
+    titles = [
+        f"{label} clock" if label != "system clock" else label for label in report.clock_labels()
+    ]
+    for ax, attr, title in zip(axes, ("virtual", "wall"), titles, strict=True):
         values = [getattr(s, attr) * 1000 for s in report.samples]
         if values:
             ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="#3b6ea5")

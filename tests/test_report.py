@@ -181,3 +181,11 @@ def test_write_report_without_png(tmp_path: Path) -> None:
     written = write_report(_report(), tmp_path / "cert.json", png=False)
     assert [p.name for p in written] == ["cert.json", "cert.md"]
     assert not (tmp_path / "cert.png").exists()
+
+
+def test_markdown_names_the_system_clock_on_a_live_run() -> None:
+    """Against a live org the run's clock is the system clock, and the table says so."""
+    report = _report()
+    report.bus = "live"
+    md = report.to_markdown()
+    assert "| system clock |" in md and "| virtual |" not in md
