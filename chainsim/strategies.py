@@ -11,7 +11,8 @@ enabled, and no rule invokes more than `max_fanout` others. Shapes:
 - `cyclic_chains`: a DAG plus one planted cycle (`Chain.cycle` lists it);
 - `deep_chains`: one straight path of a chosen number of hops;
 - `diamonds`: a source fanning out to `width` rules that all meet again in a sink;
-- `events_for(chain)`: an event matching the chain's first rule, all attributes set.
+- `events_for(chain)`: an event matching the chain's first rule, all attributes set;
+- `fault_plans`: seeded fault plans for the fake bus (DESIGN §5).
 
 Building blocks (`rule_ids`, `attribute_names`, `event_types`, `rules`, `chain_from_edges`)
 compose into other shapes.
@@ -26,6 +27,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import INVOKE_RULE, ChainLink, Event, Filters, Rule
 
 EVENT_TYPES = (
@@ -288,3 +290,44 @@ def events_for(draw: st.DrawFn, chain: Chain, start: int = 0) -> Event:
     rule = chain.rules[start]
     metadata = {name: draw(attribute_values()) for name in rule.attributes}
     return Event(eventType=rule.event_type, metadata=metadata)
+
+
+@st.composite
+def fault_plans(draw: st.DrawFn, *, max_fraction: float = 0.5) -> FaultPlan:
+    """A seeded `FaultPlan` (DESIGN §5): storms, conflicts, 5xx bursts and latency.
+
+    Fractions stay at or below `max_fraction` so a bounded retry policy can still finish.
+    """
+    window = st.fixed_dictionaries(
+        {
+            "start": st.floats(0, 120, allow_nan=False),
+            "duration": st.floats(0, 60, allow_nan=False),
+            "fraction": st.floats(0, max_fraction, allow_nan=False),
+        }
+    )
+    storms = st.lists(
+        window.flatmap(lambda w: st.integers(0, 10).map(lambda r: {**w, "retry_after": r})),
+        max_size=2,
+    )
+    bursts = st.lists(
+        window.flatmap(
+            lambda w: st.sampled_from([500, 502, 503, 504]).map(lambda s: {**w, "status": s})
+        ),
+        max_size=2,
+    )
+    return FaultPlan.model_validate(
+        {
+            "seed": draw(st.integers(0, 2**31)),
+            "rate_limit": {"requests": draw(st.integers(20, 300)), "per_seconds": 60},
+            "storms": draw(storms),
+            "conflicts": {"fraction": draw(st.floats(0, max_fraction, allow_nan=False))},
+            "server_errors": draw(bursts),
+            "latency": draw(
+                st.floats(0, 200, allow_nan=False).flatmap(
+                    lambda mean: st.floats(0, mean, allow_nan=False).map(
+                        lambda jitter: {"mean_ms": mean, "jitter_ms": jitter}
+                    )
+                )
+            ),
+        }
+    )
