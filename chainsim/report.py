@@ -247,31 +247,37 @@ def sibling(path: str | Path, suffix: str) -> Path:
 def plot_latency(report: CertificationReport, path: str | Path) -> Path | None:
     """Draw the apply-latency histogram (virtual and wall) to PNG; None without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
     except ImportError:
         return None
     path = Path(path)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     titles = [
         f"{label} clock" if label != "system clock" else label for label in report.clock_labels()
     ]
     for ax, attr, title in zip(axes, ("virtual", "wall"), titles, strict=True):
-        values = [getattr(s, attr) * 1000 for s in report.samples]
+        everything = [getattr(s, attr) * 1000 for s in report.samples]
+        values = [v for v in everything if v > 0]
+        bins: Any = min(30, max(5, len(values) // 3))
+        if values and max(values) > 50 * min(values):  # long tail (storms): log scale
+            import numpy as np  # a matplotlib dependency
+
+            bins = np.geomspace(min(values), max(values), bins + 1)
+            ax.set_xscale("log")
+        if len(values) < len(everything):
+            title += f" (+{len(everything) - len(values)} at 0 ms)"
         if values:
-            ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="#3b6ea5")
+            ax.hist(values, bins=bins, color="#3b6ea5")
+            stats = distribution(everything)
             for q, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
-                cut = distribution(values)[q]
-                ax.axvline(float(cut or 0), color="#c0392b", linestyle=style, label=q)
+                ax.axvline(float(stats[q] or 0), color="#c0392b", linestyle=style, label=q)
             ax.legend()
         ax.set_title(f"apply latency, {title}")
         ax.set_xlabel("ms")
         ax.set_ylabel("applies")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
