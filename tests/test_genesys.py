@@ -813,3 +813,21 @@ def test_fake_single_429_is_not_retried_by_the_sdk_path(door):
     assert info.value.code == "too.many.requests.retry.after"
     gets = [r for r in fake.requests if r.method == "GET" and r.path.endswith("trg-0001")]
     assert [r.status for r in gets] == [429]
+
+
+def test_fake_concurrent_workers_share_one_bus(door):
+    """Four apply workers share one TriggersBus (one SDK client) and lose no update."""
+    faults = {
+        "seed": 2,
+        "latency": {"mean_ms": 100, "jitter_ms": 20},
+        "conflicts": {"fraction": 0.2},
+    }
+    fake = door.reset(FaultPlan.model_validate(faults))
+    seed_chain(fake, 24)
+    plan = chain_plan(24).model_dump()
+    plan["rules"] = {f"trg-{i:04d}": {"enabled": False} for i in range(1, 24)}
+    result = Orchestrator(door.bus(), clock=fake.clock, concurrency=4).apply(
+        ChainPlan.model_validate(plan)
+    )
+    assert result.status == "applied", result.to_report()
+    assert [t["enabled"] for t in fake.triggers()] == [True] + [False] * 23
