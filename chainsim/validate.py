@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count, pairwise
-from operator import attrgetter, eq, itemgetter, ne
+from operator import add, attrgetter, eq, itemgetter, ne
 from typing import Any, Literal, cast
 
 from chainsim.graph import Graph, analyse, deepest_planned_paths
@@ -169,13 +169,16 @@ class _Checker:
         dialect: Dialect,
         declared_attributes: Mapping[str, Iterable[str]] | None,
     ) -> None:
-        index = {rule.id: i for i, rule in enumerate(rules)}
+        ids = list(map(attrgetter("id"), rules))
+        index = dict(zip(ids, range(len(ids)), strict=True))
         if len(index) != len(rules):  # repeated ids: the last one wins, as in a dict
             rules = list({rule.id: rule for rule in rules}.values())
-            index = {rule.id: i for i, rule in enumerate(rules)}
+            ids = list(map(attrgetter("id"), rules))
+            index = dict(zip(ids, range(len(ids)), strict=True))
         self.rules = rules
         self.index = index
-        self.ids = list(index)
+        self.ids = ids
+        self.with_actions: list[int] = []
         self.links = links
         self.max_depth = max_depth
         self.max_fanout = max_fanout
@@ -196,9 +199,8 @@ class _Checker:
     def run(self) -> ValidationReport:
         self.check_links()
         graph = Graph.from_edges(self.ids, self.existing_edges(), self.planned, distinct=True)
-        sources = self.planned_sources()
-        self.check_existing_actions(sources)
-        self.check_fanout(graph, sources)
+        self.check_existing_actions()
+        self.check_fanout(graph)
         self.check_graph(graph)
         return ValidationReport(tuple(self.findings))
 
@@ -404,8 +406,11 @@ class _Checker:
     def existing_edges(self) -> list[tuple[int, int]]:
         """Links already on the bus between known rules, as int edges."""
         index, rules = self.index, self.rules
+        self.with_actions = [
+            u for u, actions in enumerate(map(attrgetter("actions"), rules)) if actions
+        ]
         edges = []
-        for u in [u for u, rule in enumerate(rules) if rule.actions]:
+        for u in self.with_actions:
             for action in rules[u].actions:
                 if action.type == INVOKE_RULE and action.rule_id is not None:
                     v = index.get(action.rule_id)
@@ -413,9 +418,13 @@ class _Checker:
                         edges.append((u, v))
         return edges
 
-    def check_existing_actions(self, sources: set[int]) -> None:
+    def check_existing_actions(self) -> None:
+        """Actions already on a written rule that name a rule not in the inventory."""
+        if not self.with_actions:
+            return
         index, rules = self.index, self.rules
-        for u in sorted(u for u in sources if rules[u].actions):
+        sources = self.planned_sources()
+        for u in [u for u in self.with_actions if u in sources]:
             rule = rules[u]
             for action in rule.actions:
                 if action.is_link and action.rule_id not in index:
@@ -429,9 +438,17 @@ class _Checker:
                         "is removed",
                     )
 
-    def check_fanout(self, graph: Graph, sources: set[int]) -> None:
+    def check_fanout(self, graph: Graph) -> None:
+        """Written rules that would invoke more than max_fanout rules."""
         limit, old, new, ids = self.max_fanout, graph.old, graph.new, graph.ids
         extra = self.extra_targets
+        if self.with_actions:
+            widest = max(map(add, map(len, old), map(len, new)), default=0)
+        else:
+            widest = max(map(len, new), default=0)
+        if widest <= limit and not extra:
+            return
+        sources = self.planned_sources()
         over = [u for u in sources if len(new[u]) + len(old[u]) > limit or u in extra]
         for u in sorted(over):
             names = [ids[v] for v in (*old[u], *new[u])]
