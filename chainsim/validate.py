@@ -292,7 +292,7 @@ class _Checker:
                 f"{where}.source: rule {s!r} is not in the inventory; "
                 "create it first or fix the id",
             )
-        if dst is None:
+        if dst is None and d != s:
             self.add(
                 "unknown_rule",
                 ERROR,
