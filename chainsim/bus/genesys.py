@@ -166,8 +166,8 @@ def request_body(rule: Rule, fields: tuple[str, ...] = UPDATE_FIELDS) -> dict[st
     """The `UpdateTriggerRequest` (or, with CREATE_FIELDS, create) wire body for a rule."""
     wire = rule_to_trigger(rule)
     body = {key: wire[key] for key in fields if key in wire}
-    if "name" in fields and not body.get("name"):
-        body["name"] = rule.id  # a trigger needs a name (1..256); the id is a stable choice
+    if "version" not in fields and not body.get("name"):
+        body["name"] = rule.id  # a new trigger needs a name; an update never renames one
     return body
 
 
