@@ -111,6 +111,13 @@ def show_path(ids: Sequence[str], limit: int = 8) -> str:
     return " -> ".join([*ids[:half], f"... ({hidden} more)", *ids[-half:]])
 
 
+def _trigger_attributes(paths: tuple[str, ...], declared: Iterable[str]) -> tuple[str, ...]:
+    """What a trigger proves it carries: its criteria's jsonPaths, with or without a leading
+    `$.` (Genesys writes them relative to the event body), plus the plan's declared ones."""
+    bare = tuple(p[2:] for p in paths if p.startswith("$."))
+    return (*paths, *bare, *declared)
+
+
 class _Keys(dict[str, "str | None"]):
     """JSONPath text -> the metadata key it reads (None if it parses to none)."""
 
@@ -142,7 +149,7 @@ class _Carried(dict[str, frozenset[str]]):
         if rule is not None:
             attrs = tuple(rule.filters.attributes)
             if self.checker.triggers:
-                attrs += tuple(self.checker.declared.get(rule_id, ()))
+                attrs = _trigger_attributes(attrs, self.checker.declared.get(rule_id, ()))
         found = self.by_content.get(attrs)
         if found is None:
             found = self.by_content[attrs] = frozenset(attrs)
@@ -264,9 +271,12 @@ class _Checker:
         """
         key_of = self.keys.__getitem__
         keys = list(map(tuple, map(attrgetter("filters.attributes"), self.rules)))
-        if self.triggers and self.declared:
+        if self.triggers:
             declared = self.declared
-            keys = [k + tuple(declared.get(rid, ())) for k, rid in zip(keys, self.ids, strict=True)]
+            keys = [
+                _trigger_attributes(k, declared.get(rid, ()))
+                for k, rid in zip(keys, self.ids, strict=True)
+            ]
         distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         of_rule = list(map(distinct.__getitem__, keys))
         sets = [frozenset(k) for k in distinct]

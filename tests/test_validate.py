@@ -345,3 +345,10 @@ def test_exactly_max_depth_passes_and_one_more_fails(chain: cs.Chain) -> None:
     if hops > 1 or chain.links:
         assert report.codes() == (["depth"] if hops - 1 >= 0 else [])
         assert report.findings[0].rule_ids == tuple(chain.ids)
+
+
+def test_triggers_criteria_paths_with_a_root_prove_attributes() -> None:
+    """In the triggers dialect a criteria path `$.queueId` proves attribute `queueId`."""
+    rules = [rule("r0", attrs=("$.queueId", "mediaType")), rule("r1")]
+    links = [link("r0", "r1", preserve=["queueId", "mediaType"])]
+    assert validate_chain(rules, links, dialect="triggers").findings == ()
