@@ -231,7 +231,7 @@ def orchestrator_factory(
     """
 
     def build(**kwargs: Any) -> RecordingOrchestrator:
-        return chainsim_backend.orchestrator(  # type: ignore[no-any-return]
+        return chainsim_backend.orchestrator(
             chainsim_bus, chainsim_clock, tmp_path, chainsim_recorder, **kwargs
         )
 
@@ -284,7 +284,7 @@ class CertificationRun:
         self.options = options
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
-        if self.is_worker:
+        if workerinput is not None:
             self.run_id = str(workerinput.get("chainsim_run_id") or uuid.uuid4().hex[:8])
             worker = str(workerinput.get("workerid", "w"))
         else:

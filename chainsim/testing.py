@@ -344,7 +344,7 @@ def _triggers_bus(
     """The triggers dialect's Bus (the SDK loads here, and only here)."""
     from chainsim.bus.genesys import TriggersBus
 
-    return TriggersBus.from_httpx(  # type: ignore[attr-defined, no-any-return]
+    return TriggersBus.from_httpx(
         http, auth, api_host=api_host, login_host=login_host, clock=clock, on_exchange=on_exchange
     )
 
@@ -552,7 +552,7 @@ class ChainFactory:
 
     def bus_rules(self) -> list[Rule]:
         """Every rule on the bus now (the whole listing retried on 429/5xx, as on a live org)."""
-        return self.retry(lambda: list(self.bus.list_rules()))  # type: ignore[no-any-return]
+        return self.retry(lambda: list(self.bus.list_rules()))
 
     def retry(self, call: Any) -> Any:
         """Run `call()` against the bus, waiting out 429s and retrying 5xx (bounded)."""
