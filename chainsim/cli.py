@@ -53,6 +53,7 @@ def bad_input_exits_2(func: F) -> F:
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
+    options_metavar="[PYTEST ARGS]...",
 )
 def certify(ctx: typer.Context) -> None:
     """Run the certification scenarios (scenarios/) through pytest: certify [PYTEST ARGS].
