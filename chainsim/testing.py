@@ -621,26 +621,44 @@ def _sources_first(bus: Bus, ids: Sequence[str]) -> list[str]:
 DEFAULT_REPORT = ".chainsim/certification.json"
 
 
+# pytest options whose next argument is a value, not a test path.
+_VALUE_OPTIONS = frozenset(
+    {
+        "-k", "-m", "-p", "-o", "-c", "-n", "-W", "--rootdir", "--basetemp", "--confcutdir",
+        "--ignore", "--ignore-glob", "--deselect", "--junitxml", "--junit-xml",
+        "--hypothesis-profile", "--hypothesis-seed", "--dist", "--maxfail", "--durations",
+        "--chainsim-bus", "--chainsim-dialect", "--chainsim-env", "--chainsim-api-host",
+        "--chainsim-report",
+    }
+)  # fmt: skip
+
+
 def certify_args(args: Sequence[str], *, scenarios: str = "scenarios") -> tuple[list[str], str]:
     """pytest arguments for `chainsim certify [PYTEST ARGS]`, and where the report goes.
 
-    The scenarios directory is added unless a test path is given; the report defaults
-    to `.chainsim/certification.json` unless `--chainsim-report` is among the args.
+    The scenarios directory is added unless a test path (a directory or a `.py` file,
+    optionally with `::node`) is given; the report defaults to
+    `.chainsim/certification.json` unless `--chainsim-report` is among the args.
     """
     out = list(args)
     report: str | None = None
+    paths = []
     for i, arg in enumerate(out):
+        before = out[i - 1] if i else ""
         if arg.startswith("--chainsim-report="):
             report = arg.split("=", 1)[1]
-        elif arg == "--chainsim-report" and i + 1 < len(out):
-            report = out[i + 1]
+        elif before == "--chainsim-report":
+            report = arg
+        if not arg.startswith("-") and before not in _VALUE_OPTIONS and _is_test_path(arg):
+            paths.append(arg)
     if report is None:
         report = DEFAULT_REPORT
         out += ["--chainsim-report", report]
-    if not any(_is_test_path(arg) for arg in out):
+    if not paths:
         out.insert(0, scenarios)
     return out, report
 
 
 def _is_test_path(arg: str) -> bool:
-    return not arg.startswith("-") and Path(arg.split("::", 1)[0]).exists()
+    path = Path(arg.split("::", 1)[0])
+    return path.is_dir() or (path.suffix == ".py" and path.is_file())
