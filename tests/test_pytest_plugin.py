@@ -17,22 +17,24 @@ CREDENTIALS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 
 
 @pytest.fixture(scope="module")
-def preloaded() -> None:
-    """Import the heavy modules once: pytester's inline runs drop what they import themselves."""
+def bus_modules() -> None:
+    """Import the fake, the orchestrator and the SDK once (inline runs drop what they import)."""
     import PureCloudPlatformClientV2  # noqa: F401
 
     import chainsim.apply
     import chainsim.bus.genesys
     import chainsim.fakebus  # noqa: F401
 
+
+@pytest.fixture(scope="module")
+def plotting() -> None:
+    """Import matplotlib's Figure once, when it is installed (the report's PNG)."""
     with contextlib.suppress(ImportError):
-        import matplotlib.pyplot  # noqa: F401
+        import matplotlib.figure  # noqa: F401
 
 
 @pytest.fixture
-def project(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, preloaded: None
-) -> pytest.Pytester:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A throwaway project: no conftest, no ini; chainsim comes in by its entry point."""
     for name in CREDENTIALS:
         monkeypatch.delenv(name, raising=False)
@@ -233,7 +235,7 @@ def _check_report(path: Path) -> dict:
     return doc
 
 
-def test_report_files_are_written_and_valid(project: pytest.Pytester) -> None:
+def test_report_files_are_written_and_valid(project: pytest.Pytester, plotting: None) -> None:
     """--chainsim-report writes JSON and Markdown (outcomes, latency); JUnit XML still works."""
     project.makepyfile(test_cert=REPORT_PROJECT)
     result = project.runpytest("--chainsim-report=out/cert.json", "--junitxml=out/junit.xml")
@@ -244,7 +246,7 @@ def test_report_files_are_written_and_valid(project: pytest.Pytester) -> None:
     assert 'tests="5"' in junit and 'failures="1"' in junit
 
 
-def test_report_under_xdist_combines_the_workers(project: pytest.Pytester) -> None:
+def test_report_under_xdist_combines_the_workers(project: pytest.Pytester, plotting: None) -> None:
     """Under `-n 2` the controller writes one report with every worker's outcomes and samples."""
     project.makepyfile(test_cert=REPORT_PROJECT)
     result = project.runpytest("-n", "2", "--chainsim-report=cert.json")
@@ -268,7 +270,9 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_fixtures_give_a_working_fake_bus_and_orchestrator(project: pytest.Pytester) -> None:
+def test_fixtures_give_a_working_fake_bus_and_orchestrator(
+    project: pytest.Pytester, bus_modules: None
+) -> None:
     """In a bare project the fixtures build a chain on the fake and apply it, in both dialects."""
     project.makepyfile(
         """
@@ -320,7 +324,7 @@ TEARDOWN_PROJECT = """
 
 
 def test_chain_factory_removes_everything_even_when_the_test_fails(
-    project: pytest.Pytester,
+    project: pytest.Pytester, bus_modules: None
 ) -> None:
     """Every rule chain_factory created is deleted at teardown, after a failure too."""
     project.makepyfile(test_teardown=TEARDOWN_PROJECT)
@@ -335,7 +339,9 @@ def test_chain_factory_removes_everything_even_when_the_test_fails(
     }
 
 
-def test_prefixes_are_unique_per_run_worker_and_call(project: pytest.Pytester) -> None:
+def test_prefixes_are_unique_per_run_worker_and_call(
+    project: pytest.Pytester, bus_modules: None
+) -> None:
     """Two chains in one test, and two tests, never share a name prefix."""
     project.makepyfile(
         """
