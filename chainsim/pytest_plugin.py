@@ -11,6 +11,7 @@ it, tests that use a bus run once per dialect on the fake (`[eventbridge]`,
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -23,6 +24,7 @@ import pytest
 from chainsim.testing import (
     CREDENTIAL_VARS,
     DIALECTS,
+    WORKFLOW_VAR,
     Backend,
     ChainFactory,
     LatencyRecorder,
@@ -49,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("fake", "live"),
         default="fake",
         help="run scenarios on the embedded fake bus (default) or a live sandbox org "
-        f"(needs {' and '.join(CREDENTIAL_VARS)} in the environment)",
+        f"(needs {' and '.join(CREDENTIAL_VARS)} in the environment, and for triggers "
+        f"{WORKFLOW_VAR}: a workflow the test triggers may target)",
     )
     group.addoption(
         "--chainsim-dialect",
@@ -108,6 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--chainsim-bus live needs {' and '.join(missing)} in the environment "
                 "(the OAuth client-credentials grant of the sandbox org)"
+            )
+        if "triggers" in options.dialects and not os.environ.get(WORKFLOW_VAR):
+            raise pytest.UsageError(
+                f"--chainsim-bus live in the triggers dialect needs {WORKFLOW_VAR} in the "
+                "environment: the id of a workflow in the sandbox org for the scenarios' "
+                "triggers to target"
             )
     run = CertificationRun(config, options)
     config.stash[_RUN] = run

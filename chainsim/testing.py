@@ -315,7 +315,10 @@ class Backend:
     def workflow_id(self) -> str:
         """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake."""
         if self.options.live:
-            return os.environ.get(WORKFLOW_VAR, "") or FAKE_WORKFLOW_ID
+            workflow = os.environ.get(WORKFLOW_VAR)
+            if not workflow:
+                raise RuntimeError(f"a live triggers run needs {WORKFLOW_VAR} in the environment")
+            return workflow
         return FAKE_WORKFLOW_ID
 
 

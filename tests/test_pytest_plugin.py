@@ -114,6 +114,20 @@ def test_live_without_credentials_refuses_to_start(project: pytest.Pytester) -> 
     assert "must not run" not in result.stdout.str()
 
 
+def test_live_triggers_needs_a_workflow_id(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With credentials but no CHAINSIM_WORKFLOW_ID, a live triggers run refuses to start."""
+    for name in CREDENTIALS:
+        monkeypatch.setenv(name, "someone")
+    monkeypatch.delenv("CHAINSIM_WORKFLOW_ID", raising=False)
+    result = project.runpytest("--chainsim-bus=live")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "needs CHAINSIM_WORKFLOW_ID in the environment" in result.stderr.str()
+    result = project.runpytest("--chainsim-bus=live", "--chainsim-dialect=eventbridge")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
 def test_live_names_only_the_missing_variable(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,7 +142,7 @@ def test_live_skips_fake_only_tests_and_the_fake_bus(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Against a live org, fake-only tests and the `fake_bus` fixture skip with a reason."""
-    for name in CREDENTIALS:
+    for name in (*CREDENTIALS, "CHAINSIM_WORKFLOW_ID"):
         monkeypatch.setenv(name, "not-used")
     project.makepyfile(
         """
