@@ -403,3 +403,26 @@ def test_certify_runs_the_scenarios_and_says_where_the_report_went(
     )
     assert result.exit_code == 1
     assert "certification report: out/c.json (Markdown: out/c.md)" in result.output
+
+
+def test_a_module_can_give_the_fake_bus_its_faults(
+    project: pytest.Pytester, bus_modules: None
+) -> None:
+    """Overriding `chainsim_faults` in a test module starts `fake_bus` with that FaultPlan."""
+    project.makepyfile(
+        """
+        import pytest
+        from chainsim.fakebus.faults import FaultPlan, Storm
+
+        @pytest.fixture
+        def chainsim_faults():
+            return FaultPlan(seed=42, storms=[Storm(start=0, duration=60, fraction=1.0)])
+
+        def test_storm(fake_bus, chainsim_bus):
+            from chainsim.bus.base import RateLimited
+            assert fake_bus.faults.seed == 42
+            with pytest.raises(RateLimited):
+                list(chainsim_bus.list_rules())
+        """
+    )
+    project.runpytest("--chainsim-dialect=eventbridge").assert_outcomes(passed=1)
