@@ -9,7 +9,7 @@ chainsim's `sdk_http.HttpxClient` on an `httpx.Client`, or the SDK's own
 `DefaultHttpClient` on urllib3. One run, printed side by side with the ratio
 (target: httpx >= 0.8x urllib3).
 
-    python benchmarks/sdk.py [--triggers 600] [--page-size 25] [--rounds 5]
+    python benchmarks/sdk.py [--triggers 400] [--page-size 25] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,25 +79,34 @@ def fake_server(count: int) -> Iterator[str]:
             server.wait(timeout=10)
 
 
-Rates = tuple[float, float, int]
+@dataclass(frozen=True)
+class Rates:
+    """One side's result: wall rates, and this (client) process's CPU per trigger."""
+
+    listed: float  # triggers listed per second (wall)
+    updated: float  # triggers updated per second (wall)
+    count: int
+    list_cpu_ms: float  # client CPU milliseconds per trigger listed
+    update_cpu_ms: float  # client CPU milliseconds per trigger updated
 
 
 def measure(bus: TriggersBus) -> Rates:
-    """(triggers listed per second, triggers updated per second, triggers) for one bus."""
-    start = time.perf_counter()
+    """List every trigger, then update each once (enabled flipped): rates and client CPU."""
+    wall, cpu = time.perf_counter(), time.process_time()
     rules = list(bus.list_rules())
-    listed = time.perf_counter() - start
-    start = time.perf_counter()
+    listed, list_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter(), time.process_time()
     for rule in rules:
         bus.put_rule(rule.model_copy(update={"enabled": not rule.enabled}))
-    updated = time.perf_counter() - start
-    return len(rules) / listed, len(rules) / updated, len(rules)
+    updated, update_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    n = len(rules)
+    return Rates(n / listed, n / updated, n, list_cpu / n * 1000, update_cpu / n * 1000)
 
 
 def interleaved(
     rounds: int, runs: tuple[Callable[[], Rates], Callable[[], Rates]]
 ) -> tuple[Rates, Rates]:
-    """The best rates of each side over `rounds`, the two sides alternating (fair under noise)."""
+    """Each side's best over `rounds`, the two sides alternating (fair under noise)."""
     results: tuple[list[Rates], list[Rates]] = ([], [])
     for i in range(rounds):
         order = (0, 1) if i % 2 == 0 else (1, 0)
@@ -104,7 +114,13 @@ def interleaved(
             results[side].append(runs[side]())
 
     def best(rs: list[Rates]) -> Rates:
-        return max(r[0] for r in rs), max(r[1] for r in rs), rs[0][2]
+        return Rates(
+            max(r.listed for r in rs),
+            max(r.updated for r in rs),
+            rs[0].count,
+            min(r.list_cpu_ms for r in rs),
+            min(r.update_cpu_ms for r in rs),
+        )
 
     return best(results[0]), best(results[1])
 
@@ -112,9 +128,9 @@ def interleaved(
 def main() -> None:
     """Run both clients against one loopback fake and print the rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--triggers", type=int, default=600)
+    parser.add_argument("--triggers", type=int, default=400)
     parser.add_argument("--page-size", type=int, default=25)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
     from PureCloudPlatformClientV2.default_http_client import DefaultHttpClient
@@ -134,17 +150,21 @@ def main() -> None:
             args.rounds, (lambda: measure(httpx_bus), lambda: measure(urllib3_bus))
         )
 
-    n = ours[2]
     print(
-        f"SDK triggers on a loopback fake: {n} triggers, pageSize {args.page_size},"
+        f"SDK triggers on a loopback fake: {ours.count} triggers, pageSize {args.page_size},"
         f" best of {args.rounds} interleaved rounds"
     )
-    print(f"{'client':<24}{'listed/s':>12}{'updated/s':>12}")
-    print(f"{'sdk_http (httpx)':<24}{ours[0]:>12.0f}{ours[1]:>12.0f}")
-    print(f"{'default (urllib3)':<24}{theirs[0]:>12.0f}{theirs[1]:>12.0f}")
     print(
-        f"ratio httpx/urllib3: list {ours[0] / theirs[0]:.2f}x, update {ours[1] / theirs[1]:.2f}x"
-        "  (target >= 0.80x)"
+        f"{'client':<20}{'listed/s':>10}{'updated/s':>11}{'cpu ms/list':>13}{'cpu ms/update':>15}"
+    )
+    for name, r in (("sdk_http (httpx)", ours), ("default (urllib3)", theirs)):
+        print(
+            f"{name:<20}{r.listed:>10.0f}{r.updated:>11.0f}"
+            f"{r.list_cpu_ms:>13.3f}{r.update_cpu_ms:>15.3f}"
+        )
+    print(
+        f"ratio httpx/urllib3: list {ours.listed / theirs.listed:.2f}x,"
+        f" update {ours.updated / theirs.updated:.2f}x  (target >= 0.80x)"
     )
 
 

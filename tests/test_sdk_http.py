@@ -186,3 +186,24 @@ def test_plugs_into_the_sdk_api_client(router, client):
     trigger = sdk.ProcessAutomationApi(api_client).get_processautomation_trigger("t1")
     assert route.called
     assert (trigger.id, trigger.version, trigger.topic_name) == ("t1", 3, "v2.x")
+
+
+def test_client_defaults_are_merged_under_the_sdk_headers(router):
+    """The injected client's default headers go out too; the SDK's win where both set one."""
+    route = router.get(f"{API}/d").mock(return_value=httpx.Response(200, json={}))
+    with httpx.Client(headers={"X-Org": "sandbox", "User-Agent": "client"}) as http:
+        HttpxClient(http).request(
+            Options(url=f"{API}/d", method="GET", headers={"User-Agent": "PureCloud SDK/python"})
+        )
+    sent = route.calls.last.request.headers
+    assert sent["x-org"] == "sandbox" and sent["user-agent"] == "PureCloud SDK/python"
+
+
+def test_client_cookies_and_params_still_apply(router):
+    """A client with its own cookies or query params gets httpx's full merge."""
+    route = router.get(f"{API}/c").mock(return_value=httpx.Response(200, json={}))
+    with httpx.Client(cookies={"k": "v"}, params={"trace": "1"}) as http:
+        HttpxClient(http).request(Options(url=f"{API}/c", method="GET", query_params={"a": "b"}))
+    sent = route.calls.last.request
+    assert sent.headers["cookie"] == "k=v"
+    assert sent.url.params["trace"] == "1" and sent.url.params["a"] == "b"
