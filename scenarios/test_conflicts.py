@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from chainsim.fakebus.faults import Conflicts, FaultPlan
+from chainsim.fakebus.faults import Conflicts, FaultPlan, Latency
 
 pytestmark = pytest.mark.chainsim_fake_only
 
@@ -40,8 +40,10 @@ def test_two_runs_on_the_same_rules_both_land(
     chainsim_backend, chainsim_dialect, chain_factory, fake_bus, tmp_path
 ):
     """Two orchestrators apply overlapping plans at once; neither loses the other's links."""
-    chain = chain_factory("A->B, A->C, A->D, B->C, B->D")
-    first, second = chain.links[::2], chain.links[1::2]
+    # Both plans write rule A's links (EventBridge) and rule C's criteria (triggers).
+    chain = chain_factory("A->B, A->C, A->D, E->C")
+    first, second = chain.links[:2], chain.links[2:]
+    fake_bus.faults = FaultPlan(latency=Latency(mean_ms=50))  # both read before either writes
     clock = fake_bus.clock
     results: dict[str, object] = {}
     clock.reserve(2)
@@ -60,4 +62,5 @@ def test_two_runs_on_the_same_rules_both_land(
         thread.join(timeout=60)
 
     assert {name: r.status for name, r in results.items()} == {"one": "applied", "two": "applied"}
+    assert any(r.status == 409 for r in fake_bus.requests), "the two runs never collided"
     assert chain.missing_links(chain_factory.bus_rules()) == []
