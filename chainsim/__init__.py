@@ -18,7 +18,7 @@ _EXPORTS = {
     "FakeBus": "chainsim.fakebus",
     "FaultPlan": "chainsim.fakebus.faults",
     "Finding": "chainsim.validate",
-    "InputError": "chainsim.model",
+    "InputError": "chainsim.errors",
     "Orchestrator": "chainsim.apply",
     "Rule": "chainsim.model",
     "SystemClock": "chainsim.clock",
@@ -64,8 +64,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from chainsim.apply import Orchestrator
     from chainsim.clock import SystemClock, VirtualClock
+    from chainsim.errors import InputError
     from chainsim.fakebus import FakeBus
     from chainsim.fakebus.faults import FaultPlan
-    from chainsim.model import ChainLink, ChainPlan, Event, InputError, Rule
+    from chainsim.model import ChainLink, ChainPlan, Event, Rule
     from chainsim.simulate import Trace, simulate
     from chainsim.validate import Finding, ValidationReport, validate_chain

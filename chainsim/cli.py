@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from chainsim.model import InputError
+from chainsim.errors import InputError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -24,18 +24,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from chainsim.errors import InputError
+
 INVOKE_RULE = "invokeRule"
-
-
-class InputError(ValueError):
-    """Bad input from a file or the command line: one line naming file, place and problem."""
-
-    def __init__(self, source: str, place: str, problem: str) -> None:
-        self.source = source
-        self.place = place
-        self.problem = problem
-        where = f"{source}: {place}: " if place else f"{source}: "
-        super().__init__(where + problem)
 
 
 class _Wire(BaseModel):
