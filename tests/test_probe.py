@@ -302,3 +302,27 @@ def test_cli_live_needs_credentials(files, monkeypatch):
     )
     assert result.exit_code == 2
     assert "GENESYS_CLIENT_ID" in result.output
+
+
+def test_test_endpoints_receive_the_event_body_as_a_json_object():
+    """The event body is posted as a JSON object (DESIGN §4), exactly the hop's metadata."""
+    fake = FakeBus(clock=VirtualClock())
+    fake.seed_triggers(TRIGGERS)
+    with fake.mock() as router:
+        bus = triggers_bus(fake)
+        bus.test_trigger("t-b", {"queueId": "q1"})
+        bus.test_topic(ACD, {})
+        calls = [c.request for c in router.calls if c.request.url.path.endswith("/test")]
+    assert [json.loads(r.content) for r in calls] == [{"queueId": "q1"}, {}]
+
+
+def test_importing_the_triggers_modules_does_not_load_the_sdk():
+    """chainsim.probe and chainsim.bus.genesys import without the SDK (it loads on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, chainsim.probe, chainsim.bus.genesys, chainsim.cli; "
+        "sys.exit(any(m.startswith('PureCloudPlatformClientV2') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -605,13 +605,15 @@ class TriggersBus:
 
     def test_trigger(self, trigger_id: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /triggers/{id}/test`: the org's `TestModeResults` for an event body (wire)."""
-        body = json.dumps(dict(event_body))  # the SDK types the event body as a JSON string
+        # DESIGN §4: the event body goes as a JSON object. (The SDK types it `str`; a str
+        # would be sent as a JSON string of JSON, which the Genesys API does not document.)
+        body = dict(event_body)
         result = self._call(self.api.post_processautomation_trigger_test, trigger_id, body=body)
         return self._wire(result)
 
     def test_topic(self, topic_name: str, event_body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /triggers/topics/{topic}/test`: the org's `TestModeEventResults` (wire JSON)."""
-        body = json.dumps(dict(event_body))
+        body = dict(event_body)
         result = self._call(
             self.api.post_processautomation_triggers_topic_test, topic_name, body=body
         )
