@@ -20,6 +20,7 @@ from typing import Any
 
 SCHEMA = "chainsim.certification/1"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+DIALECTS = ("eventbridge", "triggers")
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,17 @@ class CertificationReport:
         return not any(s.outcome in ("failed", "error", "xpassed") for s in self.scenarios)
 
     def summary(self) -> dict[str, Any]:
-        """Outcome counts, total scenario seconds and the overall verdict."""
+        """Outcome counts (overall and per dialect), total scenario seconds, the verdict."""
         counts = Counter(s.outcome for s in self.scenarios)
+        by_dialect: dict[str, Counter[str]] = {}
+        for s in self.scenarios:
+            by_dialect.setdefault(dialect_of(s.nodeid), Counter())[s.outcome] += 1
         return {
             "total": len(self.scenarios),
             **{name: counts.get(name, 0) for name in OUTCOMES},
             "duration": round(sum(s.duration for s in self.scenarios), 6),
             "certified": self.ok and bool(self.scenarios),
+            "by_dialect": {d: dict(sorted(c.items())) for d, c in sorted(by_dialect.items())},
         }
 
     def latency(self) -> dict[str, Any]:
@@ -192,6 +197,9 @@ class CertificationReport:
             + ", ".join(f"{summary[o]} {o}" for o in OUTCOMES if summary[o])
             + f" in {summary['duration']:.2f} s",
         ]
+        for dialect, counts in summary["by_dialect"].items():
+            done = ", ".join(f"{n} {o}" for o, n in counts.items())
+            lines.append(f"- {dialect}: {done}")
         if self.other_tests:
             others = ", ".join(f"{n} {o}" for o, n in sorted(self.other_tests.items()))
             lines.append(f"(other tests in the same run: {others})")
@@ -225,6 +233,14 @@ class CertificationReport:
             for s in sorted(failures, key=lambda s: s.nodeid):
                 lines.append(f"- `{s.nodeid}` ({s.outcome}): {_one_line(s.message)}")
         return "\n".join(lines) + "\n"
+
+
+def dialect_of(nodeid: str) -> str:
+    """The dialect a test ran in, from its parameter id (`test_x[triggers-500]`), or `any`."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return "any"
+    params = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
+    return next((p for p in params if p in DIALECTS), "any")
 
 
 def _fmt_seconds(value: float | None) -> str:

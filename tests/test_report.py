@@ -12,6 +12,7 @@ from chainsim.report import (
     CertificationReport,
     LatencySample,
     ScenarioResult,
+    dialect_of,
     distribution,
     load_report,
     sibling,
@@ -189,3 +190,13 @@ def test_markdown_names_the_system_clock_on_a_live_run() -> None:
     report.bus = "live"
     md = report.to_markdown()
     assert "| system clock |" in md and "| virtual |" not in md
+
+
+def test_summary_counts_outcomes_per_dialect() -> None:
+    """Scenarios are counted per dialect from their parameter id; others under `any`."""
+    by = _report().summary()["by_dialect"]
+    assert by == {"any": {"failed": 1, "skipped": 1}, "triggers": {"passed": 1}}
+    assert dialect_of("s.py::t[eventbridge-500]") == "eventbridge"
+    assert dialect_of("s.py::t[3-triggers]") == "triggers"
+    assert dialect_of("s.py::t[x]") == dialect_of("s.py::t") == "any"
+    assert "- triggers: 1 passed" in _report().to_markdown()
