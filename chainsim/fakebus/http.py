@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlencode
 
 import httpx
@@ -22,7 +22,7 @@ import httpx
 from chainsim.fakebus import triggers as trig
 from chainsim.fakebus.errors import FakeError, bad_request, not_found
 from chainsim.fakebus.ratelimit import Quota
-from chainsim.fakebus.state import TRIGGERS_PATH, keyset_page, page_size
+from chainsim.fakebus.state import TRIGGERS_PATH, dump_json, keyset_page, page_size
 
 if TYPE_CHECKING:
     from chainsim.fakebus.bus import FakeBus
@@ -38,8 +38,7 @@ _SERVER_CODES = {
 }
 
 
-@dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """One request as the fake answered it; `at` is the bus clock's time of the answer."""
 
     method: str
@@ -49,7 +48,7 @@ class RequestRecord:
     query: str = ""
 
 
-Answer = tuple[int, Any]
+Answer = tuple[int, Any]  # (status, payload): JSON-able data, ready JSON bytes, or None
 Action = Callable[["Front", httpx.Request, dict[str, str], Any], Answer]
 
 
@@ -100,21 +99,26 @@ def _uri(path: str, params: list[tuple[str, str]]) -> str:
 
 def _list_rules(front: Front, req: httpx.Request, _: dict[str, str], __: Any) -> Answer:
     q = req.url.params
-    return 200, front.state.list_rules(page_size(q.get("pageSize")), q.get("pageToken"))
+    state = front.state
+    keys, token = state.rule_page(page_size(q.get("pageSize")), q.get("pageToken"))
+    entities = b",".join([state.rule_json(k) for k in keys])
+    return 200, b'{"entities":[' + entities + b'],"nextPageToken":' + dump_json(token) + b"}"
 
 
 def _create_rule(front: Front, _: httpx.Request, __: dict[str, str], body: Any) -> Answer:
-    return 200, front.state.create_rule(body)
+    created = front.state.create_rule(body)
+    return 200, front.state.rule_json(created["id"])
 
 
 def _get_rule(front: Front, _: httpx.Request, p: dict[str, str], __: Any) -> Answer:
-    return 200, front.state.get_rule(p["id"])
+    return 200, front.state.rule_json(p["id"])
 
 
 def _put_rule(front: Front, _: httpx.Request, p: dict[str, str], body: Any) -> Answer:
     if front.bus.dice.concurrent_write():
         front.state.concurrent_edit_rule(p["id"])
-    return 200, front.state.put_rule(p["id"], body)
+    front.state.put_rule(p["id"], body)
+    return 200, front.state.rule_json(p["id"])
 
 
 def _delete_rule(front: Front, _: httpx.Request, p: dict[str, str], __: Any) -> Answer:
@@ -225,8 +229,14 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+_EXACT = {(r.method, r.pattern.pattern[1:-1]): r for r in ROUTES if "(?P<" not in r.pattern.pattern}
+
+
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route for `method path` and its path parameters; 404 / 405 otherwise."""
+    exact = _EXACT.get((method, path))
+    if exact is not None:
+        return exact, {}
     allowed = False
     for route in ROUTES:
         found = route.pattern.match(path)
@@ -256,9 +266,9 @@ class Front:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (latency first, then everything under the state lock)."""
         bus = self.bus
-        with bus.state.lock:
-            latency = bus.dice.latency_seconds()
-        if latency:
+        if bus.faults.latency.mean_ms:
+            with bus.state.lock:
+                latency = bus.dice.latency_seconds()
             bus.clock.sleep(latency)
         with bus.state.lock:
             now = bus.clock.now()
@@ -328,4 +338,5 @@ class Front:
         if payload is None:
             return httpx.Response(status, headers=headers)
         headers["content-type"] = "application/json"
-        return httpx.Response(status, headers=headers, content=json.dumps(payload).encode())
+        content = payload if isinstance(payload, bytes) else dump_json(payload)
+        return httpx.Response(status, headers=headers, content=content)

@@ -15,13 +15,12 @@ A refusal's `Retry-After` is the whole seconds until one token is back (at least
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chainsim.fakebus.faults import RateLimit
 
 
-@dataclass(frozen=True)
-class Quota:
+class Quota(NamedTuple):
     """One client's bucket as one answer reports it."""
 
     allowed: int

@@ -23,6 +23,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 def _request_handler(handler: Handler, base: str) -> type[BaseHTTPRequestHandler]:
     class _Adapter(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
         server_version = "chainsim-fakebus"
         sys_version = ""
 

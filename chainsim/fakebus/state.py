@@ -22,6 +22,7 @@ import base64
 import binascii
 import bisect
 import copy
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -51,6 +52,11 @@ _CURSOR_PREFIX = b"k1:"
 
 
 # --------------------------------------------------------------------------- cursors
+
+
+def dump_json(payload: Any) -> bytes:
+    """Compact JSON bytes, the one wire encoding of the fake."""
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def encode_cursor(key: str) -> str:
@@ -196,6 +202,7 @@ class FakeState:
         self.max_depth = max_depth
         self.new_id = new_id
         self._rules: dict[str, dict[str, Any]] = {}
+        self._rule_json: dict[str, bytes] = {}  # each rule's wire JSON, serialised once
         self._rule_keys = SortedKeys()
         self._succ: dict[str, list[str]] = {}
         self._pred: dict[str, dict[str, int]] = {}
@@ -206,6 +213,7 @@ class FakeState:
         """Forget every rule and trigger."""
         with self.lock:
             self._rules.clear()
+            self._rule_json.clear()
             self._rule_keys.clear()
             self._succ.clear()
             self._pred.clear()
@@ -218,6 +226,7 @@ class FakeState:
         rule_id = wire["id"]
         self._unlink(rule_id)
         self._rules[rule_id] = wire
+        self._rule_json[rule_id] = dump_json(wire)
         self._rule_keys.add(rule_id)
         dests = [a["ruleId"] for a in wire.get("actions", ()) if _is_link(a)]
         self._succ[rule_id] = dests
@@ -254,12 +263,21 @@ class FakeState:
 
     def list_rules(self, size: int, token: str | None) -> dict[str, Any]:
         """One page of rules after the cursor `token`: `{entities, nextPageToken}`."""
+        keys, next_token = self.rule_page(size, token)
+        return {"entities": [self._rules[k] for k in keys], "nextPageToken": next_token}
+
+    def rule_page(self, size: int, token: str | None) -> tuple[list[str], str | None]:
+        """The ids of one page of rules after the cursor `token`, and the next token."""
         after = decode_cursor(token, "pageToken") if token else None
         keys, more = self._rule_keys.after(after, size)
-        return {
-            "entities": [self._rules[k] for k in keys],
-            "nextPageToken": encode_cursor(keys[-1]) if more and keys else None,
-        }
+        return keys, encode_cursor(keys[-1]) if more and keys else None
+
+    def rule_json(self, rule_id: str) -> bytes:
+        """The stored rule's wire JSON (serialised once per write); 404 if absent."""
+        found = self._rule_json.get(rule_id)
+        if found is None:
+            raise not_found(f"Rule {rule_id} not found")
+        return found
 
     def get_rule(self, rule_id: str) -> dict[str, Any]:
         """The stored rule (the caller must not mutate it); 404 if absent."""
@@ -309,6 +327,7 @@ class FakeState:
         self.get_rule(rule_id)
         self._unlink(rule_id)
         del self._rules[rule_id]
+        del self._rule_json[rule_id]
         self._rule_keys.discard(rule_id)
 
     def concurrent_edit_rule(self, rule_id: str) -> bool:
@@ -316,11 +335,7 @@ class FakeState:
         rule = self._rules.get(rule_id)
         if rule is None:
             return False
-        self._rules[rule_id] = {
-            **rule,
-            "description": CONCURRENT_EDIT,
-            "version": rule["version"] + 1,
-        }
+        self._store_rule({**rule, "description": CONCURRENT_EDIT, "version": rule["version"] + 1})
         return True
 
     @staticmethod
