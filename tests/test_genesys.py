@@ -831,3 +831,14 @@ def test_fake_concurrent_workers_share_one_bus(door):
     )
     assert result.status == "applied", result.to_report()
     assert [t["enabled"] for t in fake.triggers()] == [True] + [False] * 23
+
+
+def test_adopts_the_cli_client_credentials():
+    """make_bus hands TriggersBus a bus.auth.ClientCredentials: its id and secret are reused."""
+    from chainsim.bus.auth import ClientCredentials
+
+    clock = VirtualClock()
+    auth = ClientCredentials("cid", "csecret", login_host=LOGIN, http=httpx.Client(), clock=clock)
+    bus = TriggersBus.from_httpx(httpx.Client(), auth, clock=clock)
+    assert bus._credentials.client_id == "cid"
+    assert "csecret" not in repr(bus) and "csecret" not in repr(bus._credentials)
