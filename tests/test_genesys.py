@@ -521,6 +521,20 @@ def test_401_reacquires_once_then_succeeds(router):
     assert org.tokens == 3
 
 
+def test_two_buses_sharing_credentials_each_get_a_token(router):
+    """Token state lives on each bus's SDK ApiClient, so shared credentials serve both."""
+    org = Org(router, count=1)
+    clock = VirtualClock()
+    credentials = SdkCredentials("client", "s3cret-value", clock=clock)
+    first = TriggersBus(httpx.Client(), credentials, clock=clock)
+    second = TriggersBus(httpx.Client(), credentials, clock=clock)
+    first.get_rule("t000")
+    second.get_rule("t000")
+    assert credentials.fetches == 2 and org.tokens == 2
+    first.get_rule("t000")  # its token is stale on the org now: one 401, one re-acquisition
+    assert credentials.fetches == 3
+
+
 def test_persistent_401_is_unauthorized(router):
     """A second 401 in a row surfaces as Unauthorized, after exactly one re-acquisition."""
     router.post(f"{LOGIN}/oauth/token").mock(

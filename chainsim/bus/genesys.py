@@ -384,8 +384,6 @@ class SdkCredentials:
         )
         self._clock = clock
         self.refresh_margin = refresh_margin
-        self._expires_at: float | None = None
-        self._generation = 0
         self.fetches = 0
 
     @classmethod
@@ -411,21 +409,20 @@ class SdkCredentials:
             raise TypeError("expected SdkCredentials or bus.auth.ClientCredentials")
         return cls(auth.client_id, secret, clock=clock, refresh_margin=auth.refresh_margin)
 
-    @property
-    def generation(self) -> int:
-        """How many tokens have been acquired (a token is identified by its generation)."""
-        return self._generation
-
     def ensure(self, api_client: Any) -> int:
-        """Acquire a token if none is held or it is about to expire; returns its generation."""
-        expires_at = self._expires_at
+        """Acquire a token for `api_client` if it holds none or it is about to expire.
+
+        The token lives on the SDK's `ApiClient` (`access_token`, as the SDK keeps it),
+        with chainsim's expiry and a generation number beside it; returns the generation.
+        """
+        expires_at = getattr(api_client, "chainsim_token_expires_at", None)
         if expires_at is None or self._clock.now() >= expires_at:
             self._acquire(api_client)
-        return self._generation
+        return int(getattr(api_client, "chainsim_token_generation", 0))
 
     def refresh(self, api_client: Any, stale_generation: int) -> None:
         """After a 401: acquire a new token unless another thread already replaced the stale one."""
-        if self._generation == stale_generation:
+        if getattr(api_client, "chainsim_token_generation", 0) == stale_generation:
             self._acquire(api_client)
 
     def _acquire(self, api_client: Any) -> None:
@@ -440,8 +437,10 @@ class SdkCredentials:
         http_client = api_client.get_http_client()
         expires_in = getattr(http_client, "token_expires_in", None) or 86400.0
         margin = min(self.refresh_margin, expires_in / 10)
-        self._expires_at = self._clock.now() + expires_in - margin
-        self._generation += 1
+        api_client.chainsim_token_expires_at = self._clock.now() + expires_in - margin
+        api_client.chainsim_token_generation = (
+            getattr(api_client, "chainsim_token_generation", 0) + 1
+        )
         self.fetches += 1
 
     def __repr__(self) -> str:
