@@ -292,7 +292,10 @@ def probe_command(
     login_host: str | None = typer.Option(None, "--login-host", help="login base URL override"),
     env: str = typer.Option("mypurecloud.com", "--env", help="region host or name (us_west_2)"),
 ) -> None:
-    """Ask the org's trigger test mode about each simulated hop. Exit 0 agree, 1 not, 2 bad."""
+    """Ask the org's trigger test mode about every simulated hop, beside chainsim's verdict.
+
+    Exit 0 when all hops agree, 1 on a disagreement, 2 on bad input.
+    """
     from chainsim.bus.base import BusError
     from chainsim.probe import run_probe
 
