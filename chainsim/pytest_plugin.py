@@ -12,6 +12,7 @@ it, tests that use a bus run once per dialect on the fake (`[eventbridge]`,
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -156,13 +157,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("chainsim_dialect", dialects, indirect=True, scope="session")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Against a live org, skip what needs the fake."""
-    if not config.stash[_RUN].options.live:
-        return
+    """Group each test by its dialect (xdist `loadgroup`); when live, skip fake-only tests.
+
+    With `-n N --dist loadgroup` every triggers test runs on one worker, so only that
+    worker pays for importing the Genesys SDK.
+    """
+    live = config.stash[_RUN].options.live
     skip = pytest.mark.skip(reason="chainsim_fake_only: needs the fake bus (fault injection)")
     for item in items:
-        if item.get_closest_marker("chainsim_fake_only"):
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("chainsim_dialect") if callspec is not None else None
+        if dialect is not None and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(f"chainsim-{dialect}"))
+        if live and item.get_closest_marker("chainsim_fake_only"):
             item.add_marker(skip)
 
 
@@ -314,7 +323,7 @@ class CertificationRun:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Any:
         """Attribute the samples recorded while a test runs to that test."""
-        self.recorder.scenario = item.nodeid
+        self.recorder.scenario = plain_nodeid(item.nodeid)
         try:
             return (yield)
         finally:
@@ -325,7 +334,7 @@ class CertificationRun:
         if self.is_worker:
             return
         entry = self.results.setdefault(
-            report.nodeid,
+            plain_nodeid(report.nodeid),
             {"outcome": "passed", "duration": 0.0, "markers": _markers(report), "message": ""},
         )
         entry["duration"] += report.duration
@@ -413,6 +422,14 @@ def _message(report: pytest.TestReport) -> str:
 
 def _markers(report: pytest.TestReport) -> list[str]:
     return [name for name in MARKERS if name in report.keywords]
+
+
+def plain_nodeid(nodeid: str) -> str:
+    """A node id without the `@group` suffix pytest-xdist adds under `--dist loadgroup`."""
+    return _GROUP_SUFFIX.sub("", nodeid)
+
+
+_GROUP_SUFFIX = re.compile(r"@[^@\[\]/:]+$")
 
 
 def _is_scenario(nodeid: str, markers: list[str]) -> bool:

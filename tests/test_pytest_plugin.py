@@ -269,6 +269,33 @@ def test_report_under_xdist_combines_the_workers(project: pytest.Pytester, plott
     assert len({s["scenario"] for s in doc["samples"]}) == 3
 
 
+def test_report_under_xdist_loadgroup_keeps_plain_node_ids(
+    project: pytest.Pytester, plotting: None
+) -> None:
+    """With `--dist loadgroup` (dialect groups) the report still names tests without `@group`."""
+    project.makepyfile(
+        test_groups="""
+        import pytest
+
+        @pytest.mark.chainsim_live_safe
+        def test_each(chainsim_dialect, chainsim_recorder):
+            chainsim_recorder.record(virtual=1.0, wall=0.0)
+        """
+    )
+    result = project.runpytest("-n", "2", "--dist", "loadgroup", "--chainsim-report=c.json")
+    result.assert_outcomes(passed=2)
+    doc = json.loads((project.path / "c.json").read_text())
+    assert sorted(s["nodeid"] for s in doc["scenarios"]) == [
+        "test_groups.py::test_each[eventbridge]",
+        "test_groups.py::test_each[triggers]",
+    ]
+    assert sorted(s["scenario"] for s in doc["samples"]) == [
+        "test_groups.py::test_each[eventbridge]",
+        "test_groups.py::test_each[triggers]",
+    ]
+    assert doc["summary"]["by_dialect"] == {"eventbridge": {"passed": 1}, "triggers": {"passed": 1}}
+
+
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
     """Importing the plugin loads neither httpx, respx, pydantic, the fake bus nor the SDK."""
     code = textwrap.dedent(
