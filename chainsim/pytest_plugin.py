@@ -151,10 +151,17 @@ def hypothesis_profile(config: pytest.Config) -> str | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each test that needs a bus once per selected dialect."""
-    if "chainsim_dialect" in metafunc.fixturenames:
-        dialects = metafunc.config.stash[_RUN].options.dialects
-        metafunc.parametrize("chainsim_dialect", dialects, indirect=True, scope="session")
+    """Run each test that needs a bus once per selected dialect (unless it pins its own)."""
+    if "chainsim_dialect" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "chainsim_dialect" in names:
+            return  # the test chose its dialects itself
+    dialects = metafunc.config.stash[_RUN].options.dialects
+    metafunc.parametrize("chainsim_dialect", dialects, indirect=True, scope="session")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -192,9 +199,19 @@ def chainsim_recorder(pytestconfig: pytest.Config) -> LatencyRecorder:
 
 @pytest.fixture(scope="session")
 def chainsim_dialect(request: pytest.FixtureRequest) -> str:
-    """The dialect this test runs in (`eventbridge` or `triggers`)."""
+    """The dialect this test runs in (`eventbridge` or `triggers`).
+
+    A test may pin its dialects with
+    `@pytest.mark.parametrize("chainsim_dialect", ["eventbridge"], indirect=True)`;
+    it is skipped in a run that certifies other dialects only.
+    """
+    selected = request.config.stash[_RUN].options.dialects
     param = getattr(request, "param", None)
-    return str(param or request.config.stash[_RUN].options.dialects[0])
+    if param is None:
+        return selected[0]
+    if param not in selected:
+        pytest.skip(f"{param} dialect: this run certifies {', '.join(selected)} only")
+    return str(param)
 
 
 @pytest.fixture

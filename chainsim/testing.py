@@ -56,6 +56,16 @@ def missing_credentials(environ: Mapping[str, str] | None = None) -> list[str]:
     return [name for name in CREDENTIAL_VARS if not env.get(name)]
 
 
+def only_dialects(*names: str) -> Any:
+    """A marker that runs a test in these dialects only (`@only_dialects("eventbridge")`)."""
+    import pytest
+
+    unknown = [n for n in names if n not in DIALECTS]
+    if unknown or not names:
+        raise ValueError(f"unknown dialect(s) {unknown} (expected some of {DIALECTS})")
+    return pytest.mark.parametrize("chainsim_dialect", list(names), indirect=True)
+
+
 def parse_chain_spec(spec: str) -> tuple[list[str], list[tuple[str, str]]]:
     """`"A->B->C, B->D"` -> labels in first-seen order and the edges, in order.
 

@@ -13,6 +13,7 @@ import pytest
 
 from chainsim.model import load_event, load_inventory, load_plan
 from chainsim.simulate import simulate
+from chainsim.testing import only_dialects
 
 pytestmark = pytest.mark.chainsim_fake_only
 
@@ -23,13 +24,12 @@ def _hops(trace) -> list[tuple[str, str, int, dict]]:
     return [(h.source, h.destination, h.depth, h.event) for h in trace.hops]
 
 
+@only_dialects("eventbridge")
 @pytest.mark.parametrize("plan_path", PLANS, ids=lambda p: p.stem)
 def test_example_plan_applies_and_the_bus_carries_the_simulated_chain(
-    plan_path, chainsim_dialect, fake_bus, orchestrator, chain_factory
+    plan_path, fake_bus, orchestrator, chain_factory
 ):
     """Apply, then simulate over the bus's rules alone: the same hops as the plan promised."""
-    if chainsim_dialect != "eventbridge":
-        pytest.skip("the example inventories are EventBridge rules")
     plan = load_plan(plan_path)
     inventory = load_inventory(plan_path.with_suffix(".inventory.json"))
     event = load_event(plan_path.with_suffix(".event.json"))

@@ -1,7 +1,8 @@
 """Certifies that chainsim's validator and the bus agree: a plan the validator passes is
 accepted and applied; a plan it refuses is never written. On the EventBridge dialect the
 bus enforces the chain constraints itself, and writing each refused link directly must
-be refused by the bus with the status the finding predicts (422 graph, 400 attributes).
+be refused by the bus with the status the finding predicts (422 graph, 400 attributes);
+those direct writes run in the EventBridge dialect only (triggers carry no links).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from chainsim.model import ChainLink
+from chainsim.testing import only_dialects
 
 pytestmark = pytest.mark.chainsim_live_safe
 
@@ -50,13 +52,12 @@ def test_a_refused_plan_changes_nothing(case, orchestrator, chain_factory):
     assert {r.id: r.version for r in chain_factory.bus_rules()} == before
 
 
+@only_dialects("eventbridge")  # triggers carry no links: the org has no chain constraints
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_bus_refuses_what_the_validator_refuses(
-    case, chainsim_dialect, orchestrator, chain_factory, chainsim_bus
+    case, orchestrator, chain_factory, chainsim_bus
 ):
     """Written directly (no chainsim checks), the refused link gets the predicted 4xx."""
-    if chainsim_dialect != "eventbridge":
-        pytest.skip("triggers carry no links: the org has no chain constraints to compare")
     from chainsim.bus.base import BusError
 
     spec, extra, code, status = CASES[case]
@@ -73,16 +74,13 @@ def test_the_bus_refuses_what_the_validator_refuses(
     assert caught.value.status == status
 
 
+@only_dialects("eventbridge")  # triggers: an unproven attribute is a warning, not checkable
 @pytest.mark.parametrize(
     "case, code",
     [("attribute", "attribute"), ("transform", "transform")],
 )
-def test_attribute_findings_match_a_400(
-    case, code, chainsim_dialect, orchestrator, chain_factory, chainsim_bus
-):
+def test_attribute_findings_match_a_400(case, code, orchestrator, chain_factory, chainsim_bus):
     """A preserved attribute or transform path the source lacks: finding, and a 400 on write."""
-    if chainsim_dialect != "eventbridge":
-        pytest.skip("triggers: an unproven attribute is a warning, and the org cannot check it")
     from chainsim.bus.base import BadRequest
 
     chain = chain_factory("A->B", attributes=["conversationId"], linked=False)

@@ -453,3 +453,20 @@ def test_a_module_can_give_the_fake_bus_its_faults(
         """
     )
     project.runpytest("--chainsim-dialect=eventbridge").assert_outcomes(passed=1)
+
+
+def test_a_test_can_pin_its_dialects(project: pytest.Pytester) -> None:
+    """`only_dialects(...)` runs a test in those dialects only, skipped when the run has none."""
+    project.makepyfile(
+        """
+        from chainsim.testing import only_dialects
+
+        @only_dialects("eventbridge")
+        def test_pinned(chainsim_dialect):
+            assert chainsim_dialect == "eventbridge"
+        """
+    )
+    project.runpytest().assert_outcomes(passed=1)
+    result = project.runpytest("--chainsim-dialect=triggers", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*eventbridge dialect: this run certifies triggers only*"])

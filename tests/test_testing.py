@@ -151,3 +151,12 @@ def test_chain_factory_creates_and_cleans_up_through_a_429_storm(dialect: str) -
         assert stored == []
         assert any(r.status == 429 for r in session.fake.requests)
         assert session.clock.now() > 0
+
+
+def test_only_dialects_refuses_unknown_names() -> None:
+    """Pinning a dialect that does not exist is a ValueError naming it."""
+    from chainsim.testing import only_dialects
+
+    assert only_dialects("triggers").args == ("chainsim_dialect", ["triggers"])
+    with pytest.raises(ValueError, match="rest"):
+        only_dialects("rest")
