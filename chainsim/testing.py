@@ -32,7 +32,7 @@ DIALECTS = ("eventbridge", "triggers")
 CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 WORKFLOW_VAR = "CHAINSIM_WORKFLOW_ID"
 FAKE_CLIENT = ("chainsim", "chainsim-secret")
-FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-00000000f10w"
+FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-0000000f1005"
 
 # Real Process Automation topics (the triggers dialect's event types), used round robin.
 TOPICS = (
