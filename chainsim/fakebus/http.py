@@ -333,10 +333,18 @@ class Front:
     def _respond(
         self, status: int, payload: Any, quota: Quota | None, extra: dict[str, str]
     ) -> httpx.Response:
-        headers = (quota or self.bus.fresh_quota).headers()
-        headers.update(extra)
+        q = quota or self.bus.fresh_quota
+        # raw byte pairs with Content-Length included: httpx then has nothing to add
+        headers = [
+            (b"inin-ratelimit-allowed", b"%d" % q.allowed),
+            (b"inin-ratelimit-count", b"%d" % q.count),
+            (b"inin-ratelimit-reset", b"%d" % q.reset),
+        ]
+        headers += [(k.encode(), v.encode()) for k, v in extra.items()]  # e.g. Retry-After
         if payload is None:
+            headers.append((b"Content-Length", b"0"))
             return httpx.Response(status, headers=headers)
-        headers["content-type"] = "application/json"
         content = payload if isinstance(payload, bytes) else dump_json(payload)
+        headers.append((b"Content-Type", b"application/json"))
+        headers.append((b"Content-Length", b"%d" % len(content)))
         return httpx.Response(status, headers=headers, content=content)
