@@ -337,7 +337,7 @@ class Front:
         # raw byte pairs with Content-Length included: httpx then has nothing to add
         headers = [
             (b"inin-ratelimit-allowed", b"%d" % q.allowed),
-            (b"inin-ratelimit-count", b"%d" % q.count),
+            (b"inin-ratelimit-count", b"%d" % q.used),
             (b"inin-ratelimit-reset", b"%d" % q.reset),
         ]
         headers += [(k.encode(), v.encode()) for k, v in extra.items()]  # e.g. Retry-After

@@ -24,7 +24,7 @@ class Quota(NamedTuple):
     """One client's bucket as one answer reports it."""
 
     allowed: int
-    count: int
+    used: int
     reset: int
     granted: bool
     retry_after: int = 0
@@ -33,7 +33,7 @@ class Quota(NamedTuple):
         """The `inin-ratelimit-*` headers (plus `Retry-After` on a refusal)."""
         out = {
             "inin-ratelimit-allowed": str(self.allowed),
-            "inin-ratelimit-count": str(self.count),
+            "inin-ratelimit-count": str(self.used),
             "inin-ratelimit-reset": str(self.reset),
         }
         if not self.granted:
@@ -83,7 +83,7 @@ class RateLimiter:
         used = self.capacity - bucket.tokens
         return Quota(
             allowed=int(self.capacity),
-            count=max(0, math.ceil(used - 1e-9)),
+            used=max(0, math.ceil(used - 1e-9)),
             reset=max(0, math.ceil(used / self.rate - 1e-9)),
             granted=granted,
             retry_after=retry_after,

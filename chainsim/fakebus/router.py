@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import respx
@@ -25,7 +26,7 @@ def build_router(
 
     for host in dict.fromkeys((api_host, login_host)):
         url = httpx.URL(host)
-        lookups: dict[str, object] = {"scheme": url.scheme, "host": url.host}
+        lookups: dict[str, Any] = {"scheme": url.scheme, "host": url.host}
         if url.port is not None:
             lookups["port"] = url.port
         router.route(**lookups).mock(side_effect=side_effect)

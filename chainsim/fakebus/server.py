@@ -71,7 +71,9 @@ class FakeServer:
     def __init__(self, handler: Handler, *, port: int = 0, host: str = "127.0.0.1") -> None:
         self._httpd = ThreadingHTTPServer((host, port), _request_handler(handler, ""))
         self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[:2]
+        address = self._httpd.server_address
+        self.host = address[0] if isinstance(address[0], str) else address[0].decode()
+        self.port = int(address[1])
         self.base_url = f"http://{self.host}:{self.port}"
         self._httpd.RequestHandlerClass = _request_handler(handler, self.base_url)
         self._thread: threading.Thread | None = None

@@ -292,12 +292,15 @@ def matches(trigger: dict[str, Any], event: Any) -> bool:
     return all(evaluate(c, event)["match"] for c in trigger.get("matchCriteria", []))
 
 
+_BRIEF = ("id", "name", "enabled", "selfUri")  # the SDK's TestModeTrigger
+
+
 def topic_test_results(triggers: list[dict[str, Any]], event: Any) -> dict[str, Any]:
     """`POST /triggers/topics/{topic}/test`: the SDK's `TestModeEventResults`."""
     matched: list[dict[str, Any]] = []
     unmatched: list[dict[str, Any]] = []
     for trigger in triggers:
-        brief = {k: trigger[k] for k in ("id", "name", "enabled", "selfUri") if k in trigger}
+        brief: dict[str, Any] = {k: trigger[k] for k in _BRIEF if k in trigger}
         (matched if matches(trigger, event) else unmatched).append(brief)
     return {
         "schemaValidation": _operation("Schema validation", 1, True, []),
