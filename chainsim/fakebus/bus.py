@@ -49,10 +49,10 @@ class FakeBus:
         self._clients = dict(clients if clients is not None else DEFAULT_CLIENTS)
         self.requests: list[RequestRecord] = []
         self._front = Front(self)
-        self.dice = FaultDice(self._faults)
-        self.state = FakeState(max_depth=self._depth(), new_id=self.dice.new_id)
-        self.oauth = OAuth(self._clients, permissions, self.dice.new_token)
-        self._restart()
+        dice = FaultDice(self._faults)
+        self.state = FakeState(max_depth=self._depth(), new_id=dice.new_id)
+        self.oauth = OAuth(self._clients, permissions, dice.new_token)
+        self._restart()  # the bus's dice, limiter and fault-window origin
 
     def _depth(self) -> int:
         return self._max_depth if self._max_depth is not None else self._faults.max_depth
