@@ -84,3 +84,21 @@ def test_retryable_kinds() -> None:
     assert ServerError("boom").retryable
     assert not Conflict("stale").retryable
     assert not Unprocessable("cycle").retryable
+
+
+def test_exchange_observers_time_each_exchange_on_the_injected_clock() -> None:
+    """An exchange's elapsed time is measured on the client's clock and sent to every observer."""
+    from chainsim.bus.base import Exchange, ExchangeObservers
+    from chainsim.clock import VirtualClock
+
+    clock = VirtualClock(start=10.0)
+    seen: list[Exchange] = []
+    observers = ExchangeObservers(clock, seen.append)
+    observers.add(seen.append)
+    start = observers.start()
+    clock.advance(0.25)
+    observers.report("PUT", "/api/v2/eventbridge/rules/a", 409, start, {"x": "1"})
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
+    assert (seen[0].started, seen[0].elapsed, seen[0].status) == (10.0, 0.25, 409)
+    assert seen[0].headers == {"x": "1"}

@@ -8,12 +8,17 @@ clock. The secret and the token never appear in a repr, a log line or an error m
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 import httpx
 
-from chainsim.bus.base import BusError, Exchange, ExchangeObserver, TransportError, error_from_http
+from chainsim.bus.base import (
+    BusError,
+    ExchangeObserver,
+    ExchangeObservers,
+    TransportError,
+    error_from_http,
+)
 from chainsim.clock import Clock
 from chainsim.model import InputError
 
@@ -59,7 +64,7 @@ class ClientCredentials:
         self.login_host = login_host.rstrip("/")
         self._http = http
         self._clock = clock
-        self._observers: list[ExchangeObserver] = [on_exchange] if on_exchange else []
+        self._exchanges = ExchangeObservers(clock, on_exchange)
         self.refresh_margin = refresh_margin
         self._lock = threading.Lock()
         self._cached: _Token | None = None
@@ -67,7 +72,7 @@ class ClientCredentials:
 
     def add_observer(self, observer: ExchangeObserver) -> None:
         """Also report each token exchange to `observer`."""
-        self._observers.append(observer)
+        self._exchanges.add(observer)
 
     def token(self) -> str:
         """A valid bearer token, fetched only when none is cached or it is about to expire."""
@@ -88,7 +93,7 @@ class ClientCredentials:
             self._cached = None
 
     def _fetch(self) -> _Token:
-        started, wall = self._clock.now(), time.perf_counter()
+        start = self._exchanges.start()
         try:
             response = self._http.post(
                 self.login_host + TOKEN_PATH,
@@ -96,9 +101,9 @@ class ClientCredentials:
                 auth=(self.client_id, self._secret),
             )
         except httpx.HTTPError as exc:
-            self._report("POST", None, started, wall, {})
+            self._exchanges.report("POST", TOKEN_PATH, None, start, {})
             raise TransportError(f"POST {TOKEN_PATH}: {type(exc).__name__}") from None
-        self._report("POST", response.status_code, started, wall, response.headers)
+        self._exchanges.report("POST", TOKEN_PATH, response.status_code, start, response.headers)
         if not response.is_success:
             raise error_from_http(response.status_code, response.content, response.headers)
         try:
@@ -112,21 +117,6 @@ class ClientCredentials:
         self.fetches += 1
         margin = min(self.refresh_margin, expires_in / 10)
         return _Token(value, self._clock.now() + expires_in - margin)
-
-    def _report(
-        self, method: str, status: int | None, started: float, wall: float, headers
-    ) -> None:
-        exchange = Exchange(
-            method=method,
-            path=TOKEN_PATH,
-            status=status,
-            started=started,
-            elapsed=self._clock.now() - started,
-            wall_elapsed=time.perf_counter() - wall,
-            headers=dict(headers),
-        )
-        for observer in self._observers:
-            observer(exchange)
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, login_host={self.login_host!r})"

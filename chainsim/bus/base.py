@@ -8,11 +8,13 @@ the orchestrator's retry and rollback logic never looks at a status code itself.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from chainsim.clock import Clock
     from chainsim.model import Rule
 
 
@@ -192,6 +194,46 @@ class Exchange:
 
 
 ExchangeObserver = Callable[[Exchange], None]
+
+
+class ExchangeObservers:
+    """The observers of one client's HTTP exchanges, and the timing of each exchange."""
+
+    def __init__(self, clock: Clock, observer: ExchangeObserver | None = None) -> None:
+        self._clock = clock
+        self._observers: list[ExchangeObserver] = [observer] if observer else []
+
+    def add(self, observer: ExchangeObserver) -> None:
+        """Also report each exchange to `observer`."""
+        self._observers.append(observer)
+
+    def start(self) -> tuple[float, float]:
+        """The start of an exchange: (clock time, wall time), to pass to `report`."""
+        return self._clock.now(), time.perf_counter()
+
+    def report(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        start: tuple[float, float],
+        headers: Mapping[str, str],
+    ) -> None:
+        """Tell every observer about one finished exchange (`status` None: no answer)."""
+        if not self._observers:
+            return
+        started, wall = start
+        exchange = Exchange(
+            method=method,
+            path=path,
+            status=status,
+            started=started,
+            elapsed=self._clock.now() - started,
+            wall_elapsed=time.perf_counter() - wall,
+            headers=dict(headers),
+        )
+        for observer in self._observers:
+            observer(exchange)
 
 
 @runtime_checkable

@@ -7,7 +7,6 @@ becomes `TransportError`. A 401 drops the cached token and the request is sent o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +14,13 @@ from urllib.parse import quote
 import httpx
 
 from chainsim.bus.auth import ClientCredentials
-from chainsim.bus.base import BusError, Exchange, ExchangeObserver, TransportError, error_from_http
+from chainsim.bus.base import (
+    BusError,
+    ExchangeObserver,
+    ExchangeObservers,
+    TransportError,
+    error_from_http,
+)
 from chainsim.clock import Clock
 from chainsim.model import Rule
 
@@ -45,13 +50,13 @@ class RestBus:
         self.api_host = api_host.rstrip("/")
         self.page_size = page_size
         self._clock = clock
-        self._observers: list[ExchangeObserver] = []
+        self._exchanges = ExchangeObservers(clock)
         if on_exchange is not None:
             self.add_observer(on_exchange)
 
     def add_observer(self, observer: ExchangeObserver) -> None:
         """Report every later exchange (API and token) to `observer` too."""
-        self._observers.append(observer)
+        self._exchanges.add(observer)
         self._auth.add_observer(observer)
 
     # ------------------------------------------------------------------ Bus protocol
@@ -108,7 +113,7 @@ class RestBus:
     ) -> httpx.Response:
         for attempt in (1, 2):
             token = self._auth.token()
-            started, wall = self._clock.now(), time.perf_counter()
+            start = self._exchanges.start()
             try:
                 response = self._http.request(
                     method,
@@ -118,9 +123,9 @@ class RestBus:
                     headers={"Authorization": f"Bearer {token}"},
                 )
             except httpx.HTTPError as exc:
-                self._report(method, path, None, started, wall, {})
+                self._exchanges.report(method, path, None, start, {})
                 raise TransportError(f"{method} {path}: {type(exc).__name__}") from None
-            self._report(method, path, response.status_code, started, wall, response.headers)
+            self._exchanges.report(method, path, response.status_code, start, response.headers)
             if response.status_code == 401 and attempt == 1:
                 self._auth.invalidate()
                 continue
@@ -128,21 +133,6 @@ class RestBus:
                 raise error_from_http(response.status_code, response.content, response.headers)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _report(
-        self, method: str, path: str, status: int | None, started: float, wall: float, headers: Any
-    ) -> None:
-        exchange = Exchange(
-            method=method,
-            path=path,
-            status=status,
-            started=started,
-            elapsed=self._clock.now() - started,
-            wall_elapsed=time.perf_counter() - wall,
-            headers=dict(headers),
-        )
-        for observer in self._observers:
-            observer(exchange)
 
     def __repr__(self) -> str:
         return f"RestBus(api_host={self.api_host!r}, client_id={self._auth.client_id!r})"

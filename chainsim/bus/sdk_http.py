@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +31,7 @@ from PureCloudPlatformClientV2.abstract_http_client import AbstractHttpClient
 from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
 from PureCloudPlatformClientV2.rest import ApiException
 
-from chainsim.bus.base import Exchange, ExchangeObserver, TransportError
+from chainsim.bus.base import ExchangeObserver, ExchangeObservers, TransportError
 from chainsim.clock import Clock, SystemClock
 
 FORM = "application/x-www-form-urlencoded"
@@ -102,7 +101,7 @@ class HttpxClient(AbstractHttpClient):
         super().__init__()
         self.http = http
         self.clock: Clock = clock or SystemClock()
-        self._observers: list[ExchangeObserver] = [on_exchange] if on_exchange else []
+        self._exchanges = ExchangeObservers(self.clock, on_exchange)
         if timeout_ms is not None:
             self.set_timeout(timeout_ms)
         self._local = threading.local()
@@ -110,7 +109,7 @@ class HttpxClient(AbstractHttpClient):
 
     def add_observer(self, observer: ExchangeObserver) -> None:
         """Report every later exchange to `observer` too."""
-        self._observers.append(observer)
+        self._exchanges.add(observer)
 
     # ----------------------------------------------------------------- token side channel
 
@@ -196,40 +195,18 @@ class HttpxClient(AbstractHttpClient):
         return cached
 
     def _send(self, request: httpx.Request) -> SdkResponse:
-        started = self.clock.now()
-        wall = time.perf_counter()
+        start = self._exchanges.start()
+        path = request.url.path
         try:
             raw = self.http.send(request)
         except httpx.HTTPError as exc:
-            self._report(request, None, started, wall, {})
+            self._exchanges.report(request.method, path, None, start, {})
             raise TransportError(
                 f"{request.method} {request.url.path}: {type(exc).__name__}: {exc}"
             ) from None
         response = SdkResponse.from_httpx(raw)
-        self._report(request, response.status, started, wall, response.headers)
+        self._exchanges.report(request.method, path, response.status, start, response.headers)
         return response
-
-    def _report(
-        self,
-        request: httpx.Request,
-        status: int | None,
-        started: float,
-        wall: float,
-        headers: Mapping[str, str],
-    ) -> None:
-        if not self._observers:
-            return
-        exchange = Exchange(
-            method=request.method,
-            path=request.url.path,
-            status=status,
-            started=started,
-            elapsed=self.clock.now() - started,
-            wall_elapsed=time.perf_counter() - wall,
-            headers=dict(headers),
-        )
-        for observer in self._observers:
-            observer(exchange)
 
     def __repr__(self) -> str:
         return f"HttpxClient(timeout_ms={self.timeout})"
