@@ -390,22 +390,14 @@ class Orchestrator:
         return compute_changes(self.inventory(), PlanIndex.of(plan), self.merger)
 
     def validate(self, plan: ChainPlan, rules: list[Rule]) -> Any:
-        """`validate_chain` for this bus's dialect on `rules` plus the plan's links."""
-        from chainsim.validate import validate_chain
+        """`validate_plan` for this bus's dialect on `rules` plus the plan's links."""
+        from chainsim.validate import validate_plan
 
         dialect: Any = getattr(self.bus, "dialect", "eventbridge")
         hook = getattr(self.merger, "declared_attributes", None)
-        if callable(hook):  # a dialect that proves attributes its own way (triggers)
-            declared = hook(plan, rules)
-        else:
-            declared = {rid: s.attributes for rid, s in plan.rules.items() if s.attributes}
-        return validate_chain(
-            rules,
-            plan.links,
-            max_depth=plan.max_depth,
-            dialect=dialect,
-            declared_attributes=declared or None,
-        )
+        # A dialect that proves attributes its own way (triggers) says what it trusts.
+        declared = hook(plan, rules) if callable(hook) else None
+        return validate_plan(plan, rules, dialect=dialect, declared_attributes=declared)
 
     def apply(self, plan: ChainPlan) -> ApplyResult:
         """Run the whole algorithm of DESIGN §6 for `plan`; never raises for a bus failure."""
@@ -491,15 +483,6 @@ class Orchestrator:
         report = self.validate(plan, rules)
         changes = compute_changes(rules, index, self.merger)
         findings = [f.to_json() for f in report.findings]
-        findings += [
-            {
-                "code": "unknown_rule",
-                "severity": "error",
-                "rule_ids": [rid],
-                "message": f"rules.{rid}: rule {rid!r} is not on the bus",
-            }
-            for rid in changes.missing
-        ]
         errors = [f for f in findings if f["severity"] == "error"]
         self._audit(
             "validate", ok=not errors, errors=len(errors), codes=sorted({f["code"] for f in errors})

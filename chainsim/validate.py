@@ -567,6 +567,7 @@ def validate_plan(
     *,
     dialect: Dialect = "eventbridge",
     max_fanout: int = 5,
+    declared_attributes: Mapping[str, Iterable[str]] | None = None,
 ) -> ValidationReport:
     """`validate_chain` for a whole plan: its links, its `max_depth`, its rule settings.
 
@@ -581,7 +582,11 @@ def validate_plan(
         max_depth=plan.max_depth,
         max_fanout=max_fanout,
         dialect=dialect,
-        declared_attributes={rid: s.attributes for rid, s in plan.rules.items()},
+        declared_attributes=(
+            declared_attributes
+            if declared_attributes is not None
+            else {rid: s.attributes for rid, s in plan.rules.items()}
+        ),
     )
     known = {rule.id for rule in rules}
     unknown = [

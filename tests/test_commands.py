@@ -194,3 +194,38 @@ def test_live_without_credentials_is_bad_input(work: Path, monkeypatch: pytest.M
     monkeypatch.delenv("GENESYS_CLIENT_ID", raising=False)
     code, out = _run("apply", "plan.yaml", "--bus", "live")
     assert code == 2 and "GENESYS_CLIENT_ID" in out
+
+
+def test_plan_and_apply_honour_the_plans_enabled_setting(work: Path) -> None:
+    """A link into a disabled rule that the plan enables raises no `disabled_rule` warning."""
+    inventory = [make_rule(x) for x in "abcde"]
+    inventory[1]["enabled"] = False
+    (work / "inventory.json").write_text(json.dumps(inventory))
+    plan = {"links": LINKS, "rules": {"b": {"enabled": True}}}
+    (work / "plan.yaml").write_text(yaml.safe_dump(plan))
+    code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["findings"] == []
+    code, _ = _run(
+        "apply",
+        "plan.yaml",
+        "--bus",
+        "fake",
+        "--inventory",
+        "inventory.json",
+        "--report",
+        "report.json",
+    )
+    report = json.loads((work / "report.json").read_text())
+    assert code == 0
+    assert report.get("findings", []) == []
+    assert {r["id"]: r["enabled"] for r in report["final_rules"]}["b"] is True
+
+
+def test_plan_naming_a_rule_not_on_the_bus_is_one_finding(work: Path) -> None:
+    """A `rules.<id>` missing from the bus gives exactly one `unknown_rule` finding, exit 1."""
+    (work / "plan.yaml").write_text(yaml.safe_dump({"links": LINKS, "rules": {"zz": {}}}))
+    code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--format", "json")
+    assert code == 1
+    findings = json.loads(out)["findings"]
+    assert [(f["code"], f["rule_ids"]) for f in findings] == [("unknown_rule", ["zz"])]
