@@ -57,7 +57,7 @@ def connect(options: BusOptions) -> Iterator[Backend]:
     import httpx
 
     from chainsim.bus import DIALECTS, make_bus
-    from chainsim.bus.auth import ClientCredentials, hosts_for
+    from chainsim.bus.auth import ClientCredentials, live_hosts
 
     if options.dialect not in DIALECTS:
         raise InputError("--dialect", "", f"expected one of {', '.join(DIALECTS)}")
@@ -84,14 +84,7 @@ def connect(options: BusOptions) -> Iterator[Backend]:
             from chainsim.clock import SystemClock
 
             clock = SystemClock()
-            if options.dialect == "triggers":  # SDK region names; login derived as the SDK does
-                from chainsim.bus.genesys import live_hosts
-
-                api_host, login_host = live_hosts(options.env, options.api_host, options.login_host)
-            else:
-                api_default, login_default = hosts_for(options.env)
-                api_host = options.api_host or api_default
-                login_host = options.login_host or login_default
+            api_host, login_host = live_hosts(options.env, options.api_host, options.login_host)
             for name in CREDENTIAL_VARS:
                 if not os.environ.get(name):
                     raise InputError(

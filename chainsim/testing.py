@@ -225,20 +225,9 @@ class Backend:
             from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
 
             return DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
-        from chainsim.bus.auth import hosts_for
-        from chainsim.model import InputError
+        from chainsim.bus.auth import live_hosts
 
-        api_host = (self.options.api_host or "").rstrip("/")
-        if api_host:  # login host as the SDK derives it; a loopback fake serves both
-            login = re.sub(r"//api\.", "//login.", api_host)
-            return api_host, (self.options.login_host or login).rstrip("/")
-        try:
-            api, login = hosts_for(self.options.env)
-        except InputError:  # a region name such as us_west_2: the SDK knows those
-            from chainsim.bus.genesys import region_hosts
-
-            api, login = region_hosts(self.options.env)
-        return api, self.options.login_host or login
+        return live_hosts(self.options.env, self.options.api_host, self.options.login_host)
 
     def credentials(self) -> tuple[str, str]:
         """(client id, secret): the fake's default client, or the environment's."""

@@ -12,6 +12,7 @@ import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chainsim.bus.auth import live_hosts
 from chainsim.bus.base import (
     BadRequest,
     Conflict,
@@ -26,12 +27,9 @@ from chainsim.bus.genesys import (
     TriggersMerger,
     desired_trigger,
     exists_attributes,
-    live_hosts,
     merge_exists,
     next_cursor,
-    region_hosts,
     request_body,
-    resolve_hosts,
     rule_to_trigger,
     trigger_to_rule,
     validation_attributes,
@@ -321,46 +319,26 @@ def test_validation_attributes_include_every_criterion_path():
     ],
 )
 def test_env_names_a_region(env, api):
-    """--env takes a PureCloudRegionHosts name or any of its hosts."""
-    assert resolve_hosts(env) == (api, None)
+    """--env takes a PureCloudRegionHosts name or a region's host."""
+    assert live_hosts(env) == (api, api.replace("//api.", "//login."))
 
 
-def test_unknown_env_is_bad_input():
-    """An unknown region is an InputError listing the known ones."""
+def test_unknown_region_name_is_bad_input():
+    """An unknown region name is an InputError listing the known ones."""
     with pytest.raises(InputError, match="us_west_2"):
-        resolve_hosts("nowhere.example")
-
-
-def test_host_overrides():
-    """--api-host wins over --env; a login host equal to the SDK's derivation is not an override."""
-    assert resolve_hosts("us_west_2", "http://127.0.0.1:9/") == ("http://127.0.0.1:9", None)
-    assert resolve_hosts(None, "https://api.x.test", "https://login.x.test") == (
-        "https://api.x.test",
-        None,
-    )
-    assert resolve_hosts(None, "http://127.0.0.1:9", "http://127.0.0.1:8") == (
-        "http://127.0.0.1:9",
-        "http://127.0.0.1:8",
-    )
+        live_hosts("nowhere")
 
 
 def test_live_hosts_derive_login_like_the_sdk():
-    """Live hosts: a lone --api-host keeps the token on that host; regions derive login.<domain>."""
-    assert live_hosts("us_west_2") == (
-        "https://api.usw2.pure.cloud",
-        "https://login.usw2.pure.cloud",
-    )
+    """A lone --api-host keeps the token on that host; an explicit --login-host wins."""
     assert live_hosts("nowhere", "http://127.0.0.1:5") == (
         "http://127.0.0.1:5",
         "http://127.0.0.1:5",
     )
-    assert live_hosts(None, "http://127.0.0.1:5", "http://127.0.0.1:6") == (
+    assert live_hosts(None, "https://api.x.test/") == ("https://api.x.test", "https://login.x.test")
+    assert live_hosts(None, "http://127.0.0.1:5", "http://127.0.0.1:6/") == (
         "http://127.0.0.1:5",
         "http://127.0.0.1:6",
-    )
-    assert region_hosts("mypurecloud.ie") == (
-        "https://api.mypurecloud.ie",
-        "https://login.mypurecloud.ie",
     )
 
 

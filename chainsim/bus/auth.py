@@ -7,6 +7,7 @@ clock. The secret and the token never appear in a repr, a log line or an error m
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -26,17 +27,53 @@ DEFAULT_ENV = "mypurecloud.com"
 TOKEN_PATH = "/oauth/token"
 
 
-def hosts_for(env: str = DEFAULT_ENV) -> tuple[str, str]:
-    """`mypurecloud.com` -> (`https://api.mypurecloud.com`, `https://login.mypurecloud.com`)."""
+def derived_login_host(api_host: str) -> str:
+    """The login host the SDK derives from an API host (`//api.` -> `//login.`).
+
+    A loopback host without `api.` stays as it is: the fake serves `/oauth/token` there too.
+    """
+    return re.sub(r"//api\.", "//login.", api_host.rstrip("/"))
+
+
+def region_api_host(env: str = DEFAULT_ENV) -> str:
+    """The API host of `--env`: a host (`mypurecloud.com`, `api.usw2.pure.cloud`,
+    `https://api.mypurecloud.de/`) or a region name of the SDK's `PureCloudRegionHosts`
+    (`us_west_2`, `us-west-2`; only this case imports the SDK)."""
     name = (env or "").strip().lower().rstrip("/")
     for prefix in ("https://", "http://", "api.", "login."):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    if not name or "/" in name or " " in name or "." not in name:
-        raise InputError(
-            "--env", "", f"{env!r} is not a Genesys Cloud environment (e.g. mypurecloud.com)"
-        )
-    return f"https://api.{name}", f"https://login.{name}"
+        name = name.removeprefix(prefix)
+    if name and "." in name and "/" not in name and " " not in name:
+        return f"https://api.{name}"
+    if name and name.replace("-", "_").isidentifier():
+        from PureCloudPlatformClientV2.purecloud_region_hosts import PureCloudRegionHosts
+
+        for region in PureCloudRegionHosts:
+            if region.name == name.replace("-", "_"):
+                return str(region.value)
+        known = ", ".join(region.name for region in PureCloudRegionHosts)
+        raise InputError("--env", "", f"{env!r} is not a Genesys Cloud region; known: {known}")
+    raise InputError(
+        "--env", "", f"{env!r} is not a Genesys Cloud environment (e.g. mypurecloud.com)"
+    )
+
+
+def hosts_for(env: str = DEFAULT_ENV) -> tuple[str, str]:
+    """`mypurecloud.com` -> (`https://api.mypurecloud.com`, `https://login.mypurecloud.com`)."""
+    api = region_api_host(env)
+    return api, derived_login_host(api)
+
+
+def live_hosts(
+    env: str | None = DEFAULT_ENV, api_host: str | None = None, login_host: str | None = None
+) -> tuple[str, str]:
+    """(api host, login host) from `--env`, `--api-host` and `--login-host`.
+
+    The API host is `api_host`, else the host of `env`; the login host is `login_host`,
+    else derived from the API host as the SDK does, so `--api-host http://127.0.0.1:N`
+    alone sends the token request to that same port.
+    """
+    api = api_host.rstrip("/") if api_host else region_api_host(env or DEFAULT_ENV)
+    return api, login_host.rstrip("/") if login_host else derived_login_host(api)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ becomes a `BusError` through `bus.base.error_from_http`, for chainsim's retry la
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -48,7 +47,6 @@ from chainsim.model import ChainPlan, InputError, Rule, RuleSettings
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_ENV = "mypurecloud.com"
 DEFAULT_API_HOST = "https://api.mypurecloud.com"
 EXISTS = "Exists"
 WORKFLOW = "Workflow"
@@ -296,72 +294,6 @@ def carried_attributes(rule: Rule) -> list[str]:
     criteria = rule.model_extra.get("matchCriteria") if rule.model_extra else None
     paths = criteria_paths(criteria) if isinstance(criteria, list) else []
     return list(dict.fromkeys([*paths, *rule.attributes]))
-
-
-# =========================================================================== hosts
-
-
-def resolve_hosts(
-    env: str | None = DEFAULT_ENV, api_host: str | None = None, login_host: str | None = None
-) -> tuple[str, str | None]:
-    """(api host, login host override or None) for `--env` / `--api-host` / `--login-host`.
-
-    `env` is a region name of the SDK's `PureCloudRegionHosts` (`us_west_2`, `us-west-2`)
-    or one of its hosts (`usw2.pure.cloud`, `api.usw2.pure.cloud`, `https://api...`).
-    A login host of None lets the SDK derive it (`//api.` -> `//login.`); for a loopback
-    API host without `api.` that derivation keeps the same host, which the fake serves.
-    """
-    api = api_host.rstrip("/") if api_host else region_api_host(env or DEFAULT_ENV)
-    login = login_host.rstrip("/") if login_host else None
-    if login is not None and login == derived_login_host(api):
-        login = None
-    return api, login
-
-
-def region_hosts(env: str = DEFAULT_ENV) -> tuple[str, str]:
-    """(api host, login host) of a region name or host (`bus.auth.hosts_for`, plus names)."""
-    api = region_api_host(env)
-    return api, derived_login_host(api)
-
-
-def live_hosts(
-    env: str | None = DEFAULT_ENV, api_host: str | None = None, login_host: str | None = None
-) -> tuple[str, str]:
-    """(api host, login host) for a live triggers bus; both always set.
-
-    The API host is `api_host`, else the region of `env`. The login host is `login_host`,
-    else derived from the API host the way the SDK does (`//api.` -> `//login.`), so
-    `--api-host http://127.0.0.1:N` alone sends the token request to that same port.
-    """
-    api, login = resolve_hosts(env, api_host, login_host)
-    return api, login or derived_login_host(api)
-
-
-def derived_login_host(api_host: str) -> str:
-    """The login host the SDK derives from an API host (`ApiClient.get_conf_url`)."""
-    return re.sub(r"\/\/(api)\.", "//login.", api_host)
-
-
-def region_api_host(env: str) -> str:
-    """The API host of a region name or host known to the SDK's `PureCloudRegionHosts`."""
-    from PureCloudPlatformClientV2.purecloud_region_hosts import PureCloudRegionHosts
-
-    raw = env.strip().rstrip("/")
-    key = raw.lower().replace("-", "_")
-    for region in PureCloudRegionHosts:
-        if region.name == key:
-            return str(region.value)
-    name = raw.lower()
-    for prefix in ("https://", "http://", "api.", "login."):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    for region in PureCloudRegionHosts:
-        if str(region.value).lower() == f"https://api.{name}":
-            return str(region.value)
-    known = ", ".join(
-        f"{r.name} ({str(r.value).removeprefix('https://api.')})" for r in PureCloudRegionHosts
-    )
-    raise InputError("--env", "", f"{env!r} is not a Genesys Cloud region; known: {known}")
 
 
 # =========================================================================== auth
