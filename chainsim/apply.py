@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +28,8 @@ from chainsim.audit import AuditLog
 from chainsim.bus.base import Bus, BusError, Conflict
 from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import Clock
-from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink, fsync_dir
+from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink
+from chainsim.durable import atomic_write_text
 from chainsim.metrics import Metrics
 from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.plan import (
@@ -137,22 +137,6 @@ def _compact(rule: Rule, fields: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text`: temp file, fsync, rename, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 class Journal:
     """The on-disk record of an unfinished run, replaced atomically before each PUT.
 
@@ -216,7 +200,7 @@ class Journal:
         """Start a run: write the plan, then an empty journal in status `applying`."""
         if self.path is None or self.plan_path is None:
             return
-        _atomic_write(self.plan_path, plan.model_dump_json(exclude_none=True))
+        atomic_write_text(self.plan_path, plan.model_dump_json(exclude_none=True))
         with self._lock:
             self._header = {"version": 2, "run_id": run_id, "status": "applying", "atomic": atomic}
             self._order, self._entries, self._cache = [], {}, {}
@@ -283,7 +267,7 @@ class Journal:
                 text = self._cache[rule_id] = json.dumps(entry, separators=(",", ":"))
             parts.append(f"{json.dumps(rule_id)}:{text}")
         head = json.dumps({**self._header, "order": self._order}, separators=(",", ":"))
-        _atomic_write(self.path, head[:-1] + ',"rules":{' + ",".join(parts) + "}}")
+        atomic_write_text(self.path, head[:-1] + ',"rules":{' + ",".join(parts) + "}}")
 
 
 def _applied_from_journal(data: Mapping[str, Any]) -> list[_Applied]:

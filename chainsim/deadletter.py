@@ -11,8 +11,6 @@ atomically (temp file, fsync, rename) after a redrive removed what succeeded.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +19,7 @@ from typing import Any, Literal
 
 import httpx
 
+from chainsim.durable import append_line, atomic_write_text
 from chainsim.model import InputError
 
 DEFAULT_SPOOL = ".chainsim/deadletter.jsonl"
@@ -62,29 +61,13 @@ class Delivery:
     error: str | None = None
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it is durable (best effort)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _line(letter: DeadLetter) -> str:
+    return json.dumps(letter.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def append_spool(path: str | Path, letter: DeadLetter) -> None:
     """Append one letter to the spool as a JSON line, flushed and fsync'd."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(letter.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_line(path, _line(letter))
 
 
 def read_spool(path: str | Path) -> list[DeadLetter]:
@@ -106,22 +89,7 @@ def read_spool(path: str | Path) -> list[DeadLetter]:
 
 def rewrite_spool(path: str | Path, letters: list[DeadLetter]) -> None:
     """Replace the spool with `letters`, atomically (temp file + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for letter in letters:
-                handle.write(
-                    json.dumps(letter.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
-                )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    atomic_write_text(path, "".join(_line(letter) for letter in letters))
 
 
 def _post(http: httpx.Client | None, url: str, body: Any, timeout: float) -> httpx.Response:
