@@ -53,6 +53,17 @@ def test_every_key_is_optional(tmp_path: Path) -> None:
         ("latency: {mean_ms: 10, jitter_ms: 20}", "latency"),
         ("- 1", ""),
         ("seed: [", "line"),
+        # absurd sizes and non-finite numbers would overflow waits and the report
+        ("rate_limit: {requests: 300, per_seconds: .inf}", "rate_limit.per_seconds"),
+        ("latency: {mean_ms: 1e308}", "latency.mean_ms"),
+        ("latency: {mean_ms: .inf}", "latency.mean_ms"),
+        ("storms: [{duration: .nan}]", "storms[0].duration"),
+        ("storms: [{duration: 5, retry_after: 99999999999999999}]", "storms[0].retry_after"),
+        ("token_ttl_seconds: 99999999999999999999", "token_ttl_seconds"),
+        ("max_depth: 99999999999999", "max_depth"),
+        # mistyped values are refused, not coerced
+        ("conflicts: {fraction: true}", "conflicts.fraction"),
+        ('seed: "7"', "seed"),
     ],
 )
 def test_bad_files_raise_input_error_naming_the_place(

@@ -18,23 +18,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chainsim.model import InputError, input_error_from, read_document
 
+# Upper bounds keep every figure the fake derives (waits, headers, the report's
+# latencies) finite: an absurd faults file is bad input, not an overflow mid-run.
+MAX_SECONDS = 366 * 86_400  # any time or duration: at most a year
+MAX_LATENCY_MS = 3_600_000  # an hour per request
+MAX_REQUESTS = 1_000_000_000
+MAX_DEPTH = 10_000  # as the plan's max_depth
+
 
 class _Plan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a mistyped value (`fraction: true`, `seed: "7"`) is refused, not coerced;
+    # no inf/nan: `.inf` is not a usable time, latency or rate.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RateLimit(_Plan):
     """A token bucket: `requests` per `per_seconds` per OAuth client."""
 
-    requests: int = Field(default=300, ge=1)
-    per_seconds: float = Field(default=60.0, gt=0)
+    requests: int = Field(default=300, ge=1, le=MAX_REQUESTS)
+    per_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
 
 
 class Window(_Plan):
     """A time window `[start, start + duration)` in which a fraction of requests fail."""
 
-    start: float = Field(default=0.0, ge=0)
-    duration: float = Field(ge=0)
+    start: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
+    duration: float = Field(ge=0, le=MAX_SECONDS)
     fraction: float = Field(default=1.0, ge=0, le=1)
 
     def covers(self, t: float) -> bool:
@@ -45,7 +54,7 @@ class Window(_Plan):
 class Storm(Window):
     """A 429 storm: refused requests carry `Retry-After: retry_after`."""
 
-    retry_after: int = Field(default=5, ge=0)
+    retry_after: int = Field(default=5, ge=0, le=MAX_SECONDS)
 
 
 class ServerErrors(Window):
@@ -63,8 +72,8 @@ class Conflicts(_Plan):
 class Latency(_Plan):
     """Per-request latency: `mean_ms` plus uniform jitter in `[-jitter_ms, +jitter_ms]`."""
 
-    mean_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
+    mean_ms: float = Field(default=0.0, ge=0, le=MAX_LATENCY_MS)
+    jitter_ms: float = Field(default=0.0, ge=0, le=MAX_LATENCY_MS)
 
     @model_validator(mode="after")
     def _jitter_fits(self) -> Latency:
@@ -82,8 +91,8 @@ class FaultPlan(_Plan):
     conflicts: Conflicts = Field(default_factory=Conflicts)
     server_errors: list[ServerErrors] = Field(default_factory=list)
     latency: Latency = Field(default_factory=Latency)
-    token_ttl_seconds: int = Field(default=86400, ge=1)
-    max_depth: int = Field(default=5, ge=1)
+    token_ttl_seconds: int = Field(default=86400, ge=1, le=MAX_SECONDS)
+    max_depth: int = Field(default=5, ge=1, le=MAX_DEPTH)
 
     @classmethod
     def load(cls, path: str | Path) -> FaultPlan:
