@@ -110,6 +110,28 @@ def _stdout() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+def _check_format(output: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
+    """`--format` must be one of `allowed` (else `InputError`)."""
+    if output not in allowed:
+        raise InputError("--format", "", f"expected one of {', '.join(allowed)}, got {output!r}")
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """`path` can be written as a file (else `InputError`); its parent directory is created.
+
+    Checked before the bus is touched, so a bad output path never leaves a half-done run.
+    """
+    if path.is_dir():
+        raise InputError(str(path), option, "is a directory, expected a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(path), option, f"cannot be created ({exc.strerror})") from None
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise InputError(str(path), option, "is not writable")
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -118,6 +140,7 @@ def run_plan(plan_path: Path, options: BusOptions, output: str = "text") -> int:
     from chainsim.plan import EVENTBRIDGE, PlanIndex, compute_changes
     from chainsim.validate import validate_plan
 
+    _check_format(output)
     plan = load_plan(plan_path)
     if options.bus is None:  # offline: the inventory file is the bus state
         if options.inventory is None:
@@ -182,13 +205,20 @@ class ApplyOptions:
     journal: Path = Path(DEFAULT_JOURNAL)
 
 
-def _sinks(plan: ChainPlan, spool: Path | None, http: Any) -> tuple[Any, Any]:
-    from chainsim.callbacks import CallbackNotifier
-    from chainsim.deadletter import DEFAULT_SPOOL, DeadLetterSink
+def _spool_path(plan: ChainPlan, spool: Path | None) -> Path:
+    """`--spool`, else the plan's `dead_letter.spool`, else the default spool."""
+    from chainsim.deadletter import DEFAULT_SPOOL
 
     dead = plan.dead_letter
-    spool_path = spool or Path((dead.spool if dead and dead.spool else None) or DEFAULT_SPOOL)
-    sink = DeadLetterSink(url=dead.url if dead else None, spool=spool_path, http=http)
+    return spool or Path((dead.spool if dead and dead.spool else None) or DEFAULT_SPOOL)
+
+
+def _sinks(plan: ChainPlan, spool: Path | None, http: Any) -> tuple[Any, Any]:
+    from chainsim.callbacks import CallbackNotifier
+    from chainsim.deadletter import DeadLetterSink
+
+    dead = plan.dead_letter
+    sink = DeadLetterSink(url=dead.url if dead else None, spool=_spool_path(plan, spool), http=http)
     notifier = None
     if plan.callback is not None:
         secret = os.environ.get(plan.callback.secret_env)
@@ -220,6 +250,12 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
                 str(plan_path), "", f"is not the plan of the unfinished run in {apply.journal}"
             )
         plan = recorded
+    outputs = [(apply.audit, "--audit"), (_spool_path(plan, apply.spool), "--spool")]
+    outputs += [(apply.journal, "journal")]
+    if apply.report is not None:
+        outputs.append((apply.report, "--report"))
+    for path, option in outputs:
+        _check_writable(path, option)
     with connect(options) as backend:
         sink, notifier = _sinks(plan, apply.spool, backend.http)
         with _progress() as progress:
@@ -317,6 +353,7 @@ def run_dlq_list(spool: Path, output: str = "text") -> int:
     """`chainsim dlq list`: the spooled dead letters."""
     from chainsim.deadletter import read_spool
 
+    _check_format(output)
     letters = read_spool(spool)
     if output == "json":
         print(json.dumps([x.to_json() for x in letters], indent=2))

@@ -75,8 +75,16 @@ def read_spool(path: str | Path) -> list[DeadLetter]:
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise InputError(str(path), "", "is a directory, expected a file") from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "", "is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(str(path), "", f"cannot be read ({exc.strerror})") from None
     letters: list[DeadLetter] = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:

@@ -229,3 +229,53 @@ def test_plan_naming_a_rule_not_on_the_bus_is_one_finding(work: Path) -> None:
     assert code == 1
     findings = json.loads(out)["findings"]
     assert [(f["code"], f["rule_ids"]) for f in findings] == [("unknown_rule", ["zz"])]
+
+
+@pytest.mark.parametrize("option", ["--audit", "--report", "--spool"])
+def test_an_unusable_output_path_is_bad_input_and_the_bus_is_untouched(
+    work: Path, option: str
+) -> None:
+    """An output path that is a directory exits 2 with one line before any PUT is sent."""
+    (work / "outdir").mkdir()
+    code, out = _run(
+        "apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json", option, "outdir"
+    )
+    assert code == 2, out
+    assert out.strip() == f"chainsim: outdir: {option}: is a directory, expected a file"
+    assert not (work / ".chainsim" / "journal.json").exists()
+
+
+def test_an_output_path_under_a_file_is_bad_input(work: Path) -> None:
+    """An audit path whose parent is a file exits 2 naming the path, no traceback."""
+    code, out = _run(
+        "apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json",
+        "--audit", "inventory.json/audit.jsonl",
+    )  # fmt: skip
+    assert code == 2, out
+    assert (
+        out.startswith("chainsim: inventory.json/audit.jsonl: --audit: ") and out.count("\n") == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["plan", "plan.yaml", "--inventory", "inventory.json"], ["dlq", "list"]]
+)
+def test_an_unknown_format_is_bad_input(work: Path, command: list[str]) -> None:
+    """`--format xml` exits 2 with one line instead of silently printing text."""
+    code, out = _run(*command, "--format", "xml")
+    assert code == 2 and out.strip() == "chainsim: --format: expected one of text, json, got 'xml'"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"\xff\xfe", "is not UTF-8 text"), (None, "is a directory, expected a file")],
+)
+def test_an_unreadable_spool_is_bad_input(work: Path, content: bytes | None, problem: str) -> None:
+    """`dlq list` on a binary file or a directory exits 2 with one line, no traceback."""
+    spool = work / "spool.jsonl"
+    if content is None:
+        spool.mkdir()
+    else:
+        spool.write_bytes(content)
+    code, out = _run("dlq", "list", "--spool", "spool.jsonl")
+    assert code == 2 and out.strip() == f"chainsim: spool.jsonl: {problem}"
