@@ -172,11 +172,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     worker pays for importing the Genesys SDK.
     """
     live = config.stash[_RUN].options.live
+    grouping = config.pluginmanager.hasplugin("xdist")  # the marker is xdist's own
     skip = pytest.mark.skip(reason="chainsim_fake_only: needs the fake bus (fault injection)")
     for item in items:
         callspec = getattr(item, "callspec", None)
         dialect = callspec.params.get("chainsim_dialect") if callspec is not None else None
-        if dialect is not None and not item.get_closest_marker("xdist_group"):
+        if grouping and dialect is not None and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(f"chainsim-{dialect}"))
         if live and item.get_closest_marker("chainsim_fake_only"):
             item.add_marker(skip)

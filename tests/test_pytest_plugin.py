@@ -470,3 +470,17 @@ def test_a_test_can_pin_its_dialects(project: pytest.Pytester) -> None:
     result = project.runpytest("--chainsim-dialect=triggers", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*eventbridge dialect: this run certifies triggers only*"])
+
+
+def test_dialect_tests_run_without_xdist_and_without_warnings(project: pytest.Pytester) -> None:
+    """Without pytest-xdist the plugin adds no `xdist_group` marker, so no unknown-mark warning."""
+    project.makepyfile(
+        test_dialects="""
+        def test_uses_a_dialect(chainsim_dialect):
+            assert chainsim_dialect in ("eventbridge", "triggers")
+        """
+    )
+    result = project.runpytest_subprocess(
+        "-p", "no:xdist", "-W", "error::pytest.PytestUnknownMarkWarning"
+    )
+    result.assert_outcomes(passed=2)
