@@ -31,7 +31,7 @@ CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 class BusOptions:
     """Where the bus is: `fake` (seeded from an inventory, faults, virtual clock) or `live`."""
 
-    bus: str = "fake"
+    bus: str | None = "fake"  # None: offline (plan with --inventory only)
     inventory: Path | None = None
     faults: Path | None = None
     api_host: str | None = None
