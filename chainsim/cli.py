@@ -318,10 +318,26 @@ def probe_command(
     raise typer.Exit(code)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point: a usage error, too, is one line on stderr and exit 2."""
+    from typer.exceptions import TyperException
+
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
-    app()
+    try:
+        code = app(args=args, prog_name="chainsim", standalone_mode=False)
+    except TyperException as exc:  # click's usage errors, as typer ships them
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(EXIT_BAD_INPUT)
+        where = ctx.command_path.removeprefix("chainsim").strip() if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"chainsim: {where + ': ' if where else ''}{message}", err=True)
+        sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":
