@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from chainsim.model import ChainPlan, InputError, load_inventory, load_plan, read_document
+from chainsim.model import ChainPlan, InputError, load_inventory, load_plan
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_AUDIT = ".chainsim/audit.jsonl"
@@ -65,18 +65,17 @@ def connect(options: BusOptions) -> Iterator[Backend]:
         fake = None
         if options.bus == "fake":
             from chainsim.clock import VirtualClock
-            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST, FakeBus
-            from chainsim.fakebus.faults import FaultPlan
+            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
+            from chainsim.fakebus.bus import load_bus
 
             clock: Any = VirtualClock()
-            faults = FaultPlan.load(options.faults) if options.faults else None
-            fake = FakeBus(clock=clock, faults=faults)
-            if options.inventory is not None:
-                if options.dialect == "triggers":
-                    data = read_document(options.inventory)
-                    fake.seed_triggers(data["entities"] if isinstance(data, dict) else data)
-                else:
-                    fake.seed_rules(load_inventory(options.inventory))
+            triggers = options.dialect == "triggers"
+            fake = load_bus(
+                rules=None if triggers else options.inventory,
+                triggers=options.inventory if triggers else None,
+                faults=options.faults,
+                clock=clock,
+            )
             api_host, login_host = DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
             client_id, secret = FAKE_CLIENT
             stack.enter_context(fake.mock(api_host, login_host))

@@ -279,3 +279,28 @@ def test_an_unreadable_spool_is_bad_input(work: Path, content: bytes | None, pro
         spool.write_bytes(content)
     code, out = _run("dlq", "list", "--spool", "spool.jsonl")
     assert code == 2 and out.strip() == f"chainsim: spool.jsonl: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ([{"name": "no topic"}], "chainsim: triggers.json: [0]: topicName: Field required"),
+        ({"a": 1}, "chainsim: triggers.json: expected a list of triggers, or `entities`"),
+    ],
+)
+def test_a_bad_triggers_inventory_for_the_fake_is_bad_input(
+    work: Path, content: object, line: str
+) -> None:
+    """`--bus fake --dialect triggers` with a bad inventory exits 2 with one line naming it."""
+    (work / "triggers.json").write_text(json.dumps(content))
+    code, out = _run(
+        "plan",
+        "plan.yaml",
+        "--bus",
+        "fake",
+        "--dialect",
+        "triggers",
+        "--inventory",
+        "triggers.json",
+    )
+    assert code == 2 and out.strip() == line
