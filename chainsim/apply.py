@@ -335,7 +335,9 @@ class Orchestrator:
         self.atomic = atomic
         self.concurrency = concurrency
         self.journal = Journal(journal_path)
-        self.pacer = pacer or Pacer(clock, enabled=self.retry.pacing)
+        self.pacer = pacer or Pacer(
+            clock, enabled=self.retry.pacing, retry_after_cap=self.retry.retry_after_cap
+        )
         self.merger = merger or merger_for(bus)
         self.progress = progress
         self._lock = threading.Lock()

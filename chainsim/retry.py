@@ -127,10 +127,18 @@ class Pacer:
     holds every worker until its `Retry-After` has passed.
     """
 
-    def __init__(self, clock: Clock, *, margin: float = 1.0, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        margin: float = 1.0,
+        enabled: bool = True,
+        retry_after_cap: float = RetryPolicy.retry_after_cap,
+    ) -> None:
         self.clock = clock
         self.margin = margin
         self.enabled = enabled
+        self.retry_after_cap = retry_after_cap
         self._lock = threading.Lock()
         self._capacity: float | None = None
         self._rate: float | None = None
@@ -181,7 +189,8 @@ class Pacer:
             at = exchange.started + exchange.elapsed
             if exchange.status == 429:
                 hint = parse_retry_after(headers)
-                if hint is not None:
+                if hint is not None:  # capped as the retry policy caps it
+                    hint = min(hint, self.retry_after_cap)
                     self._blocked_until = max(self._blocked_until, at + hint)
             if allowed is None or count is None:
                 return

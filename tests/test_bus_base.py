@@ -102,3 +102,9 @@ def test_exchange_observers_time_each_exchange_on_the_injected_clock() -> None:
     assert seen[0] == seen[1]
     assert (seen[0].started, seen[0].elapsed, seen[0].status) == (10.0, 0.25, 409)
     assert seen[0].headers == {"x": "1"}
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity"])
+def test_a_non_finite_retry_after_is_no_hint(value: str) -> None:
+    """`Retry-After: inf` (or nan) is unreadable, not an endless wait."""
+    assert parse_retry_after({"Retry-After": value}) is None

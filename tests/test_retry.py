@@ -112,3 +112,12 @@ def test_pacer_holds_everyone_after_a_429() -> None:
     pacer.acquire()
     pacer.observe(Exchange("GET", "/x", 429, 0.0, 0.0, 0.0, {"Retry-After": "5"}))
     assert pacer.acquire() == pytest.approx(5.0)
+
+
+def test_pacer_caps_a_huge_retry_after() -> None:
+    """A 429 asking for days holds the workers only for the policy's Retry-After cap."""
+    clock = VirtualClock()
+    pacer = Pacer(clock, retry_after_cap=60)
+    pacer.acquire()
+    pacer.observe(Exchange("GET", "/x", 429, 0.0, 0.0, 0.0, {"Retry-After": "999999999"}))
+    assert pacer.acquire() == pytest.approx(60.0)

@@ -8,6 +8,7 @@ the orchestrator's retry and rollback logic never looks at a status code itself.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -146,9 +147,10 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     for key, value in headers.items():
         if key.lower() == "retry-after":
             try:
-                return max(0.0, float(value))
+                seconds = float(value)
             except (TypeError, ValueError):
                 return None
+            return max(0.0, seconds) if math.isfinite(seconds) else None
     return None
 
 
