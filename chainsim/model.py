@@ -218,14 +218,60 @@ def read_document(path: str | Path) -> Any:
             raise InputError(
                 name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise InputError(name, "", "invalid JSON: nested too deeply") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(name, place, f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise InputError(name, "", "invalid YAML: nested too deeply") from None
+    if "*" in text:  # aliases: refuse a self-referencing or exploding ("billion laughs") document
+        _check_aliases(name, data)
+    return data
+
+
+MAX_EXPANDED_VALUES = 10_000_000
+
+
+def _check_aliases(name: str, root: Any) -> None:
+    """Refuse a YAML document whose aliases recurse or expand past `MAX_EXPANDED_VALUES`.
+
+    Iterative post-order walk over the shared nodes, counting each node's expanded size
+    once (memoised by identity), so it costs O(distinct nodes) whatever the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if finished:
+            open_nodes.discard(key)
+            size = 1 + sum(sizes[id(c)] if isinstance(c, (dict, list)) else 1 for c in children)
+            if size > MAX_EXPANDED_VALUES:
+                raise InputError(
+                    name,
+                    "",
+                    f"invalid YAML: aliases expand to more than {MAX_EXPANDED_VALUES:,} "
+                    "values (a YAML bomb?)",
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise InputError(name, "", "invalid YAML: an alias refers to its own anchor")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
 
 
 def load_plan(path: str | Path) -> ChainPlan:

@@ -150,6 +150,42 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, files: dict, expected: str
     assert err.count("\n") == 1 and expected in err, err
 
 
+_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 10)
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("dir.yaml", None, "dir.yaml: is a directory"),
+        ("garbage.yaml", b"\xff\xfe\x00\x9c" * 1000, "garbage.yaml: is not UTF-8 text"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "deep.json: invalid JSON: nested too deeply"),
+        ("deep.yaml", "[" * 100_000 + "]" * 100_000, "deep.yaml: line 1"),
+        ("bomb.yaml", _BOMB, "bomb.yaml: invalid YAML: aliases expand to more than"),
+        ("loop.yaml", "links: &l [*l]\n", "loop.yaml: invalid YAML: an alias refers to its own"),
+    ],
+)
+@pytest.mark.parametrize("role", ["plan", "inventory", "event"])
+def test_hostile_files_are_one_line_exit_2(
+    tmp_path: Path, name: str, content: str | bytes | None, expected: str, role: str
+) -> None:
+    """A directory, binary garbage, a deeply nested or alias-bomb document: one line, exit 2."""
+    bad = tmp_path / name
+    if content is None:
+        bad.mkdir()
+    elif isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        bad.write_text(content, encoding="utf-8")
+    files = {"plan": CALLBACK, "inventory": CALLBACK_INV, "event": CALLBACK_EVENT, role: bad}
+    code, out, err = run(
+        "simulate", files["plan"], "--inventory", files["inventory"], "--event", files["event"]
+    )
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err, err
+
+
 @pytest.mark.parametrize(
     "args",
     [

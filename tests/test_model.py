@@ -163,3 +163,43 @@ def test_event_loading(tmp_path: Path) -> None:
     assert event.to_wire() == {"eventType": "t", "metadata": {"a": 1}}
     with pytest.raises(InputError, match="eventType: required field is missing"):
         load_event(write(tmp_path, "f.json", '{"metadata": {}}'))
+
+
+def test_deeply_nested_json_is_bad_input_not_recursion_error(tmp_path: Path) -> None:
+    """JSON nested past the interpreter's recursion limit is one InputError line."""
+    path = write(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match=r"deep.json: invalid JSON: nested too deeply"):
+        load_inventory(path)
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_bomb_is_refused_before_anything_expands_it(tmp_path: Path) -> None:
+    """A YAML document whose aliases expand to billions of values is refused."""
+    body = "".join(f"  {line}\n" for line in _bomb(10).splitlines())
+    path = write(tmp_path, "e.yaml", f"eventType: t\nmetadata:\n{body}")
+    with pytest.raises(InputError, match=r"e.yaml: invalid YAML: aliases expand to more than"):
+        load_event(path)
+
+
+def test_self_referencing_yaml_alias_is_refused(tmp_path: Path) -> None:
+    """An alias inside its own anchor (a recursive document) is one InputError line."""
+    path = write(tmp_path, "e.yaml", "eventType: t\nmetadata: &m {a: *m}\n")
+    with pytest.raises(InputError, match=r"e.yaml: invalid YAML: an alias refers to its own"):
+        load_event(path)
+
+
+def test_yaml_anchors_that_stay_small_still_load(tmp_path: Path) -> None:
+    """Ordinary anchors and aliases (a shared preserve list) load as before."""
+    text = (
+        "links:\n"
+        "  - {source: a, destination: b, event_type: t, preserve: &keep [q, c]}\n"
+        "  - {source: b, destination: c, event_type: u, preserve: *keep}\n"
+    )
+    plan = load_plan(write(tmp_path, "p.yaml", text))
+    assert [link.preserve for link in plan.links] == [["q", "c"], ["q", "c"]]
