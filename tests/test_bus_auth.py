@@ -79,3 +79,13 @@ def test_bad_credentials_and_transport_errors_hide_the_secret() -> None:
     for exc in (first.value, second.value):
         assert "hunter2" not in str(exc) and "hunter2" not in repr(exc)
     assert "hunter2" not in repr(creds)
+
+
+def test_no_repr_shows_the_cached_token() -> None:
+    """Neither the credentials nor the cached token's repr shows the bearer token."""
+    with respx.mock() as router, httpx.Client() as http:
+        _token_route(router, ttl=600)
+        creds = ClientCredentials("id", "sec", login_host=LOGIN, http=http, clock=VirtualClock())
+        token = creds.token()
+    assert token not in repr(creds)
+    assert token not in repr(vars(creds))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -78,8 +78,8 @@ def live_hosts(
 
 @dataclass(frozen=True)
 class _Token:
-    value: str
-    expires_at: float
+    value: str = field(repr=False)  # a bearer token never shows in a repr
+    expires_at: float = 0.0
 
 
 class ClientCredentials:
