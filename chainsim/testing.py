@@ -561,26 +561,16 @@ class ChainFactory:
         return self._retrying(call)
 
     def _retrying(self, call: Any) -> Any:
-        """Run `call`, waiting out 429s and retrying 5xx/transport errors (bounded)."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt
+        """Run `call`, waiting out 429s and retrying 5xx/transport errors (bounded).
 
-        from chainsim.bus.base import BusError, RateLimited
+        The one retry policy of chainsim (`chainsim.retry`), on the factory's clock.
+        """
+        from chainsim.clock import SystemClock
+        from chainsim.retry import RetryPolicy, call_with_retry
 
-        clock = self.clock
-
-        def wait(state: Any) -> float:
-            exc = state.outcome.exception()
-            hint = exc.retry_after if isinstance(exc, RateLimited) else None
-            return min(60.0, hint if hint is not None else 2.0 ** min(state.attempt_number, 5))
-
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, BusError) and e.retryable),
-            stop=stop_after_attempt(12),
-            wait=wait,
-            sleep=clock.sleep if clock is not None else time.sleep,
-            reraise=True,
-        )
-        return retrying(call)
+        policy = RetryPolicy(max_attempts=12, max_delay=60.0, retry_after_cap=60.0)
+        clock = self.clock if self.clock is not None else SystemClock()
+        return call_with_retry(call, policy=policy, clock=clock, rng=policy.rng("chain_factory"))
 
 
 def _destinations_first(labels: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[str]:
