@@ -9,7 +9,14 @@ import pytest
 import respx
 
 from chainsim.bus.auth import ClientCredentials
-from chainsim.bus.base import Conflict, Exchange, RateLimited, TransportError, Unprocessable
+from chainsim.bus.base import (
+    BusError,
+    Conflict,
+    Exchange,
+    RateLimited,
+    TransportError,
+    Unprocessable,
+)
 from chainsim.bus.rest import RULES_PATH, RestBus
 from chainsim.clock import VirtualClock
 from chainsim.model import Rule
@@ -121,3 +128,23 @@ def test_transport_errors_and_exchanges_are_reported(router) -> None:
         ("DELETE", f"{RULES_PATH}/b", 204),
     ]
     assert "chainsim-secret" not in repr(bus)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>sign in</html>", "is not JSON"),
+        (json.dumps([1, 2]).encode(), "is not a page of rules"),
+        (json.dumps({"entities": [{"id": 5}], "nextPageToken": None}).encode(), "is not a rule"),
+    ],
+)
+def test_an_answer_that_is_not_a_page_of_rules_is_a_bus_error(
+    router, body: bytes, problem: str
+) -> None:
+    """A 2xx answer chainsim cannot read (HTML, wrong shape) is a BusError naming the call."""
+    router.get(f"{API}{RULES_PATH}").mock(return_value=httpx.Response(200, content=body))
+    router.get(f"{API}{RULES_PATH}/a").mock(return_value=httpx.Response(200, content=body))
+    with pytest.raises(BusError, match=problem):
+        list(_bus().list_rules())
+    with pytest.raises(BusError, match=r"is not (JSON|a rule)"):
+        _bus().get_rule("a")

@@ -66,9 +66,12 @@ class RestBus:
         params: dict[str, Any] = {"pageSize": self.page_size}
         if token:
             params["pageToken"] = token
-        body = self._request("GET", RULES_PATH, params=params).json()
-        entities = body.get("entities") or []
-        return [Rule.model_validate(item) for item in entities], body.get("nextPageToken") or None
+        body = _json(self._request("GET", RULES_PATH, params=params), "GET", RULES_PATH)
+        entities = body.get("entities") if isinstance(body, dict) else None
+        token = body.get("nextPageToken") if isinstance(body, dict) else None
+        if not isinstance(entities, list) or not isinstance(token, str | None):
+            raise BusError(f"GET {RULES_PATH}: the answer is not a page of rules")
+        return [_rule(item, "GET", RULES_PATH) for item in entities], token or None
 
     def list_rules(self) -> Iterator[Rule]:
         """Every rule, following `nextPageToken` until the last page (bounded)."""
@@ -86,17 +89,19 @@ class RestBus:
 
     def get_rule(self, rule_id: str) -> Rule:
         """One rule by id."""
-        return Rule.model_validate(self._request("GET", self._path(rule_id)).json())
+        path = self._path(rule_id)
+        return _rule(_json(self._request("GET", path), "GET", path), "GET", path)
 
     def put_rule(self, rule: Rule) -> Rule:
         """Replace a rule; the body carries the version it expects (409 if stale)."""
-        return Rule.model_validate(
-            self._request("PUT", self._path(rule.id), json=rule.to_wire()).json()
-        )
+        path = self._path(rule.id)
+        answer = self._request("PUT", path, json=rule.to_wire())
+        return _rule(_json(answer, "PUT", path), "PUT", path)
 
     def create_rule(self, rule: Rule) -> Rule:
         """Create a rule; returns it as stored."""
-        return Rule.model_validate(self._request("POST", RULES_PATH, json=rule.to_wire()).json())
+        answer = self._request("POST", RULES_PATH, json=rule.to_wire())
+        return _rule(_json(answer, "POST", RULES_PATH), "POST", RULES_PATH)
 
     def delete_rule(self, rule_id: str) -> None:
         """Delete a rule by id."""
@@ -136,3 +141,21 @@ class RestBus:
 
     def __repr__(self) -> str:
         return f"RestBus(api_host={self.api_host!r}, client_id={self._auth.client_id!r})"
+
+
+def _json(response: httpx.Response, method: str, path: str) -> Any:
+    """The JSON body of a 2xx answer; anything else (an HTML page, garbage) is a BusError."""
+    try:
+        return response.json()
+    except ValueError:
+        raise BusError(
+            f"{method} {path}: the answer is not JSON", status=response.status_code
+        ) from None
+
+
+def _rule(data: Any, method: str, path: str) -> Rule:
+    """A rule from an answer's JSON; a body that is not a rule is a BusError, not a crash."""
+    try:
+        return Rule.model_validate(data)
+    except ValueError:  # pydantic's ValidationError included
+        raise BusError(f"{method} {path}: the answer is not a rule") from None
