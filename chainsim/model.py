@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    StringConstraints,
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
@@ -27,6 +28,9 @@ from pydantic.alias_generators import to_camel
 from chainsim.errors import InputError
 
 INVOKE_RULE = "invokeRule"
+
+# A plan-file name (attribute, transform key, rule id): a string, never empty.
+Name = Annotated[str, StringConstraints(strict=True, min_length=1)]
 
 
 class _Wire(BaseModel):
@@ -95,8 +99,8 @@ class ChainLink(_PlanModel):
     source: StrictStr = Field(min_length=1)
     destination: StrictStr = Field(min_length=1)
     event_type: StrictStr = Field(min_length=1)
-    transform: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    preserve: list[StrictStr] = Field(default_factory=list)
+    transform: dict[Name, StrictStr] = Field(default_factory=dict)
+    preserve: list[Name] = Field(default_factory=list)
 
     def to_action(self) -> Action:
         """The `invokeRule` action that realises this link on its source rule."""
@@ -114,7 +118,7 @@ class RuleSettings(_PlanModel):
     enabled: StrictBool | None = None
     workflow: StrictStr | None = None
     data_format: Literal["Json", "TopLevelPrimitives"] | None = None
-    attributes: list[StrictStr] = Field(default_factory=list)
+    attributes: list[Name] = Field(default_factory=list)
 
 
 class DeadLetterConfig(_PlanModel):
@@ -136,7 +140,7 @@ class ChainPlan(_PlanModel):
 
     max_depth: StrictInt = Field(default=5, ge=1, le=10_000)
     links: list[ChainLink] = Field(default_factory=list)
-    rules: dict[StrictStr, RuleSettings] = Field(default_factory=dict)
+    rules: dict[Name, RuleSettings] = Field(default_factory=dict)
     dead_letter: DeadLetterConfig | None = None
     callback: CallbackConfig | None = None
 
@@ -188,6 +192,9 @@ def input_error_from(
     first = error.errors(include_url=False)[0]
     loc = [*prefix, *first["loc"]]
     problem = _PROBLEMS.get(first["type"], first["msg"])
+    if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping's key, not its value
+        problem = f"key {loc[-2]!r}: {problem}"
+        loc = loc[:-2]
     if first["type"] == "list_type" and _is_string_list_field(loc):
         problem = "expected a list of strings"
     return InputError(source, format_place(loc), problem)

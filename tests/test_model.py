@@ -203,3 +203,25 @@ def test_yaml_anchors_that_stay_small_still_load(tmp_path: Path) -> None:
     )
     plan = load_plan(write(tmp_path, "p.yaml", text))
     assert [link.preserve for link in plan.links] == [["q", "c"], ["q", "c"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "links: [{source: a, destination: b, event_type: t, transform: {'': $.metadata.a}}]",
+            "p.yaml: links[0].transform: key '': must not be empty",
+        ),
+        (
+            "links: [{source: a, destination: b, event_type: t, preserve: [q, '']}]",
+            "p.yaml: links[0].preserve[1]: must not be empty",
+        ),
+        ("rules: {'': {enabled: true}}", "p.yaml: rules: key '': must not be empty"),
+        ("rules: {a: {attributes: ['']}}", "p.yaml: rules.a.attributes[0]: must not be empty"),
+    ],
+)
+def test_empty_names_in_a_plan_are_refused(tmp_path: Path, text: str, where: str) -> None:
+    """An empty attribute, transform key or rule id in a plan is one InputError line."""
+    with pytest.raises(InputError) as info:
+        load_plan(write(tmp_path, "p.yaml", text + "\n"))
+    assert str(info.value).endswith(where)
