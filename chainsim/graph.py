@@ -19,11 +19,12 @@ removed with its edges, and paths are measured on the DAG of the remaining nodes
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, compress, islice
 from operator import itemgetter
+from typing import cast
 
 NO_EDGES: tuple[int, ...] = ()
 
@@ -51,29 +52,33 @@ class Graph:
         distinct: bool = False,
     ) -> Graph:
         """A graph over `ids` from int edges; duplicates merged (`distinct`: planned has none)."""
-        n = len(ids)
-        new: list[list[int] | tuple[int, ...]] = [[] for _ in range(n)]
         planned = list(planned) if distinct else list(dict.fromkeys(planned))
-        # C-level loop: new[u].append(v) for every planned edge
-        deque(
-            map(
-                list.append,  # type: ignore[arg-type]
-                map(new.__getitem__, map(itemgetter(0), planned)),
-                map(itemgetter(1), planned),
-            ),
-            maxlen=0,
-        )
+        new = adjacency(len(ids), map(itemgetter(0), planned), map(itemgetter(1), planned))
+        return cls.from_adjacency(ids, new, existing)
+
+    @classmethod
+    def from_adjacency(
+        cls,
+        ids: list[str],
+        new: list[list[int]],
+        existing: Iterable[tuple[int, int]] = (),
+    ) -> Graph:
+        """A graph from planned successor lists (each edge once) and the bus's int edges.
+
+        A bus edge the plan repeats is kept once, as planned; bus duplicates are merged.
+        """
+        n = len(ids)
         old: list[list[int] | tuple[int, ...]] = [NO_EDGES] * n
         existing = list(existing)
         if existing:
-            seen = set(planned)
+            seen = {(u, v) for u, successors in enumerate(new) for v in successors}
             for u, v in existing:
                 if (u, v) not in seen:
                     seen.add((u, v))
                     if not old[u]:
                         old[u] = []
                     old[u].append(v)  # type: ignore[union-attr]
-        return cls(ids, old, new)
+        return cls(ids, old, cast("list[list[int] | tuple[int, ...]]", new))
 
     def successors(self) -> list[list[int]]:
         """Combined adjacency (bus edges, then planned ones) per node."""
@@ -87,6 +92,14 @@ class Graph:
         """Node ints back to rule ids."""
         ids = self.ids
         return [ids[i] for i in path]
+
+
+def adjacency(n: int, sources: Iterable[int], destinations: Iterable[int]) -> list[list[int]]:
+    """Successor lists over nodes `0..n-1`: `destinations[i]` appended to `sources[i]`'s."""
+    new: list[list[int]] = [[] for _ in range(n)]
+    # C-level loop: new[u].append(v) for every edge, in order
+    deque(map(list.append, map(new.__getitem__, sources), destinations), maxlen=0)
+    return new
 
 
 def build_graph(
@@ -218,6 +231,9 @@ class Analysis:
     `into_planned[v]`: the same for paths that use at least one planned edge (-1 when
     there is none); `pred_planned[v]` is the previous node `u`, or `~u` when the step
     u -> v is the planned edge (from there on, follow `pred`).
+    `all_planned`: the graph has no bus edges, so every path is a planned one and
+    `into_planned`/`pred_planned` are simply `into`/`pred` (0, not -1, where no path
+    ends); `longest_planned_path` reads them either way.
     """
 
     cycles: list[list[int]]
@@ -225,9 +241,12 @@ class Analysis:
     pred: list[int]
     into_planned: list[int]
     pred_planned: list[int]
+    all_planned: bool = False
 
     def longest_planned_path(self, end: int) -> list[int]:
         """The longest path through a planned edge that ends at `end`, start to end."""
+        if self.all_planned:
+            return self.longest_path(end)
         path = [end]
         v = end
         pred_planned, pred = self.pred_planned, self.pred
@@ -257,44 +276,31 @@ def analyse(graph: Graph) -> Analysis:
     """Cycles and longest paths (overall, and through a planned edge), in O(V + E)."""
     old, new = graph.old, graph.new
     n = len(old)
-    counts = Counter(chain.from_iterable(new))
-    counts.update(chain.from_iterable(old))
-    indegree = list(map(counts.get, range(n), repeat(0)))
+    all_planned = not any(old)
+    # a plain loop over the flat edge list: faster than a Counter plus a lookup per node
+    indegree = [0] * n
+    for v in chain.from_iterable(new):
+        indegree[v] += 1
+    if not all_planned:
+        for v in chain.from_iterable(old):
+            indegree[v] += 1
     order = [u for u in range(n) if not indegree[u]]
     into = [0] * n
     pred = [-1] * n
-    into_p = [-1] * n
-    pred_p = [-1] * n
+    if all_planned:
+        into_p, pred_p = into, pred
+    else:
+        into_p = [-1] * n
+        pred_p = [-1] * n
     cycles: list[list[int]] = []
     head = 0
     residual_done = False
     while True:
-        while head < len(order):
-            u = order[head]
-            head += 1
-            step = into[u] + 1
-            p = into_p[u]
-            for v in old[u]:
-                if step > into[v]:
-                    into[v] = step
-                    pred[v] = u
-                if p >= 0 and p + 1 > into_p[v]:
-                    into_p[v] = p + 1
-                    pred_p[v] = u
-                indegree[v] -= 1
-                if not indegree[v]:
-                    order.append(v)
-            # through a planned edge, into[u] + 1 >= into_p[u] + 1: always the better way
-            for v in new[u]:
-                if step > into[v]:
-                    into[v] = step
-                    pred[v] = u
-                if step > into_p[v]:
-                    into_p[v] = step
-                    pred_p[v] = ~u
-                indegree[v] -= 1
-                if not indegree[v]:
-                    order.append(v)
+        if all_planned:
+            _relax_planned(new, order, head, indegree, into, pred)
+        else:
+            _relax(old, new, order, head, indegree, into, pred, into_p, pred_p)
+        head = len(order)
         if residual_done or len(order) == n:
             break
         residual_done = True
@@ -305,7 +311,66 @@ def analyse(graph: Graph) -> Analysis:
     if residual_done:
         for v in on_cycles:
             into[v] = into_p[v] = -1
-    return Analysis(cycles, into, pred, into_p, pred_p)
+    return Analysis(cycles, into, pred, into_p, pred_p, all_planned)
+
+
+def _relax(
+    old: list[list[int] | tuple[int, ...]],
+    new: list[list[int] | tuple[int, ...]],
+    order: list[int],
+    head: int,
+    indegree: list[int],
+    into: list[int],
+    pred: list[int],
+    into_p: list[int],
+    pred_p: list[int],
+) -> None:
+    """Kahn from `order[head]` on (appending to `order`), tracking both kinds of path."""
+    # iterating a list sees the items appended meanwhile: `order` is Kahn's queue
+    for u in islice(order, head, None):
+        step = into[u] + 1
+        p = into_p[u]
+        for v in old[u]:
+            if step > into[v]:
+                into[v] = step
+                pred[v] = u
+            if p >= 0 and p + 1 > into_p[v]:
+                into_p[v] = p + 1
+                pred_p[v] = u
+            indegree[v] -= 1
+            if not indegree[v]:
+                order.append(v)
+        # through a planned edge, into[u] + 1 >= into_p[u] + 1: always the better way
+        for v in new[u]:
+            if step > into[v]:
+                into[v] = step
+                pred[v] = u
+            if step > into_p[v]:
+                into_p[v] = step
+                pred_p[v] = ~u
+            indegree[v] -= 1
+            if not indegree[v]:
+                order.append(v)
+
+
+def _relax_planned(
+    new: list[list[int] | tuple[int, ...]],
+    order: list[int],
+    head: int,
+    indegree: list[int],
+    into: list[int],
+    pred: list[int],
+) -> None:
+    """`_relax` for a graph of planned edges only: one kind of path, half the work."""
+    for u in islice(order, head, None):
+        step = into[u] + 1
+        for v in new[u]:
+            if step > into[v]:
+                into[v] = step
+                pred[v] = u
+            indegree[v] -= 1
+            if not indegree[v]:
+                order.append(v)
 
 
 def _split_residual(
@@ -336,25 +401,29 @@ def _split_residual(
 
 
 def weak_components(graph: Graph) -> list[int]:
-    """Weakly connected component label per node (union-find with path halving)."""
+    """Weakly connected component label per node: its smallest node.
+
+    Union-find with path halving; a root always hangs under the smaller root, so each
+    component's root is its smallest node.
+    """
     n = len(graph.old)
     parent = list(range(n))
     for successors in (graph.old, graph.new):
-        for u in range(n):
+        for u in compress(range(n), successors):  # the nodes with successors
+            ru = u
+            while parent[ru] != ru:
+                parent[ru] = parent[parent[ru]]
+                ru = parent[ru]
             for v in successors[u]:
-                ru = u
-                while parent[ru] != ru:
-                    parent[ru] = parent[parent[ru]]
-                    ru = parent[ru]
                 rv = v
                 while parent[rv] != rv:
                     parent[rv] = parent[parent[rv]]
                     rv = parent[rv]
-                if ru != rv:
-                    if ru < rv:
-                        parent[rv] = ru
-                    else:
-                        parent[ru] = rv
+                if rv < ru:
+                    parent[ru] = rv
+                    ru = rv
+                elif ru < rv:
+                    parent[rv] = ru
     labels = []
     for x in range(n):
         while parent[x] != x:
@@ -375,7 +444,10 @@ def deepest_planned_paths(
     """
     lp = analysis or analyse(graph)
     into_p = lp.into_planned
-    ends = [v for v, hops in enumerate(into_p) if hops > longer_than]
+    # a planned path has at least one hop (`into_planned` may hold 0 or -1 for none);
+    # C-level filter: the nodes v with into_p[v] > threshold
+    threshold = max(longer_than, 0)
+    ends = list(compress(range(len(into_p)), map(threshold.__lt__, into_p)))
     if not ends:
         return []
     label = weak_components(graph)
