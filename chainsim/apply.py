@@ -46,6 +46,7 @@ from chainsim.retry import Pacer, RetryPolicy, call_with_retry
 
 Status = Literal["applied", "unchanged", "rolled_back", "partial", "failed"]
 DEFAULT_JOURNAL = ".chainsim/journal.json"
+MAX_PAGES = 100_000  # the inventory is bounded: a bus that never ends its listing fails
 ProgressHook = Callable[[int, int], None]
 
 
@@ -362,7 +363,7 @@ class Orchestrator:
         rules: list[Rule] = []
         token: str | None = None
         seen: set[str] = set()
-        while True:
+        for _ in range(MAX_PAGES):
             page, token = self._call(partial(list_page, token), rng)
             rules.extend(page)
             if token is None:
@@ -370,6 +371,7 @@ class Orchestrator:
             if token in seen:
                 raise BusError("the bus repeated a page token while listing rules")
             seen.add(token)
+        raise BusError(f"the bus listed more than {MAX_PAGES} pages of rules")
 
     def plan(self, plan: ChainPlan) -> ChangeSet:
         """The ChangeSet of `plan` against the bus as it is now (writes nothing)."""

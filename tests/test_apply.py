@@ -341,3 +341,30 @@ def test_pacer_keeps_a_rate_limited_run_under_the_limit(tmp_path: Path, concurre
     assert result.status == "applied"
     assert result.metrics["status_429"] == 0
     assert ideal <= r.clock.now() <= 1.05 * ideal
+
+
+def test_an_endless_listing_fails_the_run_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bus that hands out a new page token forever ends the inventory after MAX_PAGES."""
+    import chainsim.apply
+
+    class Endless:
+        dialect = "eventbridge"
+
+        def __init__(self) -> None:
+            self.pages = 0
+
+        def list_page(self, token: str | None) -> tuple[list[Rule], str]:
+            self.pages += 1
+            return [], f"t{self.pages}"
+
+    monkeypatch.setattr(chainsim.apply, "MAX_PAGES", 50)
+    from chainsim.clock import VirtualClock
+
+    bus = Endless()
+    result = Orchestrator(bus, clock=VirtualClock(), journal_path=tmp_path / "j.json").apply(
+        plan_of()
+    )
+    assert result.status == "failed" and "more than 50 pages" in (result.error or "")
+    assert bus.pages == 50
