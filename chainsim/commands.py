@@ -271,8 +271,12 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
             )
             result = orch.resume() if apply.resume else orch.apply(plan)
         report = result.to_report()
-        if backend.fake is not None:
-            report["final_rules"] = [rule.to_wire() for rule in backend.fake.rules()]
+        if backend.fake is not None:  # the fake's state in the dialect's wire form
+            report["final_rules"] = (
+                backend.fake.triggers()
+                if options.dialect == "triggers"
+                else [rule.to_wire() for rule in backend.fake.rules()]
+            )
     if apply.report is not None:
         apply.report.parent.mkdir(parents=True, exist_ok=True)
         apply.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

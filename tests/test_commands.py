@@ -304,3 +304,27 @@ def test_a_bad_triggers_inventory_for_the_fake_is_bad_input(
         "triggers.json",
     )
     assert code == 2 and out.strip() == line
+
+
+def test_final_rules_of_a_triggers_run_are_the_fakes_triggers(work: Path) -> None:
+    """`apply --bus fake --dialect triggers --report` lists the fake's triggers as final_rules."""
+    trigger = {
+        "id": "t-1",
+        "name": "T1",
+        "topicName": "v2.detail.events.conversation.{id}.customer.start",
+        "enabled": True,
+        "version": 1,
+        "target": {"type": "Workflow", "id": "wf-1"},
+        "matchCriteria": [{"jsonPath": "queueId", "operator": "Exists"}],
+    }
+    (work / "triggers.json").write_text(json.dumps([trigger]))
+    (work / "settings.yaml").write_text(yaml.safe_dump({"rules": {"t-1": {"enabled": False}}}))
+    code, out = _run(
+        "apply", "settings.yaml", "--bus", "fake", "--dialect", "triggers",
+        "--inventory", "triggers.json", "--report", "r.json",
+    )  # fmt: skip
+    assert code == 0, out
+    final = json.loads((work / "r.json").read_text())["final_rules"]
+    assert [(t["id"], t["enabled"], t["topicName"]) for t in final] == [
+        ("t-1", False, trigger["topicName"])
+    ]
