@@ -432,6 +432,19 @@ def test_certify_runs_the_scenarios_and_says_where_the_report_went(
     assert "certification report: out/c.json (Markdown: out/c.md)" in result.output
 
 
+def test_certify_as_a_command_warns_about_nothing(project: pytest.Pytester) -> None:
+    """The `chainsim certify` process imports chainsim before pytest, yet prints no warning."""
+    import sys
+
+    scenarios = project.mkdir("scenarios")
+    (scenarios / "test_ok.py").write_text("def test_ok(chainsim_clock):\n    pass\n")
+    result = project.run(
+        sys.executable, "-m", "chainsim.cli", "certify", "-p", "no:cacheprovider", "-p", "no:xdist"
+    )
+    assert result.ret == 0, result.outlines
+    assert "warning" not in result.stdout.str().lower(), result.outlines
+
+
 def test_a_module_can_give_the_fake_bus_its_faults(
     project: pytest.Pytester, bus_modules: None
 ) -> None:
