@@ -663,6 +663,7 @@ class Orchestrator:
         already holds its target. Raises `_Failed` when the update fails for good.
         """
         rng = self.retry.rng(current.id)
+        conflict: Conflict | None = None
         sent = False
         last_base: Rule | None = None
         target = make_target(current)
@@ -684,7 +685,8 @@ class Orchestrator:
 
             try:
                 stored = self._call(partial(self.bus.put_rule, target), rng, on_attempt=count)
-            except Conflict:
+            except Conflict as exc:
+                conflict = exc
                 try:
                     current = self._call(partial(self.bus.get_rule, current.id), rng)
                 except BusError as exc:
@@ -695,9 +697,13 @@ class Orchestrator:
             if on_applied is not None:
                 on_applied(_Applied(current.id, current, fields))
             return stored, current
-        raise _Failed(
-            ConflictsExhausted("409 on every attempt to merge", status=409), target, fields
+        exhausted = ConflictsExhausted(
+            "409 on every attempt to merge",
+            status=409,
+            code=conflict.code if conflict else None,
+            context_id=conflict.context_id if conflict else None,
         )
+        raise _Failed(exhausted, target, fields)
 
     def _rollback(
         self,

@@ -368,3 +368,13 @@ def test_an_endless_listing_fails_the_run_instead_of_hanging(
     )
     assert result.status == "failed" and "more than 50 pages" in (result.error or "")
     assert bus.pages == 50
+
+
+def test_conflicts_on_every_attempt_dead_letter_with_the_buss_code(tmp_path: Path) -> None:
+    """409 on every re-merge fails the update; its dead letter keeps the bus's 409 code."""
+    faults = FaultPlan.model_validate({"conflicts": {"fraction": 1.0}})
+    with rig(tmp_path, [make_rule("a"), make_rule("b")], faults) as r:
+        result = r.orchestrator().apply(plan_of(("a", "b")))
+    assert result.status == "failed" and result.dead_letters == 1
+    letter = read_spool(tmp_path / "spool.jsonl")[0]
+    assert (letter.status, letter.code) == (409, "conflict")
