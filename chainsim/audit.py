@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -82,11 +81,6 @@ class AuditLog:
             self._prev = _sha(line.encode("utf-8"))
             self.run_lines.append(entry)
             return entry
-
-    def sync(self) -> None:
-        """fsync the log file to disk."""
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            os.fsync(handle.fileno())
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"

@@ -42,7 +42,7 @@ from chainsim.bus.base import (
     error_from_http,
 )
 from chainsim.clock import Clock
-from chainsim.model import ChainPlan, InputError, Rule, RuleSettings
+from chainsim.model import ChainPlan, Rule, RuleSettings
 
 if TYPE_CHECKING:
     import httpx
@@ -317,21 +317,6 @@ class SdkCredentials:
         self._clock = clock
         self.refresh_margin = refresh_margin
         self.fetches = 0
-
-    @classmethod
-    def from_env(cls, *, clock: Clock, environ: Mapping[str, str] | None = None) -> SdkCredentials:
-        """Credentials from `GENESYS_CLIENT_ID` / `GENESYS_CLIENT_SECRET` (InputError if unset)."""
-        import os
-
-        env = os.environ if environ is None else environ
-        client_id, secret = env.get("GENESYS_CLIENT_ID"), env.get("GENESYS_CLIENT_SECRET")
-        if not client_id or not secret:
-            raise InputError(
-                "environment",
-                "GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET",
-                "both must be set for --bus live",
-            )
-        return cls(client_id, secret, clock=clock)
 
     @classmethod
     def adopt(cls, auth: Any, *, clock: Clock) -> SdkCredentials:
