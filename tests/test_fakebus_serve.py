@@ -112,3 +112,27 @@ def test_load_bus_bad_input(
         load_bus(**kwargs)  # type: ignore[arg-type]
     assert message in str(err.value)
     assert "secret" not in str(err.value).replace("ID:SECRET", "")
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", str(10**12)])
+def test_a_bad_content_length_is_a_400_and_the_server_keeps_serving(length: str) -> None:
+    """A request with an unreadable Content-Length gets a Genesys 400, not a server traceback."""
+    from chainsim.fakebus import FakeBus
+
+    with FakeBus(clock=VirtualClock()).serve() as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            head = f"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+            sock.sendall(head.encode() + b"\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 400")
+        assert json.loads(body)["code"] == "bad.request"
+        token = httpx.post(
+            f"{base}/oauth/token",
+            auth=("chainsim", "chainsim-secret"),
+            data={"grant_type": "client_credentials"},
+        )
+        assert token.status_code == 200

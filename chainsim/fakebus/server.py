@@ -18,6 +18,20 @@ import httpx
 
 Handler = Callable[[httpx.Request], httpx.Response]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+MAX_BODY = 16 * 1024 * 1024  # a request body larger than this is refused (400)
+
+
+def _error(status: int, code: str, message: str) -> httpx.Response:
+    """A Genesys-shaped error answer from the server itself (not from the fake's handler)."""
+    body = {
+        "message": message,
+        "code": code,
+        "status": status,
+        "contextId": "",
+        "details": [],
+        "errors": [],
+    }
+    return httpx.Response(status, json=body)
 
 
 def _request_handler(handler: Handler, base: str) -> type[BaseHTTPRequestHandler]:
@@ -28,7 +42,14 @@ def _request_handler(handler: Handler, base: str) -> type[BaseHTTPRequestHandler
         sys_version = ""
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY:  # unreadable: answer, then drop the connection
+                self.close_connection = True
+                self._answer(_error(400, "bad.request", f"Content-Length must be 0..{MAX_BODY}"))
+                return
             body = self.rfile.read(length) if length else b""
             request = httpx.Request(
                 self.command, base + self.path, headers=list(self.headers.items()), content=body
@@ -36,23 +57,20 @@ def _request_handler(handler: Handler, base: str) -> type[BaseHTTPRequestHandler
             try:
                 response = handler(request)
             except Exception as exc:  # a bug in the fake: answer 500, keep serving
-                response = httpx.Response(
-                    500,
-                    json={
-                        "message": f"fake bus error: {type(exc).__name__}",
-                        "code": "internal.server.error",
-                        "status": 500,
-                        "contextId": "",
-                        "details": [],
-                        "errors": [],
-                    },
+                response = _error(
+                    500, "internal.server.error", f"fake bus error: {type(exc).__name__}"
                 )
+            self._answer(response)
+
+        def _answer(self, response: httpx.Response) -> None:
             content = response.content
             self.send_response(response.status_code)
             for key, value in response.headers.multi_items():
                 if key.lower() not in _HOP_BY_HOP:
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(content)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if content and self.command != "HEAD":
                 self.wfile.write(content)
