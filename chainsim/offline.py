@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from chainsim.model import ChainPlan, InputError, Rule, load_event, load_inventory, load_plan
 from chainsim.transform import PathCompiler, PathError
@@ -24,10 +25,13 @@ EXIT_FINDINGS = 1
 FORMATS = ("text", "json")
 DIALECTS = ("eventbridge", "triggers")
 PATH_SHOWN = 20  # a longer path of rule ids is elided in text output (JSON keeps it whole)
+HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them all)
+NOTES_SHOWN = 20  # warnings on stderr beside JSON output, then a count of the rest
 
 
 def _console(err: bool = False) -> Console:
-    return Console(highlight=False, soft_wrap=True, stderr=err)
+    """A console that prints ids, paths and messages as they are (no rich markup in data)."""
+    return Console(highlight=False, soft_wrap=True, stderr=err, markup=False)
 
 
 def _choice(name: str, value: str, allowed: Iterable[str]) -> str:
@@ -79,7 +83,7 @@ def _print_findings(plan_path: Path, plan: ChainPlan, rules: list[Rule], report:
         style = "red" if finding.severity == "error" else "yellow"
         table.add_row(
             str(n),
-            f"[{style}]{finding.severity}[/{style}]",
+            Text(finding.severity, style=style),
             finding.code,
             _path_text(list(finding.rule_ids)),
             finding.message,
@@ -121,15 +125,31 @@ def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output
     trace = simulate(rules, plan.links, event, max_depth=plan.max_depth)
     if output == "json":
         sys.stdout.write(json.dumps(trace.to_json(), indent=2) + "\n")
-        err = _console(err=True)
-        for miss in trace.missing:
-            err.print(
-                f"warning: depth {miss.depth} {miss.source} -> {miss.destination}: "
-                f"source event lacks {miss.attribute}"
-            )
+        _warn_beside_json(trace)
     else:
         _print_trace(event.event_type, trace, plan.max_depth)
     return EXIT_OK
+
+
+def _warn_beside_json(trace: Any) -> None:
+    """Missing attributes, skipped links and truncation as warnings on stderr (bounded)."""
+    notes = [
+        f"warning: depth {miss.depth} {miss.source} -> {miss.destination}: "
+        f"source event lacks {miss.attribute}"
+        for miss in trace.missing[: NOTES_SHOWN + 1]
+    ]
+    notes += [
+        f"warning: {source} -> {dest}: skipped, rule {dest!r} is not in the inventory"
+        for source, dest in trace.skipped[: NOTES_SHOWN + 1]
+    ]
+    total = len(trace.missing) + len(trace.skipped)
+    err = _console(err=True)
+    for note in notes[:NOTES_SHOWN]:
+        err.print(note)
+    if total > NOTES_SHOWN:
+        err.print(f"warning: ... and {total - NOTES_SHOWN} more")
+    if trace.truncated:
+        err.print(f"warning: trace truncated after {len(trace.hops)} hops (too many paths)")
 
 
 def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
@@ -145,7 +165,7 @@ def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     table.add_column("source -> destination", overflow="fold")
     table.add_column("event delivered", overflow="fold")
     table.add_column("missing", overflow="fold")
-    for hop in trace.hops:
+    for hop in trace.hops[:HOPS_SHOWN]:
         table.add_row(
             str(hop.depth),
             f"{hop.source}\n-> {hop.destination}",
@@ -154,6 +174,8 @@ def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
         )
     out.print(table)
     notes = [f"{len(trace.hops)} hop(s), deepest {trace.max_depth_reached} (max_depth {max_depth})"]
+    if len(trace.hops) > HOPS_SHOWN:
+        notes.append(f"first {HOPS_SHOWN} shown (--format json prints every hop)")
     if trace.missing:
         notes.append(f"{len(trace.missing)} missing attribute(s)")
     if trace.skipped:

@@ -253,3 +253,46 @@ def test_hundred_thousand_links(tmp_path: Path) -> None:
     data = json.loads(out)
     assert code == 1 and [f["code"] for f in data["findings"]] == ["depth"]
     assert len(data["findings"][0]["rule_ids"]) == n + 1  # r0 .. r24999, then r25003
+
+
+def test_ids_that_look_like_rich_markup_print_as_they_are(tmp_path: Path) -> None:
+    """Rule ids and attributes with [brackets] are printed literally, never as markup."""
+    inv = write(tmp_path, "i.json", [
+        {"id": "x[/b]", "eventType": "start", "filters": {"attributes": ["a"]}},
+        {"id": "[bold]y", "eventType": "t2", "filters": {"attributes": ["a"]}}])  # fmt: skip
+    plan = write(tmp_path, "p.json", {"links": [
+        {"source": "x[/b]", "destination": "[bold]y", "event_type": "start",
+         "preserve": ["a", "[/z]"]},
+        {"source": "x[/b]", "destination": "nope[/i]", "event_type": "start"}]})  # fmt: skip
+    event = write(tmp_path, "e.json", {"eventType": "start", "metadata": {}})
+    code, out, _ = run("validate", plan, "--inventory", inv)
+    assert code == 1 and "nope[/i]" in out and "[/z]" in out
+    code, out, _ = run("simulate", plan, "--inventory", inv, "--event", event)
+    assert code == 0 and "x[/b]" in out and "-> [bold]y" in out
+    code, out, err = run("simulate", plan, "--inventory", inv, "--event", event, "--format", "json")
+    assert code == 0 and json.loads(out)["hops"][0]["destination"] == "[bold]y"
+    assert "lacks [/z]" in err
+    assert "x[/b] -> nope[/i]: skipped, rule 'nope[/i]' is not in the inventory" in err
+
+
+def test_simulate_text_shows_the_first_hops_of_a_huge_trace(tmp_path: Path) -> None:
+    """A trace of thousands of hops prints a bounded table and says JSON has them all."""
+    plan, inv, event = chain_files(tmp_path, 1_000, 1_000)
+    code, out, _ = run("simulate", plan, "--inventory", inv, "--event", event)
+    assert code == 0 and "1000 hop(s)" in out
+    assert "first 200 shown (--format json prints every hop)" in out
+    assert "│   201 │" not in out and "│   200 │" in out
+
+
+def test_json_warnings_are_bounded_and_truncation_is_said(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Beside JSON output, stderr holds at most 20 warnings, a count, and any truncation."""
+    from chainsim.offline import _warn_beside_json
+    from chainsim.simulate import Hop, Trace
+
+    hops = [Hop("a", "b", 1, {}, ("k",)) for _ in range(50)]
+    _warn_beside_json(Trace(event={}, hops=hops, truncated=True))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 22 and lines[20] == "warning: ... and 30 more"
+    assert lines[21] == "warning: trace truncated after 50 hops (too many paths)"
