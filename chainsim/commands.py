@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -149,12 +150,17 @@ def run_plan(plan_path: Path, options: BusOptions, output: str = "text") -> int:
         changes = compute_changes(rules, PlanIndex.of(plan), EVENTBRIDGE)
     else:
         from chainsim.apply import Orchestrator
+        from chainsim.bus.base import BusError
 
-        with connect(options) as backend:
-            orch = Orchestrator(backend.bus, clock=backend.clock)
-            rules = orch.inventory()
-            report = orch.validate(plan, rules)
-            changes = compute_changes(rules, PlanIndex.of(plan), orch.merger)
+        try:
+            with connect(options) as backend:
+                orch = Orchestrator(backend.bus, clock=backend.clock)
+                rules = orch.inventory()
+                report = orch.validate(plan, rules)
+                changes = compute_changes(rules, PlanIndex.of(plan), orch.merger)
+        except BusError as exc:  # the bus failed (after retries): one line, exit 1
+            sys.stderr.write(f"chainsim: plan: reading the bus failed: {exc}\n")
+            return EXIT_FAILED
     findings = [f.to_json() for f in report.findings]
     ok = not any(f["severity"] == "error" for f in findings)
     if output == "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,18 @@ def test_final_rules_of_a_triggers_run_are_the_fakes_triggers(work: Path) -> Non
     assert [(t["id"], t["enabled"], t["topicName"]) for t in final] == [
         ("t-1", False, trigger["topicName"])
     ]
+
+
+def test_plan_on_an_unreachable_live_bus_is_one_line_exit_1(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --bus live` against a dead host exits 1 with one line naming the failure."""
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "plan-secret-value")
+    monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out = _run("plan", "plan.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}")
+    assert code == 1, out
+    assert out == "chainsim: plan: reading the bus failed: POST /oauth/token: ConnectError\n"
