@@ -241,6 +241,7 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
     """`chainsim apply`: run the orchestrator; 0 applied/unchanged, 1 otherwise, 2 bad input."""
     from chainsim.apply import Journal, Orchestrator
     from chainsim.audit import AuditLog
+    from chainsim.bus.base import BusError
 
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
@@ -275,7 +276,11 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
                 journal_path=apply.journal,
                 progress=progress,
             )
-            result = orch.resume() if apply.resume else orch.apply(plan)
+            try:
+                result = orch.resume() if apply.resume else orch.apply(plan)
+            except BusError as exc:  # the journal stays unfinished: `--resume` again later
+                sys.stderr.write(f"chainsim: apply: the bus failed: {exc}\n")
+                return EXIT_FAILED
         report = result.to_report()
         if backend.fake is not None:  # the fake's state in the dialect's wire form
             report["final_rules"] = (

@@ -344,3 +344,33 @@ def test_plan_on_an_unreachable_live_bus_is_one_line_exit_1(
     code, out = _run("plan", "plan.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}")
     assert code == 1, out
     assert out == "chainsim: plan: reading the bus failed: POST /oauth/token: ConnectError\n"
+
+
+def test_resume_on_an_unreachable_bus_keeps_the_journal_for_a_later_resume(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed run resumed while the bus is down: one line, exit 1, journal still unfinished."""
+    from chainsim.apply import Journal
+
+    rule = {"id": "a", "eventType": "type.a", "version": 1, "actions": []}
+    target = {**rule, "actions": [{"type": "invokeRule", "ruleId": "b"}]}
+    journal = work / ".chainsim" / "journal.json"
+    journal.parent.mkdir()
+    plan = {"links": [{"source": "a", "destination": "b", "event_type": "type.a"}]}
+    journal.with_suffix(".plan.json").write_text(json.dumps(plan))
+    entry = {"state": "writing", "base": rule, "fields": ["actions"], "target": target}
+    head = {"version": 2, "run_id": "r1", "status": "applying", "atomic": True, "order": []}
+    journal.write_text(json.dumps({**head, "rules": {"a": entry}}))
+    (work / "p.yaml").write_text(yaml.safe_dump(plan))
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "resume-secret-value")
+    monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out = _run(
+        "apply", "p.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}", "--resume"
+    )
+    assert code == 1, out
+    assert out == "chainsim: apply: the bus failed: POST /oauth/token: ConnectError\n"
+    assert (Journal(journal).load() or {})["status"] == "applying"
