@@ -79,7 +79,6 @@ def connect(options: BusOptions) -> Iterator[Backend]:
             )
             api_host, login_host = DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
             client_id, secret = FAKE_CLIENT
-            stack.enter_context(fake.mock(api_host, login_host))
         elif options.bus == "live":
             from chainsim.clock import SystemClock
 
@@ -93,11 +92,17 @@ def connect(options: BusOptions) -> Iterator[Backend]:
             client_id, secret = (os.environ[name] for name in CREDENTIAL_VARS)
         else:
             raise InputError("--bus", "", "expected fake or live")
-        http = stack.enter_context(httpx.Client(timeout=30.0))
-        auth = ClientCredentials(client_id, secret, login_host=login_host, http=http, clock=clock)
+        http = stack.enter_context(httpx.Client(timeout=30.0))  # dead letters, callbacks
+        bus_http = http
+        if fake is not None:  # only the bus client talks to the embedded fake (in-process)
+            transport = httpx.MockTransport(fake.handler)
+            bus_http = stack.enter_context(httpx.Client(transport=transport, timeout=30.0))
+        auth = ClientCredentials(
+            client_id, secret, login_host=login_host, http=bus_http, clock=clock
+        )
         bus = make_bus(
             options.dialect,
-            http=http,
+            http=bus_http,
             auth=auth,
             api_host=api_host,
             login_host=login_host,

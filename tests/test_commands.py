@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,13 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "inventory.json").write_text(json.dumps([make_rule(x) for x in "abcde"]))
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump({"links": LINKS}))
     return tmp_path
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (a connection is refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -135,7 +143,7 @@ def test_callback_secret_must_be_set_and_never_leaks(
     """A callback without its secret env var is bad input (2); with it, no artefact holds it."""
     plan = {
         "links": LINKS[:2],
-        "callback": {"url": "https://hooks.example.com/x", "secret_env": "CB_SECRET"},
+        "callback": {"url": f"http://127.0.0.1:{_closed_port()}/x", "secret_env": "CB_SECRET"},
     }
     (work / "cb.yaml").write_text(yaml.safe_dump(plan))
     code, out = _run("apply", "cb.yaml", "--bus", "fake", "--inventory", "inventory.json")
@@ -338,9 +346,7 @@ def test_plan_on_an_unreachable_live_bus_is_one_line_exit_1(
     monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "plan-secret-value")
     monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _closed_port()
     code, out = _run("plan", "plan.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}")
     assert code == 1, out
     assert out == "chainsim: plan: reading the bus failed: POST /oauth/token: ConnectError\n"
@@ -365,12 +371,59 @@ def test_resume_on_an_unreachable_bus_keeps_the_journal_for_a_later_resume(
     monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "resume-secret-value")
     monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _closed_port()
     code, out = _run(
         "apply", "p.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}", "--resume"
     )
     assert code == 1, out
     assert out == "chainsim: apply: the bus failed: POST /oauth/token: ConnectError\n"
     assert (Journal(journal).load() or {})["status"] == "applying"
+
+
+def test_on_the_fake_bus_dead_letters_and_callbacks_reach_real_endpoints(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--bus fake` keeps the fake in-process: the DLQ and callback URLs get real POSTs."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chainsim.callbacks import SIGNATURE_HEADER, verify_signature
+
+    received: list[tuple[str, bytes, str | None]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body, self.headers.get(SIGNATURE_HEADER)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    plan = {
+        "links": LINKS[:1],
+        "dead_letter": {"url": f"{base}/dlq"},
+        "callback": {"url": f"{base}/cb", "secret_env": "CB_SECRET"},
+    }
+    (work / "p.yaml").write_text(yaml.safe_dump(plan))
+    (work / "faults.yaml").write_text("conflicts: {fraction: 1.0}\n")
+    monkeypatch.setenv("CB_SECRET", "cb-secret")
+    try:
+        code, out = _run(
+            "apply", "p.yaml", "--bus", "fake", "--inventory", "inventory.json",
+            "--faults", "faults.yaml", "--report", "r.json",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1, out
+    assert [path for path, _, _ in received] == ["/dlq", "/cb"]
+    assert verify_signature(received[1][1], received[1][2], "cb-secret")
+    report = json.loads((work / "r.json").read_text())
+    assert report["callback"]["delivered"] is True
+    assert not (work / ".chainsim" / "deadletter.jsonl").exists()
