@@ -294,7 +294,7 @@ def chain_factory(
         chainsim_bus,
         chainsim_backend.new_prefix(),
         dialect=chainsim_dialect,
-        workflow_id=chainsim_backend.workflow_id(),
+        workflow_id=chainsim_backend.workflow_id(chainsim_dialect),
         clock=chainsim_clock,
     )
     try:

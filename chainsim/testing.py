@@ -306,14 +306,21 @@ class Backend:
             bus = stack.enter_context(self.connect(dialect, clock))
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="chainsim-"))
             factory = ChainFactory(
-                bus, self.new_prefix(), dialect=dialect, workflow_id=self.workflow_id(), clock=clock
+                bus,
+                self.new_prefix(),
+                dialect=dialect,
+                workflow_id=self.workflow_id(dialect),
+                clock=clock,
             )
             stack.callback(factory.cleanup)
             yield Session(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
 
-    def workflow_id(self) -> str:
-        """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake."""
-        if self.options.live:
+    def workflow_id(self, dialect: str = "triggers") -> str:
+        """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake.
+
+        Only a live triggers run needs the variable; EventBridge rules target no workflow.
+        """
+        if self.options.live and dialect == "triggers":
             workflow = os.environ.get(WORKFLOW_VAR)
             if not workflow:
                 raise RuntimeError(f"a live triggers run needs {WORKFLOW_VAR} in the environment")

@@ -160,3 +160,14 @@ def test_only_dialects_refuses_unknown_names() -> None:
     assert only_dialects("triggers").args == ("chainsim_dialect", ["triggers"])
     with pytest.raises(ValueError, match="rest"):
         only_dialects("rest")
+
+
+def test_only_a_live_triggers_run_needs_a_workflow_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live EventBridge run needs no CHAINSIM_WORKFLOW_ID; a live triggers run does."""
+    monkeypatch.delenv("CHAINSIM_WORKFLOW_ID", raising=False)
+    backend = Backend(Options(bus="live", dialects=("eventbridge",)), "run1")
+    assert backend.workflow_id("eventbridge")
+    with pytest.raises(RuntimeError, match="CHAINSIM_WORKFLOW_ID"):
+        backend.workflow_id("triggers")
+    monkeypatch.setenv("CHAINSIM_WORKFLOW_ID", "wf-1")
+    assert backend.workflow_id("triggers") == "wf-1"
