@@ -150,6 +150,13 @@ def run_plan(plan_path: Path, options: BusOptions, output: str = "text") -> int:
     if options.bus is None:  # offline: the inventory file is the bus state
         if options.inventory is None:
             raise InputError("plan", "", "give --inventory FILE or --bus fake|live")
+        if options.dialect != "eventbridge":
+            raise InputError(
+                "--dialect",
+                "",
+                f"an offline plan reads EventBridge rules; for {options.dialect} "
+                "use --bus fake --dialect triggers --inventory FILE",
+            )
         rules = load_inventory(options.inventory)
         report = validate_plan(plan, rules)
         changes = compute_changes(rules, PlanIndex.of(plan), EVENTBRIDGE)

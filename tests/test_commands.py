@@ -427,3 +427,10 @@ def test_on_the_fake_bus_dead_letters_and_callbacks_reach_real_endpoints(
     report = json.loads((work / "r.json").read_text())
     assert report["callback"]["delivered"] is True
     assert not (work / ".chainsim" / "deadletter.jsonl").exists()
+
+
+def test_offline_plan_does_not_ignore_the_dialect(work: Path) -> None:
+    """`plan --inventory F --dialect triggers` (offline) is bad input naming the way to do it."""
+    code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--dialect", "triggers")
+    assert code == 2 and out.startswith("chainsim: --dialect: an offline plan reads EventBridge")
+    assert "--bus fake --dialect triggers" in out and out.count("\n") == 1
