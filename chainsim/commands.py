@@ -82,6 +82,12 @@ def connect(options: BusOptions) -> Iterator[Backend]:
         elif options.bus == "live":
             from chainsim.clock import SystemClock
 
+            for name, given in (("--inventory", options.inventory), ("--faults", options.faults)):
+                if given is not None:  # an org is neither seeded nor faulted: not ignored
+                    raise InputError(
+                        name, "", "only with --bus fake (a live bus has its own state)"
+                    )
+
             clock = SystemClock()
             api_host, login_host = live_hosts(options.env, options.api_host, options.login_host)
             for name in CREDENTIAL_VARS:

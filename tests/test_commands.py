@@ -434,3 +434,15 @@ def test_offline_plan_does_not_ignore_the_dialect(work: Path) -> None:
     code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--dialect", "triggers")
     assert code == 2 and out.startswith("chainsim: --dialect: an offline plan reads EventBridge")
     assert "--bus fake --dialect triggers" in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--inventory", "--faults"])
+def test_fake_only_options_with_a_live_bus_are_bad_input(work: Path, option: str) -> None:
+    """`apply --bus live --faults F` is refused (exit 2) instead of silently ignoring F."""
+    (work / "faults.yaml").write_text("seed: 1\n")
+    value = "inventory.json" if option == "--inventory" else "faults.yaml"
+    code, out = _run("apply", "plan.yaml", "--bus", "live", option, value)
+    assert (
+        code == 2
+        and out == f"chainsim: {option}: only with --bus fake (a live bus has its own state)\n"
+    )
