@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import ssl
 import tempfile
 import threading
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import ssl
+
     from chainsim.bus.base import Bus, ExchangeObserver
     from chainsim.clock import Clock
     from chainsim.fakebus import FakeBus
@@ -197,6 +198,8 @@ class Backend:
         """One TLS context for every client of the run (loading CA files costs ~0.1 s)."""
         with self._lock:
             if self._tls is None:
+                import ssl
+
                 self._tls = ssl.create_default_context()
             return self._tls
 

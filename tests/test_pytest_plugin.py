@@ -297,12 +297,12 @@ def test_report_under_xdist_loadgroup_keeps_plain_node_ids(
 
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
-    """Importing the plugin loads neither httpx, respx, pydantic, the fake bus nor the SDK."""
+    """Importing the plugin loads neither httpx, respx, pydantic, ssl, the fake bus nor the SDK."""
     code = textwrap.dedent(
         """
         import sys, pytest
         import chainsim.pytest_plugin
-        heavy = [m for m in ("httpx", "respx", "pydantic", "chainsim.fakebus",
+        heavy = [m for m in ("httpx", "respx", "pydantic", "chainsim.fakebus", "ssl",
                              "PureCloudPlatformClientV2", "matplotlib") if m in sys.modules]
         print(heavy)
         """
