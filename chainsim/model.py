@@ -11,9 +11,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +26,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from chainsim.errors import InputError
 
@@ -31,6 +34,24 @@ INVOKE_RULE = "invokeRule"
 
 # A plan-file name (attribute, transform key, rule id): a string, never empty.
 Name = Annotated[str, StringConstraints(strict=True, min_length=1)]
+
+
+def _http_url(value: str) -> str:
+    """`value` if it is an absolute http(s) URL with a host (else a validation error)."""
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PydanticCustomError("http_url", "expected an http:// or https:// URL")
+    return value
+
+
+# A dead-letter or callback endpoint: checked when the plan is read, not at the first POST.
+HttpUrlText = Annotated[
+    str, StringConstraints(strict=True, min_length=1), AfterValidator(_http_url)
+]
 
 
 class _Wire(BaseModel):
@@ -124,14 +145,14 @@ class RuleSettings(_PlanModel):
 class DeadLetterConfig(_PlanModel):
     """Where failed updates go: an HTTP endpoint, then a local spool."""
 
-    url: StrictStr | None = None
+    url: HttpUrlText | None = None
     spool: StrictStr | None = None
 
 
 class CallbackConfig(_PlanModel):
     """The external workflow callback and the env var holding its HMAC secret."""
 
-    url: StrictStr = Field(min_length=1)
+    url: HttpUrlText
     secret_env: StrictStr = "CHAINSIM_CALLBACK_SECRET"
 
 

@@ -118,6 +118,15 @@ def test_inventory_list_or_entities(tmp_path: Path) -> None:
         ("max_depth: deep\n", "p.yaml: max_depth: expected an integer"),
         ("links: [\n", "p.yaml: line"),
         ("- just a list\n", "p.yaml: expected a mapping"),
+        (
+            "callback: {url: 'not a url'}\n",
+            "p.yaml: callback.url: expected an http:// or https:// URL",
+        ),
+        (
+            "dead_letter: {url: 'ftp://dlq.example.com/x'}\n",
+            "p.yaml: dead_letter.url: expected an http:// or https:// URL",
+        ),
+        ("dead_letter: {url: 'http://'}\n", "p.yaml: dead_letter.url: expected an http"),
     ],
 )
 def test_bad_plans_name_file_and_place(
