@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain, compress, islice
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import cast
 
 NO_EDGES: tuple[int, ...] = ()
@@ -284,7 +284,7 @@ def analyse(graph: Graph) -> Analysis:
     if not all_planned:
         for v in chain.from_iterable(old):
             indegree[v] += 1
-    order = [u for u in range(n) if not indegree[u]]
+    order = list(compress(range(n), map(not_, indegree)))  # in-degree 0, in node order
     into = [0] * n
     pred = [-1] * n
     if all_planned:
