@@ -362,15 +362,17 @@ def _relax_planned(
     pred: list[int],
 ) -> None:
     """`_relax` for a graph of planned edges only: one kind of path, half the work."""
+    append = order.append
     for u in islice(order, head, None):
         step = into[u] + 1
         for v in new[u]:
             if step > into[v]:
                 into[v] = step
                 pred[v] = u
-            indegree[v] -= 1
-            if not indegree[v]:
-                order.append(v)
+            left = indegree[v] - 1
+            indegree[v] = left
+            if not left:
+                append(v)
 
 
 def _split_residual(
