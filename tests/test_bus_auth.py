@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from chainsim.bus.auth import ClientCredentials, hosts_for
+from chainsim.bus.auth import ClientCredentials, hosts_for, live_hosts
 from chainsim.bus.base import TransportError, Unauthorized
 from chainsim.clock import VirtualClock
 from chainsim.model import InputError
@@ -89,3 +89,20 @@ def test_no_repr_shows_the_cached_token() -> None:
         token = creds.token()
     assert token not in repr(creds)
     assert token not in repr(vars(creds))
+
+
+@pytest.mark.parametrize(
+    ("api_host", "login_host", "option"),
+    [
+        ("127.0.0.1:8080", None, "--api-host"),
+        ("ftp://api.example.com", None, "--api-host"),
+        ("http://127.0.0.1:8080", "not a url", "--login-host"),
+    ],
+)
+def test_a_host_override_that_is_not_a_url_is_bad_input(
+    api_host: str, login_host: str | None, option: str
+) -> None:
+    """A typo in --api-host/--login-host is an InputError up front, not retried transport errors."""
+    with pytest.raises(InputError) as info:
+        live_hosts("mypurecloud.com", api_host, login_host)
+    assert str(info.value).startswith(f"{option}: ") and "is not an http(s) URL" in str(info.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -72,8 +73,24 @@ def live_hosts(
     else derived from the API host as the SDK does, so `--api-host http://127.0.0.1:N`
     alone sends the token request to that same port.
     """
+    for option, host in (("--api-host", api_host), ("--login-host", login_host)):
+        if host is not None:
+            _check_base_url(option, host)
     api = api_host.rstrip("/") if api_host else region_api_host(env or DEFAULT_ENV)
     return api, login_host.rstrip("/") if login_host else derived_login_host(api)
+
+
+def _check_base_url(option: str, value: str) -> None:
+    """An `--api-host`/`--login-host` must be an absolute http(s) URL (else `InputError`)."""
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InputError(
+            option, "", f"{value!r} is not an http(s) URL (e.g. https://api.mypurecloud.com)"
+        )
 
 
 @dataclass(frozen=True)
