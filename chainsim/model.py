@@ -241,16 +241,17 @@ def read_document(path: str | Path) -> Any:
         raise InputError(name, "", f"cannot be read ({exc.strerror})") from None
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_json_object)
+        except _DuplicateKey as exc:
+            raise InputError(name, "", f"invalid JSON: duplicate key {exc.args[0]!r}") from None
         except json.JSONDecodeError as exc:
             raise InputError(
                 name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
             ) from None
         except RecursionError:
             raise InputError(name, "", "invalid JSON: nested too deeply") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -261,6 +262,52 @@ def read_document(path: str | Path) -> Any:
     if "*" in text:  # aliases: refuse a self-referencing or exploding ("billion laughs") document
         _check_aliases(name, data)
     return data
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (plain `json.loads` keeps the last)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(_SafeLoader):
+    """The safe YAML loader (libyaml when present), refusing a mapping's repeated key."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Build the mapping after checking no key is given twice (merge keys aside)."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 MAX_EXPANDED_VALUES = 10_000_000

@@ -234,3 +234,32 @@ def test_empty_names_in_a_plan_are_refused(tmp_path: Path, text: str, where: str
     with pytest.raises(InputError) as info:
         load_plan(write(tmp_path, "p.yaml", text + "\n"))
     assert str(info.value).endswith(where)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        (
+            "p.yaml",
+            "links: []\nlinks: []\n",
+            "p.yaml: line 2, column 1: invalid YAML: duplicate key 'links'",
+        ),
+        (
+            "p.yaml",
+            "links:\n- {source: a, destination: b, event_type: t, transform: {k: x, k: y}}\n",
+            "p.yaml: line 2, column 64: invalid YAML: duplicate key 'k'",
+        ),
+        ("p.json", '{"links": [], "links": []}', "p.json: invalid JSON: duplicate key 'links'"),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, name: str, text: str, where: str) -> None:
+    """A mapping that names a key twice is bad input (the parsers would keep the last)."""
+    with pytest.raises(InputError) as info:
+        load_plan(write(tmp_path, name, text))
+    assert str(info.value).endswith(where)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    """A key that overrides one merged in with `<<` is not a duplicate."""
+    text = "links:\n- <<: {source: a, destination: b, event_type: t}\n  source: c\n"
+    assert load_plan(write(tmp_path, "p.yaml", text)).links[0].source == "c"
