@@ -36,14 +36,18 @@ INVOKE_RULE = "invokeRule"
 Name = Annotated[str, StringConstraints(strict=True, min_length=1)]
 
 
-def _http_url(value: str) -> str:
-    """`value` if it is an absolute http(s) URL with a host (else a validation error)."""
+def is_http_url(value: str) -> bool:
+    """True for an absolute http(s) URL with a host (`https://api.mypurecloud.com`)."""
     try:
         parts = urlsplit(value)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:
-        ok = False
-    if not ok:
+        return False
+
+
+def _http_url(value: str) -> str:
+    """`value` if it is an http(s) URL (else a validation error)."""
+    if not is_http_url(value):
         raise PydanticCustomError("http_url", "expected an http:// or https:// URL")
     return value
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,7 +21,7 @@ from chainsim.bus.base import (
     error_from_http,
 )
 from chainsim.clock import Clock
-from chainsim.model import InputError
+from chainsim.model import InputError, is_http_url
 
 DEFAULT_ENV = "mypurecloud.com"
 TOKEN_PATH = "/oauth/token"
@@ -82,12 +81,7 @@ def live_hosts(
 
 def _check_base_url(option: str, value: str) -> None:
     """An `--api-host`/`--login-host` must be an absolute http(s) URL (else `InputError`)."""
-    try:
-        parts = urlsplit(value)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not is_http_url(value):
         raise InputError(
             option, "", f"{value!r} is not an http(s) URL (e.g. https://api.mypurecloud.com)"
         )
