@@ -220,6 +220,9 @@ def input_error_from(
     if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping's key, not its value
         problem = f"key {loc[-2]!r}: {problem}"
         loc = loc[:-2]
+    elif first["type"] == "invalid_key" and loc:  # a model's non-string key
+        problem = f"key {loc[-1]!r}: expected a string"
+        loc = loc[:-1]
     if first["type"] == "list_type" and _is_string_list_field(loc):
         problem = "expected a list of strings"
     return InputError(source, format_place(loc), problem)

@@ -263,3 +263,13 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
     """A key that overrides one merged in with `<<` is not a duplicate."""
     text = "links:\n- <<: {source: a, destination: b, event_type: t}\n  source: c\n"
     assert load_plan(write(tmp_path, "p.yaml", text)).links[0].source == "c"
+
+
+def test_a_non_string_key_is_named_as_a_key(tmp_path: Path) -> None:
+    """A plan key that is not a string is reported as that key, not as a list index."""
+    with pytest.raises(InputError) as info:
+        load_plan(write(tmp_path, "p.yaml", "links: []\n1: x\n"))
+    assert str(info.value).endswith("p.yaml: key 1: expected a string")
+    with pytest.raises(InputError) as info:
+        load_plan(write(tmp_path, "q.yaml", "callback: {url: 'https://x.example', 2: y}\n"))
+    assert str(info.value).endswith("q.yaml: callback: key 2: expected a string")
