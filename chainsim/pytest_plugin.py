@@ -119,9 +119,24 @@ def pytest_configure(config: pytest.Config) -> None:
                 "environment: the id of a workflow in the sandbox org for the scenarios' "
                 "triggers to target"
             )
+    report = config.getoption("chainsim_report")
+    if report:
+        _check_report_path(Path(report))
     run = CertificationRun(config, options)
     config.stash[_RUN] = run
     config.pluginmanager.register(run, "chainsim-run")
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse, before any test runs, a report path that cannot be written."""
+    if path.is_dir():
+        raise pytest.UsageError(f"--chainsim-report {path}: is a directory, expected a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--chainsim-report {path}: cannot create {path.parent} ({exc.strerror or exc})"
+        ) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -497,3 +497,18 @@ def test_dialect_tests_run_without_xdist_and_without_warnings(project: pytest.Py
         "-p", "no:xdist", "-W", "error::pytest.PytestUnknownMarkWarning"
     )
     result.assert_outcomes(passed=2)
+
+
+def test_an_unwritable_report_path_is_refused_before_any_test_runs(
+    project: pytest.Pytester,
+) -> None:
+    """A report path that is a directory (or under a file) is a usage error, not a crash."""
+    project.makepyfile("def test_ok():\n    pass\n")
+    result = project.runpytest("--chainsim-report", str(project.path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--chainsim-report *: is a directory, expected a file path*"])
+    (project.path / "afile").write_text("x")
+    result = project.runpytest("--chainsim-report", "afile/r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--chainsim-report afile/r.json: cannot create afile*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
