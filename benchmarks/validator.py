@@ -164,11 +164,11 @@ def run(n_rules: int, n_links: int, seed: int) -> None:
                 f"{label.strip():<41}: {wall / t_chainsim[0]:8.2f}x / {cpu / t_chainsim[1]:8.2f}x"
             )
         print(f"{'chainsim peak memory (tracemalloc)':<41}: {peak / 2**20:8.1f} MiB")
-        met = t_chainsim[0] < 1.0 and t_nx[0] / t_chainsim[0] >= 3.0
-        print(
-            f"{'target: < 1 s and >= 3x (algorithms)':<41}: "
-            f"{'met' if met else 'missed'} (wall time)"
-        )
+        verdicts = [
+            "met" if mine < 1.0 and ref / mine >= 3.0 else "missed"
+            for mine, ref in zip(t_chainsim, t_nx, strict=True)
+        ]
+        print(f"{'target: < 1 s and >= 3x (algorithms)':<41}: {verdicts[0]} / {verdicts[1]}")
         print(f"findings: {codes or 'none'}; longest depth path {longest} hops")
         print(
             f"networkx longest path: {abs(ref)} hops{' (on the condensation)' if ref < 0 else ''}"
