@@ -226,12 +226,12 @@ class CertificationReport:
         lines.append("|---|---|---:|---|")
         for s in sorted(self.scenarios, key=lambda s: s.nodeid):
             marks = ", ".join(s.markers)
-            lines.append(f"| `{s.nodeid}` | {s.outcome} | {s.duration:.2f} | {marks} |")
+            lines.append(f"| {_code(s.nodeid)} | {s.outcome} | {s.duration:.2f} | {marks} |")
         failures = [s for s in self.scenarios if s.message]
         if failures:
             lines += ["", "## Failures and skips", ""]
             for s in sorted(failures, key=lambda s: s.nodeid):
-                lines.append(f"- `{s.nodeid}` ({s.outcome}): {_one_line(s.message)}")
+                lines.append(f"- {_code(s.nodeid)} ({s.outcome}): {_one_line(s.message)}")
         return "\n".join(lines) + "\n"
 
 
@@ -241,6 +241,12 @@ def dialect_of(nodeid: str) -> str:
         return "any"
     params = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
     return next((p for p in params if p in DIALECTS), "any")
+
+
+def _code(text: str) -> str:
+    """`text` as inline code in a Markdown table cell (pipes escaped, backticks fenced)."""
+    text = text.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def _fmt_seconds(value: float | None) -> str:

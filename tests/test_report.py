@@ -200,3 +200,14 @@ def test_summary_counts_outcomes_per_dialect() -> None:
     assert dialect_of("s.py::t[3-triggers]") == "triggers"
     assert dialect_of("s.py::t[x]") == dialect_of("s.py::t") == "any"
     assert "- triggers: 1 passed" in _report().to_markdown()
+
+
+def test_markdown_rows_survive_pipes_and_backticks_in_node_ids() -> None:
+    """A node id with `|` or a backtick stays inside its table cell."""
+    report = _report()
+    report.scenarios.append(
+        ScenarioResult("scenarios/test_d.py::test_x[a|b-`c`]", "passed", 0.1, ())
+    )
+    row = next(line for line in report.to_markdown().splitlines() if "test_x" in line)
+    assert row.replace("\\|", "").count("|") == 5
+    assert row.startswith("| `` scenarios/test_d.py::test_x[a\\|b-`c`] `` | passed |")
