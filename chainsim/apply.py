@@ -453,12 +453,14 @@ class Orchestrator:
         letters: list[DeadLetter] = []
 
         if resume_status is not None:
+            self.metrics.begin_step("resume")
             self.journal.adopt(self.journal.load() or {})
             prior = self._reconcile_writing(prior, outcomes)
         if resume_status == "rolling_back":
             final = self._rollback(prior, outcomes, run_id, letters)
             return self._finish(run_id, plan, final, outcomes, letters)
 
+        self.metrics.begin_step("inventory")
         try:
             rules = self.inventory()
         except BusError as exc:
@@ -510,6 +512,7 @@ class Orchestrator:
 
         if resume_status is None:
             self.journal.begin(run_id, plan, self.atomic)
+        self.metrics.begin_step("apply")
         applied, failures = self._apply_all(changes, index, outcomes)
         applied = prior + applied
 
@@ -713,6 +716,7 @@ class Orchestrator:
         letters: list[DeadLetter],
     ) -> Status:
         """Restore every applied rule to its snapshot, newest first; `rolled_back` or `failed`."""
+        self.metrics.begin_step("rollback")
         self._audit("rollback", rules=len(applied))
         ok = True
         restored_any = False

@@ -41,3 +41,25 @@ def test_summary_counts_statuses_and_latency() -> None:
 def test_latency_summary_keys() -> None:
     """latency_summary gives exactly p50, p95, p99."""
     assert set(latency_summary([0.01, 0.02])) == {"p50", "p95", "p99"}
+
+
+def test_summary_breaks_requests_down_by_step() -> None:
+    """Exchanges count toward the step under way; each step reports its requests and time."""
+    clock = VirtualClock()
+    metrics = Metrics(clock)
+    metrics.start()
+    metrics.begin_step("inventory")
+    metrics.observe(_ex(200, 0.1))
+    clock.advance(1.0)
+    metrics.begin_step("apply")
+    metrics.observe(_ex(409, 0.2))
+    metrics.observe(_ex(200, 0.4))
+    clock.advance(2.0)
+    metrics.stop()
+    steps = metrics.summary()["steps"]
+    assert list(steps) == ["inventory", "apply"]
+    assert steps["inventory"]["requests"] == 1
+    assert steps["inventory"]["virtual_seconds"] == 1.0
+    assert steps["apply"]["requests"] == 2
+    assert steps["apply"]["virtual_seconds"] == 2.0
+    assert steps["apply"]["latency_ms"]["p99"] > steps["apply"]["latency_ms"]["p50"] >= 200
