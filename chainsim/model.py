@@ -237,7 +237,7 @@ def read_document(path: str | Path) -> Any:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is dropped
     except FileNotFoundError:
         raise InputError(name, "", "no such file") from None
     except IsADirectoryError:

@@ -273,3 +273,13 @@ def test_a_non_string_key_is_named_as_a_key(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_plan(write(tmp_path, "q.yaml", "callback: {url: 'https://x.example', 2: y}\n"))
     assert str(info.value).endswith("q.yaml: callback: key 2: expected a string")
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """JSON and YAML files saved with a UTF-8 BOM (as Windows editors do) load normally."""
+    path = tmp_path / "i.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([RULE]).encode())
+    assert [rule.id for rule in load_inventory(path)] == ["a1b2"]
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"\xef\xbb\xbfmax_depth: 3\n")
+    assert load_plan(path).max_depth == 3
