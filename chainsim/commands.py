@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from chainsim.model import ChainPlan, InputError, load_inventory, load_plan
 
@@ -118,7 +119,8 @@ def connect(options: BusOptions) -> Iterator[Backend]:
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Ids and messages are data: never read as rich markup (an id may contain "[/b]").
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _check_format(output: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
@@ -197,7 +199,7 @@ def _print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
     for change in changes.changes:
         style = {"update": "yellow", "create": "green", "no-op": "dim"}[change.kind]
         table.add_row(
-            change.rule_id, f"[{style}]{change.kind}[/]", "\n".join(change.summary()) or "-"
+            change.rule_id, Text(change.kind, style=style), "\n".join(change.summary()) or "-"
         )
     out.print(table)
     counts = changes.counts()
@@ -206,10 +208,10 @@ def _print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
     )
     for f in findings:
         colour = "red" if f["severity"] == "error" else "yellow"
-        out.print(f"[{colour}]{f['severity']}[/] {f['code']}: {f['message']}")
+        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {f['message']}"))
     for change in changes.updates:
-        out.print(f"\n[bold]{change.rule_id}[/]")
-        out.print(change.diff(), markup=False, highlight=False)
+        out.print(Text("\n" + change.rule_id, style="bold"))
+        out.print(change.diff())
 
 
 # --------------------------------------------------------------------------- apply
@@ -349,7 +351,7 @@ def _print_result(result: Any) -> None:
         out.print(table)
     for f in result.findings:
         if f["severity"] == "error":
-            out.print(f"[red]error[/] {f['code']}: {f['message']}")
+            out.print(Text.assemble(("error", "red"), f" {f['code']}: {f['message']}"))
     m = result.metrics
     out.print(
         f"status: {result.status}; {m['requests']} requests, {m['status_409']} x 409, "

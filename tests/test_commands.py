@@ -446,3 +446,18 @@ def test_fake_only_options_with_a_live_bus_are_bad_input(work: Path, option: str
         code == 2
         and out == f"chainsim: {option}: only with --bus fake (a live bus has its own state)\n"
     )
+
+
+def test_ids_with_square_brackets_print_literally(work: Path) -> None:
+    """Rule ids that look like rich markup are printed as they are by `plan` and `apply`."""
+    odd = ["x[i]", "[bold]y"]
+    (work / "inventory.json").write_text(json.dumps([make_rule(x) for x in odd]))
+    link = {"source": odd[0], "destination": odd[1], "event_type": f"type.{odd[0]}"}
+    (work / "plan.yaml").write_text(yaml.safe_dump({"links": [link]}))
+    code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json")
+    assert code == 0, out
+    assert "x[i]" in out
+    assert "[bold]y" in out
+    code, out = _run("apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json")
+    assert code == 0, out
+    assert "x[i]" in out
