@@ -25,8 +25,6 @@ from chainsim.model import ChainPlan, InputError, load_inventory, load_plan
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_AUDIT = ".chainsim/audit.jsonl"
 DEFAULT_JOURNAL = ".chainsim/journal.json"
-FAKE_CLIENT = ("chainsim", "chainsim-secret")
-CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 
 
 @dataclass
@@ -58,7 +56,7 @@ def connect(options: BusOptions) -> Iterator[Backend]:
     """Open the bus the options describe; the embedded fake lives for the block."""
     import httpx
 
-    from chainsim.bus import DIALECTS, make_bus
+    from chainsim.bus import CREDENTIAL_VARS, DIALECTS, make_bus
     from chainsim.bus.auth import ClientCredentials, live_hosts
 
     if options.dialect not in DIALECTS:
@@ -67,7 +65,7 @@ def connect(options: BusOptions) -> Iterator[Backend]:
         fake = None
         if options.bus == "fake":
             from chainsim.clock import VirtualClock
-            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
+            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_CLIENT, DEFAULT_LOGIN_HOST
             from chainsim.fakebus.bus import load_bus
 
             clock: Any = VirtualClock()
@@ -79,7 +77,7 @@ def connect(options: BusOptions) -> Iterator[Backend]:
                 clock=clock,
             )
             api_host, login_host = DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
-            client_id, secret = FAKE_CLIENT
+            client_id, secret = DEFAULT_CLIENT
         elif options.bus == "live":
             from chainsim.clock import SystemClock
 

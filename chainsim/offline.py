@@ -17,13 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chainsim.bus import DIALECTS
 from chainsim.model import ChainPlan, InputError, Rule, load_event, load_inventory, load_plan
 from chainsim.transform import PathCompiler, PathError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 FORMATS = ("text", "json")
-DIALECTS = ("eventbridge", "triggers")
 PATH_SHOWN = 20  # a longer path of rule ids is elided in text output (JSON keeps it whole)
 HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them all)
 NOTES_SHOWN = 20  # warnings on stderr beside JSON output, then a count of the rest

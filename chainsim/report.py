@@ -18,9 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from chainsim.bus import DIALECTS
+
 SCHEMA = "chainsim.certification/1"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-DIALECTS = ("eventbridge", "triggers")
 
 
 @dataclass(frozen=True)

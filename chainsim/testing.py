@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chainsim.bus import CREDENTIAL_VARS, DIALECTS
+
 if TYPE_CHECKING:
     import ssl
 
@@ -29,10 +31,7 @@ if TYPE_CHECKING:
     from chainsim.fakebus import FakeBus
     from chainsim.model import ChainLink, ChainPlan, Rule
 
-DIALECTS = ("eventbridge", "triggers")
-CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
 WORKFLOW_VAR = "CHAINSIM_WORKFLOW_ID"
-FAKE_CLIENT = ("chainsim", "chainsim-secret")
 FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-0000000f1005"
 
 # Real Process Automation topics (the triggers dialect's event types), used round robin.
@@ -235,7 +234,9 @@ class Backend:
     def credentials(self) -> tuple[str, str]:
         """(client id, secret): the fake's default client, or the environment's."""
         if not self.options.live:
-            return FAKE_CLIENT
+            from chainsim.fakebus import DEFAULT_CLIENT
+
+            return DEFAULT_CLIENT
         missing = missing_credentials()
         if missing:
             raise RuntimeError(f"a live run needs {' and '.join(missing)} in the environment")

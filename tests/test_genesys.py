@@ -35,6 +35,7 @@ from chainsim.bus.genesys import (
     validation_attributes,
 )
 from chainsim.clock import VirtualClock
+from chainsim.fakebus import DEFAULT_CLIENT as FAKE_CLIENT
 from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.plan import compute_changes
 
@@ -628,7 +629,6 @@ from chainsim.apply import Orchestrator  # noqa: E402
 from chainsim.fakebus import FakeBus, FaultPlan  # noqa: E402
 from chainsim.retry import RetryPolicy  # noqa: E402
 
-FAKE_CLIENT = ("chainsim", "chainsim-secret")
 TOPIC_A = "v2.detail.events.conversation.{id}.customer.start"
 TOPIC_B = "v2.detail.events.conversation.{id}.acd.start"
 

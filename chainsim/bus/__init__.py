@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chainsim.clock import Clock
 
 DIALECTS = ("eventbridge", "triggers")
+CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")  # a live bus reads only these
 
 
 def make_bus(

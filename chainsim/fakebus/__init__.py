@@ -4,8 +4,15 @@ Split like moto: `state` (plain Python), `http` (one pure handler), `router` (re
 in-process) and `server` (loopback HTTP) around one `FakeBus`.
 """
 
-from chainsim.fakebus.bus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST, FakeBus
+from chainsim.fakebus.bus import DEFAULT_API_HOST, DEFAULT_CLIENT, DEFAULT_LOGIN_HOST, FakeBus
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.fakebus.http import RequestRecord
 
-__all__ = ["DEFAULT_API_HOST", "DEFAULT_LOGIN_HOST", "FakeBus", "FaultPlan", "RequestRecord"]
+__all__ = [
+    "DEFAULT_API_HOST",
+    "DEFAULT_CLIENT",
+    "DEFAULT_LOGIN_HOST",
+    "FakeBus",
+    "FaultPlan",
+    "RequestRecord",
+]

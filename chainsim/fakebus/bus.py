@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 DEFAULT_API_HOST = "https://api.mypurecloud.com"
 DEFAULT_LOGIN_HOST = "https://login.mypurecloud.com"
-DEFAULT_CLIENTS = {"chainsim": "chainsim-secret"}
+DEFAULT_CLIENT = ("chainsim", "chainsim-secret")  # client id, secret
+DEFAULT_CLIENTS = dict([DEFAULT_CLIENT])
 
 
 class FakeBus:
