@@ -6,8 +6,10 @@ fixtures: one `chainsim fake serve` subprocess and one SDK import for the module
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -278,3 +280,23 @@ def test_triggers_file_is_checked(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and f"{bad}: [0]:" in result.stderr
+
+
+def test_the_fake_knows_exactly_the_sdks_match_criteria_operators() -> None:
+    """Every operator the fake evaluates is one the SDK's `MatchCriteria` accepts, and back."""
+    from PureCloudPlatformClientV2.models.match_criteria import MatchCriteria
+
+    from chainsim.fakebus.triggers import OPERATORS
+
+    def accepted(operator: str) -> bool:
+        criteria = MatchCriteria()
+        criteria.operator = operator
+        return criteria.operator == operator
+
+    assert all(accepted(op) for op in OPERATORS)
+    assert not accepted("Matches")
+    source = Path(sys.modules[MatchCriteria.__module__].__file__ or "").read_text()
+    # the SDK lists the enum in the `operator` setter; read that list, not a copy of it
+    listed = re.search(r"allowed_values = (\[[^\]]*\])\s+if operator", source)
+    assert listed is not None
+    assert set(ast.literal_eval(listed.group(1))) == set(OPERATORS)

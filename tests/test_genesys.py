@@ -36,6 +36,7 @@ from chainsim.bus.genesys import (
 )
 from chainsim.clock import VirtualClock
 from chainsim.fakebus import DEFAULT_CLIENT as FAKE_CLIENT
+from chainsim.fakebus.triggers import OPERATORS
 from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.plan import compute_changes
 
@@ -44,20 +45,6 @@ sdk = pytest.importorskip("PureCloudPlatformClientV2")
 API = "https://api.mypurecloud.com"
 LOGIN = "https://login.mypurecloud.com"
 TRIGGERS = f"{API}/api/v2/processautomation/triggers"
-OPERATORS = (
-    "GreaterThanOrEqual",
-    "LessThanOrEqual",
-    "Equal",
-    "NotEqual",
-    "LessThan",
-    "GreaterThan",
-    "NotIn",
-    "In",
-    "Contains",
-    "All",
-    "Exists",
-    "Size",
-)
 
 
 def trigger(tid: str = "t1", **over: Any) -> dict[str, Any]:
