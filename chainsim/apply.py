@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chainsim.audit import AuditLog
-from chainsim.bus.base import Bus, BusError, Conflict
+from chainsim.bus.base import Bus, BusError, Conflict, follow_pages
 from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import Clock
 from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink
@@ -46,7 +46,6 @@ from chainsim.retry import Pacer, RetryPolicy, call_with_retry
 
 Status = Literal["applied", "unchanged", "rolled_back", "partial", "failed"]
 DEFAULT_JOURNAL = ".chainsim/journal.json"
-MAX_PAGES = 100_000  # the inventory is bounded: a bus that never ends its listing fails
 ProgressHook = Callable[[int, int], None]
 
 
@@ -360,18 +359,11 @@ class Orchestrator:
         list_page = getattr(self.bus, "list_page", None)
         if not callable(list_page):
             return self._call(lambda: list(self.bus.list_rules()), rng)
-        rules: list[Rule] = []
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            page, token = self._call(partial(list_page, token), rng)
-            rules.extend(page)
-            if token is None:
-                return rules
-            if token in seen:
-                raise BusError("the bus repeated a page token while listing rules")
-            seen.add(token)
-        raise BusError(f"the bus listed more than {MAX_PAGES} pages of rules")
+
+        def fetch_page(token: str | None) -> tuple[list[Rule], str | None]:
+            return self._call(partial(list_page, token), rng)
+
+        return list(follow_pages(fetch_page, "listing rules"))
 
     def plan(self, plan: ChainPlan) -> ChangeSet:
         """The ChangeSet of `plan` against the bus as it is now (writes nothing)."""

@@ -347,7 +347,7 @@ def test_an_endless_listing_fails_the_run_instead_of_hanging(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bus that hands out a new page token forever ends the inventory after MAX_PAGES."""
-    import chainsim.apply
+    import chainsim.bus.base
 
     class Endless:
         dialect = "eventbridge"
@@ -359,7 +359,7 @@ def test_an_endless_listing_fails_the_run_instead_of_hanging(
             self.pages += 1
             return [], f"t{self.pages}"
 
-    monkeypatch.setattr(chainsim.apply, "MAX_PAGES", 50)
+    monkeypatch.setattr(chainsim.bus.base, "MAX_PAGES", 50)
     from chainsim.clock import VirtualClock
 
     bus = Endless()

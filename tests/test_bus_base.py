@@ -108,3 +108,18 @@ def test_exchange_observers_time_each_exchange_on_the_injected_clock() -> None:
 def test_a_non_finite_retry_after_is_no_hint(value: str) -> None:
     """`Retry-After: inf` (or nan) is unreadable, not an endless wait."""
     assert parse_retry_after({"Retry-After": value}) is None
+
+
+def test_follow_pages_reads_every_page_and_refuses_a_repeated_token() -> None:
+    """`follow_pages` yields each page's rules in order and stops a bus that loops."""
+    from chainsim.bus.base import follow_pages
+    from chainsim.model import Rule
+
+    def rule(rid: str) -> Rule:
+        return Rule(id=rid, event_type="t")
+
+    pages = {None: ([rule("a")], "p2"), "p2": ([rule("b")], None)}
+    assert [r.id for r in follow_pages(pages.__getitem__, "GET /x")] == ["a", "b"]
+    looping = {None: ([rule("a")], "p2"), "p2": ([], "p2")}
+    with pytest.raises(BusError, match="GET /x: the bus repeated a page token"):
+        list(follow_pages(looping.__getitem__, "GET /x"))

@@ -197,6 +197,29 @@ class Exchange:
 
 ExchangeObserver = Callable[[Exchange], None]
 
+MAX_PAGES = 100_000  # a listing is bounded: a bus that never ends it fails instead
+
+PageFetcher = Callable[[str | None], "tuple[list[Rule], str | None]"]
+
+
+def follow_pages(fetch_page: PageFetcher, what: str) -> Iterator[Rule]:
+    """Every rule of a paged listing: `fetch_page(token)` from None until no next token.
+
+    Bounded: a bus that repeats a token or lists more than `MAX_PAGES` pages is a
+    `BusError` naming `what` (the listing), never an endless loop.
+    """
+    token: str | None = None
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        page, token = fetch_page(token)
+        yield from page
+        if token is None:
+            return
+        if token in seen:
+            raise BusError(f"{what}: the bus repeated a page token")
+        seen.add(token)
+    raise BusError(f"{what}: more than {MAX_PAGES} pages")
+
 
 class ExchangeObservers:
     """The observers of one client's HTTP exchanges, and the timing of each exchange."""

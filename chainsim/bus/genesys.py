@@ -40,6 +40,7 @@ from chainsim.bus.base import (
     ExchangeObserver,
     TransportError,
     error_from_http,
+    follow_pages,
 )
 from chainsim.clock import Clock
 from chainsim.model import ChainPlan, Rule, RuleSettings
@@ -51,7 +52,6 @@ DEFAULT_API_HOST = "https://api.mypurecloud.com"
 EXISTS = "Exists"
 WORKFLOW = "Workflow"
 OUTDATED = "outdated_sdk_version"  # what the SDK's enum setters store for a value they do not know
-MAX_PAGES = 100_000
 TRIGGER_FIELDS = ("id", "name", "topicName", "enabled", "version", "description")
 
 T = TypeVar("T")
@@ -472,17 +472,7 @@ class TriggersBus:
 
     def list_rules(self) -> Iterator[Rule]:
         """Every trigger, following `nextUri`/`after` until the last page (bounded)."""
-        after: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            rules, after = self.list_page(after)
-            yield from rules
-            if after is None:
-                return
-            if after in seen:
-                raise BusError("GET /api/v2/processautomation/triggers: the bus repeated a cursor")
-            seen.add(after)
-        raise BusError(f"GET /api/v2/processautomation/triggers: more than {MAX_PAGES} pages")
+        yield from follow_pages(self.list_page, "GET /api/v2/processautomation/triggers")
 
     def get_rule(self, rule_id: str) -> Rule:
         """One trigger by id, as a Rule."""

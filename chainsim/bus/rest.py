@@ -20,12 +20,12 @@ from chainsim.bus.base import (
     ExchangeObservers,
     TransportError,
     error_from_http,
+    follow_pages,
 )
 from chainsim.clock import Clock
 from chainsim.model import Rule
 
 RULES_PATH = "/api/v2/eventbridge/rules"
-MAX_PAGES = 100_000
 
 
 class RestBus:
@@ -75,17 +75,7 @@ class RestBus:
 
     def list_rules(self) -> Iterator[Rule]:
         """Every rule, following `nextPageToken` until the last page (bounded)."""
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            rules, token = self.list_page(token)
-            yield from rules
-            if token is None:
-                return
-            if token in seen:
-                raise BusError(f"GET {RULES_PATH}: the bus repeated a page token")
-            seen.add(token)
-        raise BusError(f"GET {RULES_PATH}: more than {MAX_PAGES} pages")
+        yield from follow_pages(self.list_page, f"GET {RULES_PATH}")
 
     def get_rule(self, rule_id: str) -> Rule:
         """One rule by id."""
