@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -356,17 +356,28 @@ def _check_aliases(name: str, root: Any) -> None:
         stack.extend((child, False) for child in children)
 
 
-def load_plan(path: str | Path) -> ChainPlan:
-    """Read a chain plan (YAML or JSON); bad content raises `InputError`."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_mapping(path: str | Path, model: type[M], expected: str) -> M:
+    """Read a YAML or JSON file holding one mapping (empty file: `{}`) into `model`.
+
+    A file that is not a mapping says `expected`; bad content raises `InputError`.
+    """
     data = read_document(path)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise InputError(str(path), "", "expected a mapping with a `links` list at the top level")
+        raise InputError(str(path), "", expected)
     try:
-        return ChainPlan.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise input_error_from(str(path), exc) from None
+
+
+def load_plan(path: str | Path) -> ChainPlan:
+    """Read a chain plan (YAML or JSON); bad content raises `InputError`."""
+    return load_mapping(path, ChainPlan, "expected a mapping with a `links` list at the top level")
 
 
 def parse_rules(source: str, data: Any) -> list[Rule]:

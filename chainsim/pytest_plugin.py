@@ -397,7 +397,7 @@ class CertificationRun:
 
     def build(self) -> Any:
         """The CertificationReport of this run so far."""
-        from chainsim.report import CertificationReport, LatencySample, ScenarioResult
+        from chainsim.report import CertificationReport, ScenarioResult, samples_from
 
         scenarios, others = [], dict[str, int]()
         for nodeid, entry in self.results.items():
@@ -413,7 +413,7 @@ class CertificationRun:
             created=self.created,
             hypothesis_profile=hypothesis_profile(self.config),
             scenarios=scenarios,
-            samples=[LatencySample.from_dict(s) for s in self.samples],
+            samples=samples_from(self.samples),
             other_tests=others,
         )
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainsim.bus import CREDENTIAL_VARS, DIALECTS
+from chainsim.report import LatencySample
 
 if TYPE_CHECKING:
     import ssl
@@ -96,26 +97,17 @@ def parse_chain_spec(spec: str) -> tuple[list[str], list[tuple[str, str]]]:
 # --------------------------------------------------------------------------- latency
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One apply's duration: on the run's clock (virtual on the fake) and real seconds."""
-
-    virtual: float
-    wall: float
-    scenario: str = ""
-
-
 class LatencyRecorder:
     """Collects apply-latency samples across tests and Hypothesis examples (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.samples: list[Sample] = []
+        self.samples: list[LatencySample] = []
         self.scenario = ""
 
     def record(self, virtual: float, wall: float, scenario: str | None = None) -> None:
         """Add one sample (attributed to the running scenario unless `scenario` is given)."""
-        sample = Sample(
+        sample = LatencySample(
             float(virtual), float(wall), self.scenario if scenario is None else scenario
         )
         with self._lock:
@@ -130,7 +122,7 @@ class LatencyRecorder:
         finally:
             self.record(clock.now() - start_virtual, time.perf_counter() - start_wall)
 
-    def drain(self) -> list[Sample]:
+    def drain(self) -> list[LatencySample]:
         """Take every sample recorded so far."""
         with self._lock:
             taken, self.samples = self.samples, []

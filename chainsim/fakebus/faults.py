@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chainsim.model import InputError, input_error_from, read_document
+from chainsim.model import load_mapping
 
 # Upper bounds keep every figure the fake derives (waits, headers, the report's
 # latencies) finite: an absurd faults file is bad input, not an overflow mid-run.
@@ -97,15 +97,7 @@ class FaultPlan(_Plan):
     @classmethod
     def load(cls, path: str | Path) -> FaultPlan:
         """Read a faults file (YAML or JSON); bad content raises `InputError`."""
-        data: Any = read_document(path)
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise InputError(str(path), "", "expected a mapping of fault settings")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise input_error_from(str(path), exc) from None
+        return load_mapping(path, cls, "expected a mapping of fault settings")
 
 
 def _first_covering(windows: Sequence[Window], t: float) -> Any:
