@@ -151,6 +151,25 @@ def test_enum_value_inside_arrays_for_contains() -> None:
     assert f.severity == "error"
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("VOI", []), ("voi", [("enum_value", "error")]), ("FAX", [("enum_value", "warning")])],
+)
+def test_contains_on_an_enum_text_field_is_a_substring_check(
+    value: str, expected: list[tuple[str, str]]
+) -> None:
+    """Contains on mediaType matches a part of an allowed value, case-sensitively."""
+    criterion = {"jsonPath": "mediaType", "operator": "Contains", "value": value}
+    assert codes(lint(trigger(criterion))) == expected
+
+
+def test_value_type_checks_each_value_of_in() -> None:
+    """A number among In's values for a text field is a value_type error."""
+    criterion = {"jsonPath": "ani", "operator": "In", "values": ["tel:+1", 5]}
+    f = only(lint(trigger(criterion)), "value_type")
+    assert "5 is not a string" in f.message
+
+
 def test_criteria_shape_value_and_values_together() -> None:
     """`value` with `values` is an error."""
     criterion = {

@@ -21,6 +21,8 @@ finding names the trigger (name and id), the criterion and the fix. Codes (DESIG
   when some other value still lets it match, or on `NotEqual`/`NotIn` (then always true),
   and for a value merely unknown to the SDK (its lists may lag the platform: the SDK
   itself maps an unknown value to "outdated_sdk_version" instead of refusing it).
+  `Contains` on an enum text field is a substring test: an error when the text occurs in
+  an allowed value only in another case, a warning when it occurs in none.
 - `criteria_shape`: `value` and `values` together, an unknown operator, or the wrong one
   of the two for the operator (error). Operators are the SDK `MatchCriteria.operator`
   `allowed_values`; `In`, `NotIn` and `All` take `values`, the others `value` ("'Equal'
@@ -316,8 +318,30 @@ class _Linter:
             )
             return
         allowed = element.get("enum")
-        if allowed:
+        if allowed and operator == "Contains" and element is schema:
+            self.substring(where, path, operands[0], allowed)
+        elif allowed:
             self.enum(where, path, operator, operands, allowed)
+
+    def substring(self, where: str, path: str, part: Any, allowed: list[Any]) -> None:
+        """`enum_value` for Contains on a text field: the text must occur in an allowed value."""
+        if not isinstance(part, str) or any(part in str(a) for a in allowed):
+            return
+        cased = [a for a in allowed if part.upper() in str(a).upper()]
+        if cased:
+            self.add(
+                "enum_value",
+                ERROR,
+                f"{where}: no value of {path!r} contains {part!r}, so this can never match; "
+                f"values are case-sensitive: write {part.upper()!r} (as in {cased[0]!r})",
+            )
+        else:
+            self.add(
+                "enum_value",
+                WARNING,
+                f"{where}: no allowed value of {path!r} contains {part!r}; "
+                f"allowed: {', '.join(map(str, allowed))}",
+            )
 
     def enum(
         self, where: str, path: str, operator: str, operands: list[Any], allowed: list[Any]
