@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainsim.dialects.catalogue import load_catalogue
-from chainsim.dialects.trigger_lint import lint_triggers, trigger_errors
+from chainsim.dialects.trigger_lint import OPERATORS, lint_triggers, trigger_errors
 from chainsim.validate import Finding
 
 CUSTOMER_END = "v2.detail.events.conversation.{id}.customer.end"
@@ -272,6 +274,8 @@ def test_duplicate_criteria() -> None:
         ({"eventTTLSeconds": 9}, "eventTTLSeconds is 9"),
         ({"eventTTLSeconds": "5"}, "eventTTLSeconds is 5"),
         ({"eventTTLSeconds": "soon"}, "must be an integer"),
+        ({"eventTTLSeconds": "\u00b2"}, "must be an integer"),
+        ({"eventTTLSeconds": True}, "must be an integer"),
         ({"eventTTLSeconds": None, "delayBySeconds": 59}, "delayBySeconds is 59"),
         ({"eventTTLSeconds": None, "delayBySeconds": 901}, "delayBySeconds is 901"),
         ({"delayBySeconds": 120}, "only one"),
@@ -366,3 +370,59 @@ def test_public_triggers_lint_clean_or_with_true_findings(name: str) -> None:
 def test_every_public_trigger_file_is_covered() -> None:
     """Each JSON file in tests/data/public_triggers has an expectation."""
     assert sorted(p.name for p in PUBLIC.glob("*.json")) == sorted(PUBLIC_EXPECTED)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
+    | st.sampled_from(["VOICE", "voice", "CHAT", "120", "mediaType"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+CRITERIA = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "jsonPath": st.sampled_from(
+                ["mediaType", "$.mediaType", "eventTime", "attributes.x", "callbackNumbers", "nope"]
+            )
+            | st.text(max_size=6),
+            "operator": st.sampled_from(OPERATORS) | st.text(max_size=4),
+            "value": JSON_VALUES,
+            "values": JSON_VALUES,
+        },
+    ),
+)
+TRIGGERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": JSON_VALUES,
+        "name": JSON_VALUES,
+        "description": JSON_VALUES,
+        "topicName": st.sampled_from(
+            [CUSTOMER_END, ATTRIBUTES, "v2.detail.events.conversation.x.acw"]
+        )
+        | JSON_VALUES,
+        "eventTTLSeconds": JSON_VALUES,
+        "delayBySeconds": JSON_VALUES,
+        "matchCriteria": st.lists(CRITERIA, max_size=5) | JSON_VALUES,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TRIGGERS, max_size=3))
+def test_lint_never_crashes_and_is_deterministic(triggers: list[dict[str, Any]]) -> None:
+    """Property: any JSON-shaped trigger lints without an exception, the same way twice."""
+    first = lint(*triggers)
+    assert lint(*triggers) == first
+    assert all(f.severity in ("error", "warning") for f in first)
+    for one in triggers:
+        assert trigger_errors(one, load_catalogue()) == [
+            f for f in lint(one) if f.severity == "error"
+        ]

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,6 +72,7 @@ DESCRIPTION_MAX = 512
 TTL_MIN = 10
 DELAY_MIN, DELAY_MAX = 60, 900
 _MISSING = object()
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")  # ASCII digits: "120" is documented, nothing wider
 
 
 def _json(value: Any) -> str:
@@ -131,7 +133,7 @@ class _Linter:
         raw = self.trigger.get(key)
         if raw is None:
             return None
-        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        if isinstance(raw, str) and _INTEGER_TEXT.fullmatch(raw.strip()):
             return int(raw)
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
