@@ -182,5 +182,6 @@ def test_from_available_topics_refuses_malformed_listings(listing: dict) -> None
 
 
 def test_load_catalogue_is_cached_per_process() -> None:
-    """load_catalogue returns the same object twice."""
+    """load_catalogue returns the same object twice, usable as a cache key."""
     assert load_catalogue() is load_catalogue()
+    assert {load_catalogue(): 1}[load_catalogue()] == 1

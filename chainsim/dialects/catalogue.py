@@ -87,9 +87,12 @@ def _compile(schema: dict[str, Any]) -> _Topic:
     return _Topic(schema, dict(_walk(schema, "")), Draft202012Validator(schema))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TopicCatalogue:
-    """Trigger topics and their event schemas; `source` says where they came from."""
+    """Trigger topics and their event schemas; `source` says where they came from.
+
+    Compared and hashed by identity, so a catalogue can key a cache.
+    """
 
     schemas: Mapping[str, dict[str, Any]]
     source: str = "offline"
