@@ -12,7 +12,10 @@ enabled, and no rule invokes more than `max_fanout` others. Shapes:
 - `deep_chains`: one straight path of a chosen number of hops;
 - `diamonds`: a source fanning out to `width` rules that all meet again in a sink;
 - `events_for(chain)`: an event matching the chain's first rule, all attributes set;
-- `fault_plans`: seeded fault plans for the fake bus (DESIGN §5).
+- `fault_plans`: seeded fault plans for the fake bus (DESIGN §5);
+- `topic_events(topic)`: Genesys trigger-topic event bodies valid against the topic's
+  schema in the topic catalogue (hypothesis-jsonschema, imported lazily), and
+  `example_event(topic)`: one deterministic valid body.
 
 Building blocks (`rule_ids`, `attribute_names`, `event_types`, `rules`, `chain_from_edges`)
 compose into other shapes.
@@ -23,12 +26,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import INVOKE_RULE, ChainLink, Event, Filters, Rule
+
+if TYPE_CHECKING:
+    from chainsim.dialects.catalogue import TopicCatalogue
 
 EVENT_TYPES = (
     "v2.routing.queues.{id}.members",
@@ -331,3 +337,97 @@ def fault_plans(draw: st.DrawFn, *, max_fraction: float = 0.5) -> FaultPlan:
             ),
         }
     )
+
+
+def _topic_schema(topic: str, catalogue: TopicCatalogue | None) -> dict[str, Any]:
+    """The topic's schema from `catalogue` (default: the offline one); ValueError if unknown."""
+    from chainsim.dialects.catalogue import load_catalogue  # lazy: keeps this import cheap
+
+    catalogue = catalogue or load_catalogue()
+    schema = catalogue.schema(topic)
+    if schema is None:
+        near = catalogue.nearest(topic)
+        hint = f"; did you mean {near!r}?" if near else ""
+        raise ValueError(f"unknown topic {topic!r}{hint}")
+    return schema
+
+
+def _json_scalars() -> st.SearchStrategy[Any]:
+    """Any JSON scalar, for fields the SDK types as `object`."""
+    return st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12))
+
+
+def _schema_strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values valid against `schema`: objects composed here, leaves by hypothesis-jsonschema.
+
+    hypothesis-jsonschema 0.23.1 builds objects with a Hypothesis internal
+    (`cu.many(...).more()`) that Hypothesis 6.170 no longer has, so objects, arrays and maps
+    are composed with Hypothesis's own strategies and only leaf schemas (enums, formats,
+    numbers) go to `from_schema`. Drawn objects carry only the schema's known fields.
+    """
+    from hypothesis_jsonschema import from_schema  # lazy: costly to import
+
+    if "enum" in schema:
+        return from_schema(schema)
+    kind = schema.get("type")
+    if "properties" in schema:
+        required = set(schema.get("required", ()))
+        fields = {name: _schema_strategy(sub) for name, sub in schema["properties"].items()}
+        return st.fixed_dictionaries(
+            {k: v for k, v in fields.items() if k in required},
+            optional={k: v for k, v in fields.items() if k not in required},
+        )
+    if kind == "array":
+        return st.lists(_schema_strategy(schema.get("items", {})), max_size=3)
+    if kind == "object" or kind is None:
+        values = schema.get("additionalProperties")
+        inner = _schema_strategy(values) if isinstance(values, dict) else _json_scalars()
+        if kind is None and not isinstance(values, dict):
+            return inner
+        return st.dictionaries(st.text(min_size=1, max_size=12), inner, max_size=3)
+    return from_schema(schema)
+
+
+def topic_events(
+    topic: str, catalogue: TopicCatalogue | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Event bodies of `topic`, each valid against its catalogue schema (only known fields)."""
+    return _schema_strategy(_topic_schema(topic, catalogue))
+
+
+_EXAMPLE_STRINGS = {"date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01"}
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    """One deterministic value valid against `schema` (first enum value, zero, ...)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {name: _example(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_example(schema.get("items", {}))]
+    if kind == "string":
+        return _EXAMPLE_STRINGS.get(schema.get("format", ""), "example")
+    return {"integer": 0, "number": 0.0, "boolean": False}.get(kind or "", {})
+
+
+def example_event(topic: str, catalogue: TopicCatalogue | None = None) -> dict[str, Any]:
+    """One deterministic event body of `topic` that its schema accepts (every field set).
+
+    Built from the schema (first enum value, zero, "example", ...); when a live schema's
+    constraints reject that, the shrunk minimal draw of `topic_events` (derandomized).
+    """
+    from chainsim.dialects.catalogue import load_catalogue
+
+    catalogue = catalogue or load_catalogue()
+    event: dict[str, Any] = _example(_topic_schema(topic, catalogue))
+    if catalogue.validate_event(topic, event):
+        from hypothesis import find, settings
+
+        event = find(
+            topic_events(topic, catalogue),
+            lambda _event: True,
+            settings=settings(database=None, derandomize=True),
+        )
+    return event

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainsim import strategies as cs
+from chainsim.dialects.catalogue import from_available_topics, load_catalogue
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.validate import validate_chain
 
@@ -77,3 +80,87 @@ def test_fault_plans_are_valid(plan: FaultPlan) -> None:
     assert FaultPlan.model_validate(plan.model_dump()) == plan
     assert plan.conflicts.fraction <= 0.5
     assert all(storm.fraction <= 0.5 for storm in plan.storms)
+
+
+TOPIC_NAMES = load_catalogue().names()
+
+
+@pytest.mark.parametrize("topic", TOPIC_NAMES)
+def test_topic_events_pass_validate_event(topic: str) -> None:
+    """Property: every event topic_events draws is valid against the topic's schema."""
+    catalogue = load_catalogue()
+
+    @settings(max_examples=15, deadline=None)
+    @given(cs.topic_events(topic))
+    def check(event: dict) -> None:
+        assert catalogue.validate_event(topic, event) == []
+        assert set(event) <= set(catalogue.schema(topic)["properties"])  # type: ignore[index]
+
+    check()
+
+
+@pytest.mark.parametrize("topic", TOPIC_NAMES)
+def test_example_event_is_valid_and_deterministic(topic: str) -> None:
+    """example_event gives the same schema-valid body every time, with every field set."""
+    catalogue = load_catalogue()
+    event = cs.example_event(topic)
+    assert catalogue.validate_event(topic, event) == []
+    assert event == cs.example_event(topic)
+    assert set(event) == set(catalogue.schema(topic)["properties"])  # type: ignore[index]
+
+
+def test_example_event_uses_the_first_allowed_value() -> None:
+    """Enum fields take their first allowed value (mediaType UNKNOWN on customer.end)."""
+    event = cs.example_event("v2.detail.events.conversation.{id}.customer.end")
+    assert event["mediaType"] == "UNKNOWN"
+
+
+def test_topic_events_reject_an_unknown_topic() -> None:
+    """An unknown topic is a one-line ValueError suggesting the nearest."""
+    with pytest.raises(ValueError, match=re.escape("did you mean 'v2.users.{id}.activity'")):
+        cs.topic_events("v2.users.{id}.activty")
+    with pytest.raises(ValueError, match="unknown topic"):
+        cs.example_event("nope")
+
+
+def test_topic_events_from_a_live_catalogue() -> None:
+    """Strategies read an injected catalogue, e.g. one built from availabletopics."""
+    live = from_available_topics(
+        {
+            "entities": [
+                {
+                    "id": "v2.x",
+                    "schema": {
+                        "type": "object",
+                        "properties": {"n": {"type": "integer", "minimum": 3}},
+                        "required": ["n"],
+                    },
+                }
+            ]
+        }
+    )
+    example = cs.example_event("v2.x", live)
+    assert live.validate_event("v2.x", example) == []
+    assert example == cs.example_event("v2.x", live)
+    assert example["n"] >= 3
+
+    @settings(max_examples=20, deadline=None)
+    @given(cs.topic_events("v2.x", live))
+    def check(event: dict) -> None:
+        assert live.validate_event("v2.x", event) == []
+
+    check()
+
+
+def test_importing_strategies_stays_cheap() -> None:
+    """Importing chainsim.strategies loads neither hypothesis-jsonschema nor jsonschema."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, chainsim.strategies; "
+        "heavy = ('hypothesis_jsonschema', 'jsonschema', 'PureCloudPlatformClientV2'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
