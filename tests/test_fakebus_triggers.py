@@ -54,11 +54,11 @@ def status_of(call: Any) -> int:
     return 200
 
 
-def test_create_stores_version_one_with_self_uri(fake: FakeState) -> None:
-    """POST stores the trigger at version 1 with an id and selfUri."""
+def test_create_stores_version_one_without_http_fields(fake: FakeState) -> None:
+    """Create stores the trigger at version 1 with an id; `selfUri` is the HTTP layer's."""
     created = fake.create_trigger(body(description="d", eventTTLSeconds=10))
-    assert created["version"] == 1
-    assert created["selfUri"] == "/api/v2/processautomation/triggers/new"
+    assert created["version"] == 1 and created["id"] == "new"
+    assert "selfUri" not in created
     assert created["eventTTLSeconds"] == 10
 
 
@@ -215,7 +215,7 @@ def test_trigger_test_results_have_the_sdk_shape() -> None:
             {"jsonPath": "count", "operator": "GreaterThan", "value": 5},
         ],
     }
-    results = trigger_test_results(trigger, EVENT)
+    results = trigger_test_results(trigger, EVENT, [], [])
     assert set(results) == {
         "schemaValidation",
         "targetValidation",
@@ -232,7 +232,7 @@ def test_topic_test_splits_matched_and_unmatched() -> None:
     """TestModeEventResults lists matching and non-matching triggers of the topic."""
     yes = {**body(), "id": "a", "selfUri": "/a"}
     no = {**body(matchCriteria=[{"jsonPath": "absent", "operator": "Exists"}]), "id": "b"}
-    out = topic_test_results([yes, no], EVENT)["triggerMatchValidation"]
+    out = topic_test_results([yes, no], EVENT, [])["triggerMatchValidation"]
     assert [t["id"] for t in out["matchedTriggers"]] == ["a"]
     assert [t["id"] for t in out["unmatchedTriggers"]] == ["b"]
 
