@@ -638,6 +638,9 @@ def test_scheduled_triggers_page_filter_and_version(org: Org) -> None:
     second = api.get_processautomation_scheduledtriggers(page_size="2", after=after)
     assert [s.id for s in second.entities] == ["s-2"] and not second.next_uri
     assert second.previous_uri
+    stored = org.bus.scheduled()
+    assert [s["id"] for s in stored] == ["s-0", "s-1", "s-2"]
+    assert stored[0]["selfUri"] == "/api/v2/processautomation/scheduledtriggers/s-0"
     off = api.get_processautomation_scheduledtriggers(enabled=False)
     assert [s.id for s in off.entities] == ["s-2"]
     change = model(

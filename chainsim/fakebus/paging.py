@@ -103,13 +103,6 @@ class SortedKeys:
         return bool(self._keys) and self._keys[-1] > key
 
 
-def sorted_keys(keys: list[str]) -> SortedKeys:
-    """A `SortedKeys` holding `keys`."""
-    out = SortedKeys()
-    out._keys = sorted(set(keys))
-    return out
-
-
 Page = tuple[list[Any], str | None, str | None]
 
 
