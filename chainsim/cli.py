@@ -92,6 +92,8 @@ def fake_serve(
     triggers: Path | None = typer.Option(None, "--triggers", help="triggers (SDK wire JSON)"),
     faults: Path | None = typer.Option(None, "--faults", help="faults file (YAML)"),
     client: list[str] = typer.Option([], "--client", help="ID:SECRET (repeatable)"),
+    grant: list[str] = typer.Option([], "--grant", help="ID=PERM[,PERM...] (repeatable)"),
+    workflows: Path | None = typer.Option(None, "--workflows", help="[{id, name, published}]"),
 ) -> None:
     """Serve the fake bus (both dialects and /oauth/token) on 127.0.0.1 until stopped."""
     import signal
@@ -102,7 +104,15 @@ def fake_serve(
     from chainsim.fakebus.server import FakeServer
 
     clock = SystemClock()
-    bus = load_bus(rules=rules, triggers=triggers, faults=faults, clients=client, clock=clock)
+    bus = load_bus(
+        rules=rules,
+        triggers=triggers,
+        faults=faults,
+        clients=client,
+        clock=clock,
+        grants=grant,
+        workflows=workflows,
+    )
     try:
         server = FakeServer(bus.handler, port=port)
     except OSError as exc:

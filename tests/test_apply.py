@@ -14,7 +14,7 @@ from chainsim.apply import Orchestrator
 from chainsim.audit import verify
 from chainsim.callbacks import SIGNATURE_HEADER, CallbackNotifier, verify_signature
 from chainsim.deadletter import read_spool
-from chainsim.fakebus.faults import FaultPlan
+from chainsim.fakebus.faults import FaultPlan, RateLimit
 from chainsim.model import InputError, Rule, RuleSettings
 from tests.orchestrator_rig import CALLBACK_URL, DLQ_URL, applied_links, make_rule, plan_of, rig
 
@@ -331,10 +331,11 @@ def test_orchestrator_rejects_zero_workers() -> None:
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_pacer_keeps_a_rate_limited_run_under_the_limit(tmp_path: Path, concurrency: int) -> None:
-    """360 updates at 300 requests / 60 s: no 429 and a makespan within 5% of the ideal."""
+    """360 updates at 300 requests / 60 s (token bucket): no 429, makespan within 5% of ideal."""
     rules = [make_rule(f"s{i:03d}") for i in range(360)] + [make_rule("sink")]
     plan = plan_of(*[(f"s{i:03d}", "sink") for i in range(360)])
-    with rig(tmp_path, rules) as r:
+    bucket = FaultPlan(rate_limit=RateLimit(model="bucket"))  # the ideal below is a bucket's
+    with rig(tmp_path, rules, bucket) as r:
         result = r.orchestrator(concurrency=concurrency, journal_path=None, audit=None).apply(plan)
         api = [rec for rec in r.fake.requests if rec.path.startswith("/api/")]
     ideal = (len(api) - 300) / 5.0

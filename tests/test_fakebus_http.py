@@ -45,6 +45,7 @@ class Api:
 
     def __call__(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(kw.pop("headers", {}))
         return self.http.request(method, path, headers=headers, **kw)
 
 
@@ -133,9 +134,10 @@ def test_missing_permission_is_403(bus: FakeBus) -> None:
 
 
 def test_rate_limiter_allows_exactly_its_budget_then_refills() -> None:
-    """10 requests per 60 s: ten pass, the eleventh gets 429 with Retry-After 6 s."""
+    """Bucket model, 10 per 60 s: ten pass, the eleventh gets 429 with Retry-After 6 s."""
     clock = VirtualClock()
-    bus = FakeBus(clock=clock, faults=FaultPlan(rate_limit=RateLimit(requests=10, per_seconds=60)))
+    limit = RateLimit(requests=10, per_seconds=60, model="bucket")
+    bus = FakeBus(clock=clock, faults=FaultPlan(rate_limit=limit))
     api = Api(bus)
     counts = [api("GET", RULES).headers["inin-ratelimit-count"] for _ in range(10)]
     assert counts == [str(n) for n in range(1, 11)]
@@ -151,6 +153,80 @@ def test_rate_limiter_allows_exactly_its_budget_then_refills() -> None:
     clock.advance(6)
     assert api("GET", RULES).status_code == 200
     assert api("GET", RULES).status_code == 429
+
+
+def test_window_is_the_default_and_counts_since_the_window_began() -> None:
+    """Window model (default): count rises per request, reset counts down to the window's end."""
+    clock = VirtualClock()
+    bus = FakeBus(clock=clock, faults=FaultPlan(rate_limit=RateLimit(requests=3, per_seconds=60)))
+    api = Api(bus)
+    first = api("GET", RULES)
+    assert (first.headers["inin-ratelimit-count"], first.headers["inin-ratelimit-reset"]) == (
+        "1",
+        "60",
+    )
+    clock.advance(20.5)
+    second = api("GET", RULES)
+    assert (second.headers["inin-ratelimit-count"], second.headers["inin-ratelimit-reset"]) == (
+        "2",
+        "40",
+    )
+    api("GET", RULES)
+    refused = api("GET", RULES)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "40" and refused.headers["inin-ratelimit-count"] == "3"
+    clock.advance(39.4)
+    assert api("GET", RULES).status_code == 429, "the window has not ended yet"
+    clock.advance(0.2)
+    fresh = api("GET", RULES)
+    assert fresh.status_code == 200
+    assert (fresh.headers["inin-ratelimit-count"], fresh.headers["inin-ratelimit-reset"]) == (
+        "1",
+        "60",
+    )
+
+
+def test_an_idle_bucket_never_holds_more_than_its_size() -> None:
+    """Bucket model: after a long idle time a client bursts exactly `requests`, not more."""
+    clock = VirtualClock()
+    limit = RateLimit(requests=5, per_seconds=60, model="bucket")
+    bus = FakeBus(clock=clock, faults=FaultPlan(rate_limit=limit))
+    api = Api(bus)
+    assert api("GET", RULES).status_code == 200
+    clock.advance(3600)
+    statuses = [api("GET", RULES).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
+def test_rate_limit_model_is_checked() -> None:
+    """A faults file naming another model is bad input."""
+    with pytest.raises(ValueError):
+        RateLimit.model_validate({"model": "leaky"})
+
+
+def test_correlation_id_is_echoed_or_fresh(bus: FakeBus) -> None:
+    """Every answer carries ININ-Correlation-Id: the request's own, else a new one each time."""
+    api = Api(bus)
+    mine = api("GET", f"{RULES}/r1", headers={"ININ-Correlation-Id": "abc-123"})
+    assert mine.headers["ININ-Correlation-Id"] == "abc-123"
+    first, second = api("GET", f"{RULES}/nope"), api("GET", RULES)
+    assert first.headers["ININ-Correlation-Id"] != second.headers["ININ-Correlation-Id"]
+    token = api.login("chainsim", "wrong")
+    assert token.headers["ININ-Correlation-Id"]
+
+
+def test_context_ids_are_fresh_per_error_and_per_run() -> None:
+    """Each error has its own contextId; a new run id gives new ones; the same run id replays."""
+
+    def context_ids(run_id: str | None) -> list[str]:
+        bus = FakeBus(run_id=run_id)
+        api = Api(bus)
+        return [api("GET", f"{RULES}/missing").json()["contextId"] for _ in range(3)]
+
+    one = context_ids(None)
+    assert len(set(one)) == 3
+    assert set(one).isdisjoint(context_ids(None))
+    assert context_ids("fixed") == context_ids("fixed")
 
 
 def test_token_requests_do_not_count_against_the_limit() -> None:
@@ -291,7 +367,7 @@ def test_same_seed_gives_the_same_answers() -> None:
             conflicts=Conflicts(fraction=0.5),
             latency=Latency(mean_ms=50, jitter_ms=20),
         )
-        bus = FakeBus(clock=clock, faults=plan)
+        bus = FakeBus(clock=clock, faults=plan, run_id="replay")
         bus.seed_rules([rule("r1"), rule("r2"), rule("r3")])
         return _script(bus, clock)
 
@@ -393,7 +469,7 @@ def test_loopback_door_answers_like_the_handler() -> None:
     """The loopback server and the in-process handler give the same answers."""
 
     def run(through_server: bool) -> list[tuple[int, Any]]:
-        bus = FakeBus()
+        bus = FakeBus(run_id="same")
         bus.seed_rules([rule("r1"), rule("r2")])
         if not through_server:
             return _small_script(

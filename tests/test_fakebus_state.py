@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from chainsim.fakebus import DEFAULT_API_HOST, FakeBus
 from chainsim.fakebus.errors import FakeError
-from chainsim.fakebus.state import FakeState, decode_cursor, encode_cursor
+from chainsim.fakebus.paging import decode_cursor, encode_cursor
+from chainsim.fakebus.state import FakeState
 
 RULES = "/api/v2/eventbridge/rules"
 TRIGGERS = "/api/v2/processautomation/triggers"
@@ -70,12 +71,12 @@ def test_foreign_cursors_are_400(token: str) -> None:
 def test_rules_list_walks_pages_in_id_order() -> None:
     """Pages of 2 over 5 rules give ids in order and a null token at the end."""
     fake = state(*(rule(f"r{i}") for i in range(5)))
-    seen, token = [], None
+    seen: list[str] = []
+    after: str | None = None
     while True:
-        page = fake.list_rules(2, token)
-        seen += [r["id"] for r in page["entities"]]
-        token = page["nextPageToken"]
-        if token is None:
+        keys, after = fake.rule_page(2, after)
+        seen += keys
+        if after is None:
             break
     assert seen == ["r0", "r1", "r2", "r3", "r4"]
 

@@ -54,11 +54,11 @@ def status_of(call: Any) -> int:
     return 200
 
 
-def test_create_stores_version_one_with_self_uri(fake: FakeState) -> None:
-    """POST stores the trigger at version 1 with an id and selfUri."""
+def test_create_stores_version_one_without_http_fields(fake: FakeState) -> None:
+    """Create stores the trigger at version 1 with an id; `selfUri` is the HTTP layer's."""
     created = fake.create_trigger(body(description="d", eventTTLSeconds=10))
-    assert created["version"] == 1
-    assert created["selfUri"] == "/api/v2/processautomation/triggers/new"
+    assert created["version"] == 1 and created["id"] == "new"
+    assert "selfUri" not in created
     assert created["eventTTLSeconds"] == 10
 
 
@@ -107,11 +107,95 @@ def test_put_requires_its_fields(fake: FakeState, missing: str) -> None:
         ({"matchCriteria": [{"jsonPath": "x", "operator": "Exists", "value": "yes"}]}, 400),
         ({"matchCriteria": [{"jsonPath": "$.[[", "operator": "Exists"}]}, 400),
         ({"topicName": "v2.other"}, 400),
+        (
+            {"matchCriteria": [{"jsonPath": "x", "operator": "Equal", "value": 1, "values": [1]}]},
+            400,
+        ),
+        (
+            {
+                "matchCriteria": [
+                    {"jsonPath": "x", "operator": "In", "value": ["a"], "values": ["a"]}
+                ]
+            },
+            400,
+        ),
+        ({"matchCriteria": [{"jsonPath": "x", "operator": "In", "value": []}]}, 400),
+        ({"matchCriteria": [{"jsonPath": "x", "operator": "In", "value": "a"}]}, 400),
+        ({"matchCriteria": [{"jsonPath": "x", "operator": "All", "value": ["a"]}]}, 400),
+        ({"matchCriteria": [{"jsonPath": "x", "operator": "In", "value": ["a", "b"]}]}, 200),
+        ({"matchCriteria": [{"jsonPath": "x", "operator": "NotIn", "value": ["a"]}]}, 200),
+        ({"eventTTLSeconds": "120"}, 200),
+        ({"eventTTLSeconds": " 15 "}, 200),
+        ({"eventTTLSeconds": "9"}, 400),
+        ({"eventTTLSeconds": "1e2"}, 400),
+        ({"eventTTLSeconds": True}, 400),
+        ({"delayBySeconds": "60"}, 200),
+        ({"delayBySeconds": "59"}, 400),
     ],
 )
 def test_put_constraints(fake: FakeState, changes: dict[str, Any], status: int) -> None:
     """Name 1..256, description <= 512, TTL >= 10, delay 60..900 (not both), immutable topic."""
     assert status_of(lambda: fake.put_trigger("t1", body(version=1, **changes))) == status
+
+
+def test_numeric_strings_are_stored_as_integers(fake: FakeState) -> None:
+    """`"eventTTLSeconds": "120"` (Genesys's blog example) is stored as 120, as is `version`."""
+    stored = fake.put_trigger("t1", body(version="1", eventTTLSeconds="120"))
+    assert (stored["version"], stored["eventTTLSeconds"]) == (2, 120)
+
+
+@pytest.mark.parametrize(
+    ("operator", "listed", "event", "expected"),
+    [
+        ("In", ["ERROR", "TRANSFER"], {"disconnectType": "ERROR"}, True),
+        ("In", ["ERROR", "TRANSFER"], {"disconnectType": "PEER"}, False),
+        ("NotIn", ["ERROR"], {"disconnectType": "PEER"}, True),
+        ("NotIn", ["ERROR"], {"disconnectType": "ERROR"}, False),
+    ],
+)
+def test_a_list_in_value_works_like_values(
+    operator: str, listed: list[str], event: dict[str, Any], expected: bool
+) -> None:
+    """In/NotIn with the list in `value` (Genesys's blueprint form) match like `values`."""
+    with_value = evaluate(
+        {"jsonPath": "disconnectType", "operator": operator, "value": listed}, event
+    )
+    with_values = evaluate(
+        {"jsonPath": "disconnectType", "operator": operator, "values": listed}, event
+    )
+    assert with_value["match"] is with_values["match"] is expected
+
+
+def test_test_results_fail_on_schema_or_target_problems() -> None:
+    """schemaValidation / targetValidation carry their details and sink triggerMatches."""
+    trigger = {**body(), "matchCriteria": []}
+    ok = trigger_test_results(trigger, EVENT, [], [])
+    assert ok["triggerMatches"] is True and ok["schemaValidation"]["details"] == []
+    bad_schema = trigger_test_results(trigger, EVENT, ["$.x: wrong"], [])
+    assert bad_schema["schemaValidation"] == {
+        "name": "Schema validation",
+        "step": 1,
+        "matches": False,
+        "details": ["$.x: wrong"],
+    }
+    assert bad_schema["triggerMatches"] is False
+    bad_target = trigger_test_results(trigger, EVENT, [], ["Workflow w is not published"])
+    assert bad_target["targetValidation"]["matches"] is False
+    assert bad_target["targetValidation"]["details"] == ["Workflow w is not published"]
+    assert bad_target["triggerMatches"] is False
+
+
+def test_topic_test_skips_disabled_and_matches_nothing_on_a_bad_body() -> None:
+    """Disabled triggers are left out; a schema failure puts every trigger in unmatched."""
+    on = {**body(matchCriteria=[]), "id": "on"}
+    off = {**body(matchCriteria=[], enabled=False), "id": "off"}
+    good = topic_test_results([on, off], EVENT, [])
+    assert [t["id"] for t in good["triggerMatchValidation"]["matchedTriggers"]] == ["on"]
+    assert good["triggerMatchValidation"]["unmatchedTriggers"] == []
+    bad = topic_test_results([on, off], EVENT, ["$: wrong"])
+    assert bad["schemaValidation"]["matches"] is False
+    assert bad["triggerMatchValidation"]["matchedTriggers"] == []
+    assert [t["id"] for t in bad["triggerMatchValidation"]["unmatchedTriggers"]] == ["on"]
 
 
 def test_stale_put_is_409_and_good_put_bumps_version(fake: FakeState) -> None:
@@ -215,7 +299,7 @@ def test_trigger_test_results_have_the_sdk_shape() -> None:
             {"jsonPath": "count", "operator": "GreaterThan", "value": 5},
         ],
     }
-    results = trigger_test_results(trigger, EVENT)
+    results = trigger_test_results(trigger, EVENT, [], [])
     assert set(results) == {
         "schemaValidation",
         "targetValidation",
@@ -232,7 +316,7 @@ def test_topic_test_splits_matched_and_unmatched() -> None:
     """TestModeEventResults lists matching and non-matching triggers of the topic."""
     yes = {**body(), "id": "a", "selfUri": "/a"}
     no = {**body(matchCriteria=[{"jsonPath": "absent", "operator": "Exists"}]), "id": "b"}
-    out = topic_test_results([yes, no], EVENT)["triggerMatchValidation"]
+    out = topic_test_results([yes, no], EVENT, [])["triggerMatchValidation"]
     assert [t["id"] for t in out["matchedTriggers"]] == ["a"]
     assert [t["id"] for t in out["unmatchedTriggers"]] == ["b"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +13,13 @@ import httpx
 from chainsim.clock import Clock, VirtualClock
 from chainsim.fakebus.errors import FakeError
 from chainsim.fakebus.faults import FaultDice, FaultPlan
-from chainsim.fakebus.http import Front, RequestRecord
+from chainsim.fakebus.http import Front, Org, RequestRecord
 from chainsim.fakebus.oauth import OAuth
-from chainsim.fakebus.ratelimit import Quota, RateLimiter
+from chainsim.fakebus.ratelimit import Limiter, make_limiter
+from chainsim.fakebus.routes import SCHEDULED_PATH, TRIGGERS_PATH, with_self
 from chainsim.fakebus.state import FakeState
+from chainsim.fakebus.topics import Catalogue, Topics, default_catalogue
+from chainsim.fakebus.workflows import Workflow, Workflows, load_workflows
 from chainsim.model import InputError, Rule, format_place, load_inventory, read_document
 
 if TYPE_CHECKING:
@@ -42,31 +46,57 @@ class FakeBus:
         clients: Mapping[str, str] | None = None,
         max_depth: int | None = None,
         *,
+        grants: Mapping[str, Iterable[str]] | None = None,
         permissions: Mapping[str, Iterable[str]] | None = None,
+        catalogue: Catalogue | None = None,
+        workflows: Iterable[Workflow | dict[str, Any]] | None = None,
+        run_id: str | None = None,
     ) -> None:
+        """`grants`: client id -> permission patterns (`permissions` is its old name);
+        `catalogue`: the topic catalogue (default: chainsim's, loaded on first use);
+        `workflows`: a closed workflow registry (default: open); `run_id` keys the fresh
+        `contextId`s and correlation ids (default: a new random one per bus)."""
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self._faults = faults if faults is not None else FaultPlan()
         self._max_depth = max_depth
         self._clients = dict(clients if clients is not None else DEFAULT_CLIENTS)
+        self.run_id = run_id if run_id is not None else uuid.uuid4().hex
         self.requests: list[RequestRecord] = []
-        self._front = Front(self)
-        dice = FaultDice(self._faults)
-        self.state = FakeState(max_depth=self._depth(), new_id=dice.new_id)
-        self.oauth = OAuth(self._clients, permissions, dice.new_token)
-        self._restart()  # the bus's dice, limiter and fault-window origin
+        topics = Topics((lambda: catalogue) if catalogue is not None else default_catalogue)
+        self.state = FakeState(
+            max_depth=self._depth(),
+            new_id=lambda: self.dice.new_id(),
+            topics=topics,
+            workflows=Workflows(workflows),
+        )
+        self.oauth = OAuth(
+            self._clients,
+            grants if grants is not None else permissions,
+            lambda: self.dice.new_token(),
+        )
+        self._restart()  # the bus's dice, limiter, fault-window origin and front
 
     def _depth(self) -> int:
         return self._max_depth if self._max_depth is not None else self._faults.max_depth
 
     def _restart(self) -> None:
-        """New dice, limiter and fault-window origin for the current plan (lock held)."""
-        self.dice = FaultDice(self._faults)
-        self.state.new_id = self.dice.new_id
+        """New dice, limiter, fault-window origin and front for the current plan."""
+        self.dice = FaultDice(self._faults, self.run_id)
         self.state.max_depth = self._depth()
-        self.oauth.new_token = self.dice.new_token
-        self.limiter = RateLimiter(self._faults.rate_limit)
-        self.fresh_quota = Quota(int(self.limiter.capacity), 0, 0, granted=True)
+        self.limiter: Limiter = make_limiter(self._faults.rate_limit)
         self.epoch = self.clock.now()
+        self._front = Front(
+            Org(
+                state=self.state,
+                oauth=self.oauth,
+                limiter=self.limiter,
+                dice=self.dice,
+                clock=self.clock,
+                log=self.requests,
+                faults=self._faults,
+                epoch=self.epoch,
+            )
+        )
 
     def __repr__(self) -> str:
         return (
@@ -108,8 +138,20 @@ class FakeBus:
         return self.state.rules()
 
     def triggers(self) -> list[dict[str, Any]]:
-        """The current triggers (wire JSON copies), sorted by id."""
-        return self.state.triggers()
+        """The current triggers (wire JSON copies with `selfUri`), sorted by id."""
+        return [with_self(TRIGGERS_PATH, t) for t in self.state.triggers()]
+
+    def seed_scheduled(self, items: Iterable[dict[str, Any]]) -> None:
+        """Store scheduled triggers given in the SDK's wire JSON (camelCase)."""
+        self.state.seed_scheduled(items)
+
+    def scheduled(self) -> list[dict[str, Any]]:
+        """The current scheduled triggers (wire JSON copies with `selfUri`), sorted by id."""
+        return [with_self(SCHEDULED_PATH, t) for t in self.state.scheduled()]
+
+    def workflows(self) -> list[dict[str, Any]]:
+        """The registered workflows (`{id, name, published}`; empty when the registry is open)."""
+        return self.state.workflows.registered()
 
     def reset(self) -> None:
         """Empty state, request log and limiter; fault dice and windows restart.
@@ -154,16 +196,29 @@ def load_bus(
     faults: str | Path | None = None,
     clients: Iterable[str] = (),
     clock: Clock | None = None,
+    grants: Iterable[str] = (),
+    workflows: str | Path | None = None,
 ) -> FakeBus:
-    """A `FakeBus` from the files of `chainsim fake serve`; bad input raises `InputError`."""
+    """A `FakeBus` from the files of `chainsim fake serve`; bad input raises `InputError`.
+
+    `grants`: `ID=PERM[,PERM...]` specs (repeatable per client, patterns added up).
+    """
     registered: dict[str, str] = {}
     for spec in clients:
         client_id, sep, secret = spec.partition(":")
         if not (sep and client_id and secret):
             raise InputError("--client", "", "expected ID:SECRET (both non-empty)")
         registered[client_id] = secret
+    granted = parse_grants(grants)
     plan = FaultPlan.load(faults) if faults is not None else None
-    bus = FakeBus(clock=clock, faults=plan, clients=registered or None)
+    registry = load_workflows(workflows) if workflows is not None else None
+    bus = FakeBus(
+        clock=clock,
+        faults=plan,
+        clients=registered or None,
+        grants=granted or None,
+        workflows=registry,
+    )
     if rules is not None:
         bus.seed_rules(load_inventory(rules))
     if triggers is not None:
@@ -180,3 +235,15 @@ def load_bus(
                 place = format_place((*prefix, index))
                 raise InputError(str(triggers), place, exc.message) from None
     return bus
+
+
+def parse_grants(specs: Iterable[str]) -> dict[str, list[str]]:
+    """`ID=PERM[,PERM...]` specs as `{client id: [patterns]}`; bad input raises `InputError`."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        client_id, sep, perms = spec.partition("=")
+        patterns = [p.strip() for p in perms.split(",") if p.strip()]
+        if not (sep and client_id.strip() and patterns):
+            raise InputError("--grant", spec, "expected ID=PERM[,PERM...] (both non-empty)")
+        out.setdefault(client_id.strip(), []).extend(patterns)
+    return out

@@ -71,3 +71,27 @@ def conflict(message: str) -> FakeError:
 def unprocessable(message: str, violations: list[Violation]) -> FakeError:
     """422 `unprocessable.entity`, one violation per broken chain constraint."""
     return FakeError(422, "unprocessable.entity", message, violations)
+
+
+def forbidden(missing: tuple[str, ...]) -> FakeError:
+    """403 naming the missing permission(s) as Genesys words it.
+
+    One required permission: `missing.permissions`; several of which any one will do
+    (the SDK docs' "Requires ANY permissions"): `missing.any.permissions`. Codes and
+    messages as Genesys sends them, collected in gildas/go-gcloudcx `errors.go`
+    (`MissingPermissionsError`, `MissingAnyPermissionsError`).
+    """
+    listed = "[" + ", ".join(missing) + "]"
+    if len(missing) == 1:
+        return FakeError(
+            403,
+            "missing.permissions",
+            "Unable to perform the requested action."
+            f" You are missing the following permission(s): {listed}",
+        )
+    return FakeError(
+        403,
+        "missing.any.permissions",
+        "Unable to perform the requested action."
+        f" You must have at least one of the following permissions assigned: {listed}",
+    )

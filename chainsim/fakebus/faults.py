@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,10 +33,15 @@ class _Plan(BaseModel):
 
 
 class RateLimit(_Plan):
-    """A token bucket: `requests` per `per_seconds` per OAuth client."""
+    """`requests` per `per_seconds` per OAuth client, counted in a window or a token bucket.
+
+    `window` (default) is what Genesys reports: a count since the client's window began
+    and the seconds to its end (DESIGN §5); `bucket` refills continuously.
+    """
 
     requests: int = Field(default=300, ge=1, le=MAX_REQUESTS)
     per_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
+    model: Literal["window", "bucket"] = "window"
 
 
 class Window(_Plan):
@@ -108,10 +113,17 @@ def _first_covering(windows: Sequence[Window], t: float) -> Any:
 
 
 class FaultDice:
-    """Seeded decisions for one bus: which request a storm, a burst or a writer hits."""
+    """Seeded decisions for one bus: which request a storm, a burst or a writer hits.
 
-    def __init__(self, plan: FaultPlan) -> None:
+    Ids of created rules and tokens depend on the seed only, so two doors fed the same
+    requests agree. `contextId`s and correlation ids also depend on `run_id`: a new run
+    id gives fresh ones (Genesys never repeats them), the same seed and run id replay
+    them byte for byte.
+    """
+
+    def __init__(self, plan: FaultPlan, run_id: str = "") -> None:
         self.plan = plan
+        self.run_id = run_id
         seed = plan.seed
         self._storm = random.Random(f"{seed}:storm")
         self._server = random.Random(f"{seed}:server")
@@ -119,7 +131,8 @@ class FaultDice:
         self._latency = random.Random(f"{seed}:latency")
         self._ids = random.Random(f"{seed}:ids")
         self._tokens = random.Random(f"{seed}:tokens")
-        self._contexts = random.Random(f"{seed}:contexts")
+        self._contexts = random.Random(f"{seed}:{run_id}:contexts")
+        self._correlations = random.Random(f"{seed}:{run_id}:correlations")
 
     def latency_seconds(self) -> float:
         """This request's latency in seconds (0 without a latency plan)."""
@@ -155,6 +168,10 @@ class FaultDice:
     def new_context_id(self) -> str:
         """A deterministic UUID-shaped `contextId` for one answer."""
         return _uuid(self._contexts)
+
+    def new_correlation_id(self) -> str:
+        """A UUID-shaped `ININ-Correlation-Id` for a request that brought none."""
+        return _uuid(self._correlations)
 
     def new_token(self) -> str:
         """A deterministic opaque bearer token."""

@@ -1,8 +1,10 @@
 """OAuth client credentials on the fake: clients, bearer tokens with expiry, permissions.
 
 Tokens expire `token_ttl_seconds` after they are issued, on the bus's clock. A client
-may be limited to a set of permission patterns (`fnmatch` style, e.g.
-`processautomation:trigger:*`); a client without a set may do everything.
+may be limited to a set of granted permission patterns (`fnmatch` style, e.g.
+`processautomation:trigger:*`, as `fake serve --grant` takes them); a client without
+a grant may do everything. An endpoint needs ANY one of its listed permissions, as the
+SDK docs state per method ("Requires ANY permissions").
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from chainsim.fakebus.errors import FakeError
+from chainsim.fakebus.errors import FakeError, forbidden
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,11 @@ class OAuth:
     def __init__(
         self,
         clients: Mapping[str, str],
-        permissions: Mapping[str, Iterable[str]] | None,
+        grants: Mapping[str, Iterable[str]] | None,
         new_token: Callable[[], str],
     ) -> None:
         self._clients = dict(clients)
-        self._permissions = {cid: tuple(p) for cid, p in (permissions or {}).items()}
+        self._permissions = {cid: tuple(p) for cid, p in (grants or {}).items()}
         self.new_token = new_token
         self._grants: dict[str, Grant] = {}
 
@@ -82,11 +84,15 @@ class OAuth:
             raise unauthorized("Invalid login credentials. The token has expired.")
         return grant.client_id
 
-    def check(self, client_id: str, permission: str) -> None:
-        """403 when `client_id` lacks `permission`."""
-        allowed = self._permissions.get(client_id)
-        if allowed is None or any(fnmatch.fnmatchcase(permission, p) for p in allowed):
+    def check(self, client_id: str, required: tuple[str, ...]) -> None:
+        """403 unless `client_id` holds one of `required` (an empty tuple needs none)."""
+        granted = self._permissions.get(client_id)
+        if not required or granted is None:
             return
-        raise FakeError(
-            403, "missing.permissions", f"You are missing the following permission(s): {permission}"
-        )
+        if any(fnmatch.fnmatchcase(need, g) for need in required for g in granted):
+            return
+        raise forbidden(required)
+
+    def grants(self) -> dict[str, list[str]]:
+        """The granted patterns per limited client."""
+        return {cid: list(p) for cid, p in self._permissions.items()}

@@ -1,7 +1,8 @@
-"""The fake org's state in plain Python: rules, triggers, versions, cursors, constraints.
+"""The fake org's state in plain Python: rules, triggers, versions, keys, constraints.
 
-No HTTP here (moto's split): methods take and return wire JSON dicts and raise
-`FakeError`s that carry their HTTP status and Genesys code. One re-entrant lock guards
+No HTTP here (moto's split): methods take and return wire JSON dicts (no `selfUri`,
+no cursors: pages are by key) and raise `FakeError`s that carry their HTTP status and
+Genesys code. One re-entrant lock guards
 everything; the HTTP layer holds it for a whole request.
 
 Write constraints on EventBridge rules are the bus's own, written independently of
@@ -18,9 +19,6 @@ chainsim's validator (which must predict them exactly, DESIGN §4):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import copy
 import json
 import threading
@@ -33,6 +31,7 @@ from jsonpath.segments import JSONPathChildSegment
 from jsonpath.selectors import NameSelector
 from pydantic import ValidationError
 
+from chainsim.fakebus import scheduled as sched
 from chainsim.fakebus import triggers as trig
 from chainsim.fakebus.errors import (
     Violation,
@@ -41,104 +40,18 @@ from chainsim.fakebus.errors import (
     not_found,
     unprocessable,
 )
+from chainsim.fakebus.paging import Page, SortedKeys, keyset_page
+from chainsim.fakebus.topics import StubCatalogue, Topics
+from chainsim.fakebus.workflows import Workflows
 from chainsim.model import INVOKE_RULE, Rule, input_error_from
 
 MAX_FANOUT = 5
-MAX_PAGE_SIZE = 200
-DEFAULT_PAGE_SIZE = 25
 CONCURRENT_EDIT = "edited by concurrent writer"
-TRIGGERS_PATH = "/api/v2/processautomation/triggers"
-_CURSOR_PREFIX = b"k1:"
-
-
-# --------------------------------------------------------------------------- cursors
 
 
 def dump_json(payload: Any) -> bytes:
     """Compact JSON bytes, the one wire encoding of the fake."""
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def encode_cursor(key: str) -> str:
-    """An opaque keyset cursor for "after/before `key`" (URL-safe base64)."""
-    return base64.urlsafe_b64encode(_CURSOR_PREFIX + key.encode()).rstrip(b"=").decode()
-
-
-def decode_cursor(token: str, param: str) -> str:
-    """The key inside a cursor; 400 when it is not one of ours."""
-    try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
-        if not raw.startswith(_CURSOR_PREFIX):
-            raise ValueError
-        return raw[len(_CURSOR_PREFIX) :].decode()
-    except (binascii.Error, ValueError):
-        raise bad_request(
-            f"{param}: not a valid page cursor", [Violation("invalid.value", "bad cursor", param)]
-        ) from None
-
-
-def page_size(raw: str | None) -> int:
-    """`pageSize` as an int in 1..200 (default 25); 400 otherwise."""
-    if raw is None or raw == "":
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise bad_request(
-            f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}",
-            [Violation("invalid.value", "out of range", "pageSize")],
-        )
-    return size
-
-
-class SortedKeys:
-    """Keys kept sorted, for keyset pages (`after`/`before` a key)."""
-
-    def __init__(self) -> None:
-        self._keys: list[str] = []
-
-    def add(self, key: str) -> None:
-        """Insert `key` (no-op if present)."""
-        i = bisect.bisect_left(self._keys, key)
-        if i == len(self._keys) or self._keys[i] != key:
-            self._keys.insert(i, key)
-
-    def discard(self, key: str) -> None:
-        """Remove `key` if present."""
-        i = bisect.bisect_left(self._keys, key)
-        if i < len(self._keys) and self._keys[i] == key:
-            del self._keys[i]
-
-    def clear(self) -> None:
-        """Remove every key."""
-        self._keys.clear()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._keys))
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def after(self, key: str | None, count: int) -> tuple[list[str], bool]:
-        """Up to `count` keys greater than `key`, and whether more follow."""
-        i = 0 if key is None else bisect.bisect_right(self._keys, key)
-        return self._keys[i : i + count], i + count < len(self._keys)
-
-    def before(self, key: str, count: int) -> tuple[list[str], bool]:
-        """Up to `count` keys less than `key` (ascending), and whether more precede."""
-        j = bisect.bisect_left(self._keys, key)
-        i = max(0, j - count)
-        return self._keys[i:j], i > 0
-
-    def has_before(self, key: str) -> bool:
-        """True when some key is less than `key`."""
-        return bool(self._keys) and self._keys[0] < key
-
-    def has_after(self, key: str) -> bool:
-        """True when some key is greater than `key`."""
-        return bool(self._keys) and self._keys[-1] > key
 
 
 # --------------------------------------------------------------------------- paths
@@ -195,12 +108,28 @@ def _longest(start: str, nexts: Callable[[str], Iterable[str]]) -> tuple[int, li
 
 
 class FakeState:
-    """Rules and triggers of one fake org, with the bus's own write constraints."""
+    """Rules, triggers and scheduled triggers of one fake org, with its write constraints.
 
-    def __init__(self, *, max_depth: int, new_id: Callable[[], str]) -> None:
+    Its collaborators: `topics` (the catalogue a trigger's topic must come from) and
+    `workflows` (the registry a target must name when one is given).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_depth: int,
+        new_id: Callable[[], str],
+        topics: Topics | None = None,
+        workflows: Workflows | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.max_depth = max_depth
         self.new_id = new_id
+        self.topics = topics if topics is not None else Topics(StubCatalogue.builtin)
+        self.workflows = workflows if workflows is not None else Workflows()
+        self._topic_keys: SortedKeys | None = None
+        self._scheduled: dict[str, dict[str, Any]] = {}
+        self._scheduled_keys = SortedKeys()
         self._rules: dict[str, dict[str, Any]] = {}
         self._rule_json: dict[str, bytes] = {}  # each rule's wire JSON, serialised once
         self._rule_keys = SortedKeys()
@@ -219,6 +148,8 @@ class FakeState:
             self._pred.clear()
             self._triggers.clear()
             self._trigger_keys.clear()
+            self._scheduled.clear()
+            self._scheduled_keys.clear()
 
     # ----------------------------------------------------------------- rules: storage
 
@@ -261,16 +192,10 @@ class FakeState:
 
     # ----------------------------------------------------------------- rules: API
 
-    def list_rules(self, size: int, token: str | None) -> dict[str, Any]:
-        """One page of rules after the cursor `token`: `{entities, nextPageToken}`."""
-        keys, next_token = self.rule_page(size, token)
-        return {"entities": [self._rules[k] for k in keys], "nextPageToken": next_token}
-
-    def rule_page(self, size: int, token: str | None) -> tuple[list[str], str | None]:
-        """The ids of one page of rules after the cursor `token`, and the next token."""
-        after = decode_cursor(token, "pageToken") if token else None
+    def rule_page(self, size: int, after: str | None) -> tuple[list[str], str | None]:
+        """The ids of one page of rules after the id `after`, and the next page's `after`."""
         keys, more = self._rule_keys.after(after, size)
-        return keys, encode_cursor(keys[-1]) if more and keys else None
+        return keys, keys[-1] if more and keys else None
 
     def rule_json(self, rule_id: str) -> bytes:
         """The stored rule's wire JSON (serialised once per write); 404 if absent."""
@@ -457,7 +382,11 @@ class FakeState:
     # ----------------------------------------------------------------- triggers
 
     def seed_triggers(self, triggers: Iterable[dict[str, Any]]) -> None:
-        """Store triggers given in the SDK's wire JSON (validated, ids kept)."""
+        """Store triggers given in the SDK's wire JSON (validated, ids kept).
+
+        Seeding trusts topics and targets (it is the org as it already is); only API
+        writes are checked against the catalogue and the workflow registry.
+        """
         with self.lock:
             for raw in triggers:
                 fields = trig.parse_trigger(raw, require_version=False)
@@ -467,13 +396,13 @@ class FakeState:
                 self._store_trigger(trigger_id, fields)
 
     def _store_trigger(self, trigger_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        wire = {"id": trigger_id, **fields, "selfUri": f"{TRIGGERS_PATH}/{trigger_id}"}
+        wire = {"id": trigger_id, **fields}
         self._triggers[trigger_id] = wire
         self._trigger_keys.add(trigger_id)
         return wire
 
     def triggers(self) -> list[dict[str, Any]]:
-        """Every trigger (wire JSON copies), sorted by id."""
+        """Every trigger (wire JSON copies without `selfUri`), sorted by id."""
         with self.lock:
             return [copy.deepcopy(self._triggers[k]) for k in self._trigger_keys]
 
@@ -483,8 +412,8 @@ class FakeState:
         after: str | None,
         before: str | None,
         keep: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
-        """One page of triggers: `(entities, after-cursor for next, before-cursor for previous)`.
+    ) -> Page:
+        """One page of triggers by id: `(entities, next page's after, previous page's before)`.
 
         `keep` filters (topicName, enabled, hasDelayBy); paging walks the filtered keys.
         """
@@ -494,7 +423,7 @@ class FakeState:
             for k in self._trigger_keys:
                 if keep(self._triggers[k]):
                     keys.add(k)
-        return _keyset_page(keys, size, after, before, lambda k: self._triggers[k])
+        return keyset_page(keys, size, after, before, lambda k: self._triggers[k])
 
     def get_trigger(self, trigger_id: str) -> dict[str, Any]:
         """The stored trigger; 404 if absent."""
@@ -504,8 +433,10 @@ class FakeState:
         return trigger
 
     def create_trigger(self, body: Any) -> dict[str, Any]:
-        """Create a trigger at version 1 with a new id."""
+        """Create a trigger at version 1 with a new id (topic and target checked)."""
         fields = trig.parse_trigger(body, require_version=False)
+        self.topics.check(fields["topicName"])
+        self.workflows.check_target(fields["target"])
         fields["version"] = 1
         return self._store_trigger(self.new_id(), fields)
 
@@ -514,10 +445,12 @@ class FakeState:
         fields = trig.parse_trigger(body, require_version=True)
         stored = self.get_trigger(trigger_id)
         if fields["topicName"] != stored["topicName"]:
+            self.topics.check(fields["topicName"])
             raise bad_request(
                 "topicName cannot be changed",
                 [Violation("invalid.value", "immutable", "topicName")],
             )
+        self.workflows.check_target(fields["target"])
         if fields["version"] != stored["version"]:
             raise conflict(
                 f"Trigger version {fields['version']} does not match the current version"
@@ -548,38 +481,100 @@ class FakeState:
         """Every trigger on `topic`, sorted by id."""
         return [t for k in self._trigger_keys if (t := self._triggers[k])["topicName"] == topic]
 
-    def topics(self) -> SortedKeys:
-        """Topic names: a small real catalogue plus every topic a trigger uses."""
-        keys = SortedKeys()
-        for name in trig.TOPIC_CATALOGUE:
-            keys.add(name)
-        for trigger in self._triggers.values():
-            keys.add(trigger["topicName"])
-        return keys
+    def topic_names(self) -> SortedKeys:
+        """The catalogue's topic names (only those: a topic in use is not thereby available)."""
+        if self._topic_keys is None:
+            self._topic_keys = SortedKeys()
+            for name in self.topics.names():
+                self._topic_keys.add(name)
+        return self._topic_keys
 
+    def event_problems(self, topic: str, event: Any) -> list[str]:
+        """Schema errors of a test event on `topic` (400 for a topic not in the catalogue)."""
+        self.topics.check(topic, "topicName")
+        return self.topics.validate(topic, event)
 
-def _keyset_page(
-    keys: SortedKeys,
-    size: int,
-    after: str | None,
-    before: str | None,
-    load: Callable[[str], Any],
-) -> tuple[list[Any], str | None, str | None]:
-    """A keyset page: entities, the next page's `after` cursor, the previous page's `before`."""
-    if before is not None and after is None:
-        page, _ = keys.before(decode_cursor(before, "before"), size)
-    else:
-        page, _ = keys.after(decode_cursor(after, "after") if after else None, size)
-    nxt = encode_cursor(page[-1]) if page and keys.has_after(page[-1]) else None
-    prev = encode_cursor(page[0]) if page and keys.has_before(page[0]) else None
-    return [load(k) for k in page], nxt, prev
+    def target_problems(self, trigger: dict[str, Any]) -> list[str]:
+        """Why the trigger's target fails a test (unknown or unpublished workflow)."""
+        return self.workflows.target_problems(trigger.get("target", {}))
 
+    def flow(self, workflow_id: str) -> dict[str, Any]:
+        """The SDK `Flow` of a workflow; 404 when the org has none by that id."""
+        targeted = any(
+            t.get("target", {}).get("id") == workflow_id
+            for t in (*self._triggers.values(), *self._scheduled.values())
+        )
+        found = self.workflows.flow(workflow_id, targeted)
+        if found is None:
+            raise not_found(f"Flow {workflow_id} not found")
+        return found
 
-def keyset_page(
-    keys: SortedKeys, size: int, after: str | None, before: str | None
-) -> tuple[list[str], str | None, str | None]:
-    """A keyset page over plain keys (topic names)."""
-    return _keyset_page(keys, size, after, before, lambda k: k)
+    # ----------------------------------------------------------------- scheduled triggers
+
+    def seed_scheduled(self, items: Iterable[dict[str, Any]]) -> None:
+        """Store scheduled triggers given in the SDK's wire JSON (validated, ids kept)."""
+        with self.lock:
+            for raw in items:
+                fields = sched.parse_scheduled(raw, require_version=False)
+                item_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+                fields.setdefault("version", 1)
+                self._store_scheduled(item_id or self.new_id(), fields)
+
+    def _store_scheduled(self, item_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        wire = {"id": item_id, **fields}
+        self._scheduled[item_id] = wire
+        self._scheduled_keys.add(item_id)
+        return wire
+
+    def scheduled(self) -> list[dict[str, Any]]:
+        """Every scheduled trigger (wire JSON copies without `selfUri`), sorted by id."""
+        with self.lock:
+            return [copy.deepcopy(self._scheduled[k]) for k in self._scheduled_keys]
+
+    def list_scheduled(
+        self, size: int, after: str | None, before: str | None, enabled: bool | None
+    ) -> Page:
+        """One page of scheduled triggers by id, optionally only those `enabled` as given."""
+        keys = self._scheduled_keys
+        if enabled is not None:
+            keys = SortedKeys()
+            for k in self._scheduled_keys:
+                if self._scheduled[k]["enabled"] == enabled:
+                    keys.add(k)
+        return keyset_page(keys, size, after, before, lambda k: self._scheduled[k])
+
+    def get_scheduled(self, item_id: str) -> dict[str, Any]:
+        """The stored scheduled trigger; 404 if absent."""
+        found = self._scheduled.get(item_id)
+        if found is None:
+            raise not_found(f"Scheduled trigger {item_id} not found")
+        return found
+
+    def create_scheduled(self, body: Any) -> dict[str, Any]:
+        """Create a scheduled trigger at version 1 (schedule and target checked)."""
+        fields = sched.parse_scheduled(body, require_version=False)
+        self.workflows.check_target(fields["target"])
+        fields["version"] = 1
+        return self._store_scheduled(self.new_id(), fields)
+
+    def put_scheduled(self, item_id: str, body: Any) -> dict[str, Any]:
+        """Replace a scheduled trigger; `version` must be the stored version (else 409)."""
+        fields = sched.parse_scheduled(body, require_version=True)
+        stored = self.get_scheduled(item_id)
+        self.workflows.check_target(fields["target"])
+        if fields["version"] != stored["version"]:
+            raise conflict(
+                f"Scheduled trigger version {fields['version']} does not match the current"
+                f" version {stored['version']}"
+            )
+        fields["version"] = stored["version"] + 1
+        return self._store_scheduled(item_id, fields)
+
+    def delete_scheduled(self, item_id: str) -> None:
+        """Delete a scheduled trigger; 404 if absent."""
+        self.get_scheduled(item_id)
+        del self._scheduled[item_id]
+        self._scheduled_keys.discard(item_id)
 
 
 def _is_link(action: dict[str, Any]) -> bool:

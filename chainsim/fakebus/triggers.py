@@ -25,11 +25,20 @@ selects zero or more values (python-jsonpath, so wildcards and filters work).
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from jsonpath import JSONPathEnvironment
 from jsonpath.exceptions import JSONPathError
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from chainsim.fakebus.errors import FakeError, Violation, bad_request
 from chainsim.model import format_place
@@ -51,17 +60,21 @@ Operator = Literal[
 OPERATORS: tuple[str, ...] = get_args(Operator)
 _NEEDS_VALUES = {"In", "NotIn", "All"}
 
-# A few real Process Automation topics; the fake lists these plus every topic in use.
-TOPIC_CATALOGUE = (
-    "v2.detail.events.conversation.{id}.acd.end",
-    "v2.detail.events.conversation.{id}.acd.start",
-    "v2.detail.events.conversation.{id}.acw",
-    "v2.detail.events.conversation.{id}.customer.end",
-    "v2.detail.events.conversation.{id}.customer.start",
-    "v2.detail.events.conversation.{id}.outbound.initialized",
-    "v2.detail.events.conversation.{id}.user.end",
-    "v2.detail.events.conversation.{id}.user.start",
-)
+_LIST_IN_VALUE = {"In", "NotIn"}  # these also take their list in `value` (see below)
+
+
+def _numeric_string(raw: Any) -> Any:
+    """A decimal integer string as its int, as the platform's JSON binding reads it.
+
+    Genesys's own blog example ("Process Automation Triggers", developer.genesys.cloud
+    blog, 2022-11-08) sends `"eventTTLSeconds": "120"` and the API accepts it.
+    """
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw.strip())
+    return raw
+
+
+LaxInt = Annotated[StrictInt, BeforeValidator(_numeric_string)]
 
 
 class _Wire(BaseModel):
@@ -101,10 +114,10 @@ class TriggerBody(_Wire):
     target: TriggerTarget
     enabled: StrictBool
     match_criteria: list[MatchCriteria] = Field(default_factory=list, alias="matchCriteria")
-    event_ttl_seconds: StrictInt | None = Field(None, alias="eventTTLSeconds", ge=10)
-    delay_by_seconds: StrictInt | None = Field(None, alias="delayBySeconds", ge=60, le=900)
+    event_ttl_seconds: LaxInt | None = Field(None, alias="eventTTLSeconds", ge=10)
+    delay_by_seconds: LaxInt | None = Field(None, alias="delayBySeconds", ge=60, le=900)
     description: StrictStr | None = Field(None, max_length=512)
-    version: StrictInt | None = None
+    version: LaxInt | None = None
 
 
 _ENV = JSONPathEnvironment()
@@ -172,7 +185,14 @@ def _check_criterion(criterion: MatchCriteria, place: str) -> None:
     except (JSONPathError, ValueError) as exc:
         raise refuse(f"invalid jsonPath ({type(exc).__name__})", "jsonPath") from None
     op, value = criterion.operator, criterion.value
-    if op in _NEEDS_VALUES:
+    # SDK `MatchCriteria.value` / `.values`: "Only one of value and values can be included"
+    if value is not None and criterion.values is not None:
+        raise refuse("only one of value and values can be included", "values")
+    if op in _LIST_IN_VALUE and isinstance(value, list):
+        # Genesys's disconnected-call blueprint deploys `In` with its list in `value`
+        if not value:
+            raise refuse(f"operator {op} needs a non-empty list", "value")
+    elif op in _NEEDS_VALUES:
         if not criterion.values:
             raise refuse(f"operator {op} needs a non-empty `values` list", "values")
     elif op == "Exists":
@@ -237,11 +257,21 @@ def _satisfies(op: str, selected: Any, value: Any, values: list[Any]) -> bool:
     return _ordered(op, selected, value)
 
 
+def criterion_values(criterion: dict[str, Any]) -> list[Any]:
+    """The list an `In`/`NotIn`/`All` criterion tests: `values`, or a list in `value`."""
+    values = criterion.get("values")
+    if values is None and criterion["operator"] in _LIST_IN_VALUE:
+        value = criterion.get("value")
+        if isinstance(value, list):
+            return value
+    return list(values or [])
+
+
 def evaluate(criterion: dict[str, Any], event: Any) -> dict[str, Any]:
     """One criterion against an event body: the SDK's `MatchCriteriaTestResult`."""
     op = criterion["operator"]
     value = criterion.get("value")
-    values = criterion.get("values") or []
+    values = criterion_values(criterion)
     path = normalise_path(criterion["jsonPath"])
     found = [(m.path, m.value) for m in _ENV.finditer(path, event)]
     selected = [v for _, v in found]
@@ -274,16 +304,25 @@ def _operation(name: str, step: int, matches: bool, details: list[Any]) -> dict[
     return {"name": name, "step": step, "matches": matches, "details": details}
 
 
-def trigger_test_results(trigger: dict[str, Any], event: Any) -> dict[str, Any]:
-    """`POST /triggers/{id}/test`: the SDK's `TestModeResults` for one trigger."""
+def trigger_test_results(
+    trigger: dict[str, Any], event: Any, schema_errors: list[str], target_problems: list[str]
+) -> dict[str, Any]:
+    """`POST /triggers/{id}/test`: the SDK's `TestModeResults` for one trigger.
+
+    Steps as the SDK models them: schema validation of the event body against the
+    trigger's topic (`TestSchemaOperation`, details: messages), target validation
+    (`TestTargetOperation`), then each criterion (`TestMatchesOperation`). The trigger
+    matches only when all three pass.
+    """
     results = [evaluate(c, event) for c in trigger.get("matchCriteria", [])]
     paths_match = all(r["match"] for r in results)
-    target_ok = trigger.get("target", {}).get("type") == "Workflow"
+    schema_ok = not schema_errors
+    target_ok = not target_problems
     return {
-        "schemaValidation": _operation("Schema validation", 1, True, []),
-        "targetValidation": _operation("Target validation", 2, target_ok, []),
+        "schemaValidation": _operation("Schema validation", 1, schema_ok, list(schema_errors)),
+        "targetValidation": _operation("Target validation", 2, target_ok, list(target_problems)),
         "jsonPathValidation": _operation("JsonPath validation", 3, paths_match, results),
-        "triggerMatches": paths_match and target_ok,
+        "triggerMatches": schema_ok and target_ok and paths_match,
     }
 
 
@@ -295,15 +334,26 @@ def matches(trigger: dict[str, Any], event: Any) -> bool:
 _BRIEF = ("id", "name", "enabled", "selfUri")  # the SDK's TestModeTrigger
 
 
-def topic_test_results(triggers: list[dict[str, Any]], event: Any) -> dict[str, Any]:
-    """`POST /triggers/topics/{topic}/test`: the SDK's `TestModeEventResults`."""
+def topic_test_results(
+    triggers: list[dict[str, Any]], event: Any, schema_errors: list[str]
+) -> dict[str, Any]:
+    """`POST /triggers/topics/{topic}/test`: the SDK's `TestModeEventResults`.
+
+    Disabled triggers are skipped (a disabled trigger never fires, so it neither
+    matches nor fails); a body that breaks the schema matches no trigger.
+    """
     matched: list[dict[str, Any]] = []
     unmatched: list[dict[str, Any]] = []
     for trigger in triggers:
+        if not trigger.get("enabled"):
+            continue
         brief: dict[str, Any] = {k: trigger[k] for k in _BRIEF if k in trigger}
-        (matched if matches(trigger, event) else unmatched).append(brief)
+        hit = not schema_errors and matches(trigger, event)
+        (matched if hit else unmatched).append(brief)
     return {
-        "schemaValidation": _operation("Schema validation", 1, True, []),
+        "schemaValidation": _operation(
+            "Schema validation", 1, not schema_errors, list(schema_errors)
+        ),
         "triggerMatchValidation": {
             "name": "Trigger match validation",
             "step": 2,
