@@ -302,7 +302,7 @@ class Backend:
     @contextmanager
     def session(
         self, dialect: str, *, faults: Any = None, recorder: LatencyRecorder | None = None
-    ) -> Iterator[Session]:
+    ) -> Iterator[ScenarioSession]:
         """Everything one test or one Hypothesis example needs, torn down at the end.
 
         A fresh clock; on the fake a fresh FakeBus (with `faults`); a Bus client in
@@ -324,7 +324,7 @@ class Backend:
                 clock=clock,
             )
             stack.callback(factory.cleanup)
-            yield Session(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
+            yield ScenarioSession(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
 
     def workflow_id(self, dialect: str = "triggers") -> str:
         """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake.
@@ -340,8 +340,11 @@ class Backend:
 
 
 @dataclass
-class Session:
-    """One backend session: clock, fake (None when live), bus, chain factory, work dir."""
+class ScenarioSession:
+    """One test's bus session: clock, fake (None when live), bus, chain factory, work dir.
+
+    Built by `Backend.session` over a front-hall `chainsim.session.Session`.
+    """
 
     backend: Backend
     dialect: str
