@@ -187,7 +187,7 @@ def probe(
     hops: list[HopProbe] = []
     notes: list[str] = []
     for hop in trace.hops:
-        body = _metadata(hop.event)
+        body = dict(hop.event.get("metadata") or {})  # what trigger jsonPaths read
         destination = by_id.get(hop.destination)
         if destination is None:
             notes.append(f"{hop.destination}: not among the triggers; skipped")
@@ -211,12 +211,12 @@ def probe(
                 source=hop.source,
                 destination=hop.destination,
                 depth=hop.depth,
-                event=_event_json(hop.event),
+                event=dict(hop.event),
                 simulated=simulated,
                 trigger_matches=trigger_matches,
                 topic_matched=topic_matched,
                 failed_criteria=tuple(failing),
-                missing=tuple(getattr(hop, "missing", ()) or ()),
+                missing=tuple(hop.missing),
                 error=error,
             )
         )
@@ -225,23 +225,6 @@ def probe(
 
 def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _metadata(event: Any) -> dict[str, Any]:
-    if isinstance(event, Event):
-        return dict(event.metadata)
-    if isinstance(event, Mapping):
-        return dict(event.get("metadata") or {})
-    return dict(getattr(event, "metadata", {}) or {})
-
-
-def _event_json(event: Any) -> dict[str, Any]:
-    if isinstance(event, Event):
-        return event.to_wire()
-    if isinstance(event, Mapping):
-        return dict(event)
-    to_wire = getattr(event, "to_wire", None)
-    return to_wire() if callable(to_wire) else {"metadata": _metadata(event)}
 
 
 def load_triggers(path: str | Path) -> list[Rule]:

@@ -274,6 +274,7 @@ def orchestrator_factory(
     chainsim_backend: Backend,
     chainsim_bus: Bus,
     chainsim_clock: Clock,
+    chainsim_dialect: str,
     chainsim_recorder: LatencyRecorder,
     tmp_path: Path,
 ) -> Callable[..., RecordingOrchestrator]:
@@ -284,6 +285,7 @@ def orchestrator_factory(
     """
 
     def build(**kwargs: Any) -> RecordingOrchestrator:
+        kwargs.setdefault("dialect", chainsim_dialect)
         return chainsim_backend.orchestrator(
             chainsim_bus, chainsim_clock, tmp_path, chainsim_recorder, **kwargs
         )

@@ -280,13 +280,16 @@ class Backend:
         clock: Clock,
         workdir: str | Path,
         recorder: LatencyRecorder | None = None,
+        *,
+        dialect: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """An Orchestrator on `bus` and `clock`, its files in `workdir`; kwargs override.
 
-        Defaults: audit log `workdir/audit.jsonl`, journal `workdir/journal.json`, dead
-        letters spooled to `workdir/deadletter.jsonl` (no URL). With a `recorder`, each
-        `apply` adds an apply-latency sample.
+        Defaults: the merger of `dialect` (else of the bus's dialect), audit log
+        `workdir/audit.jsonl`, journal `workdir/journal.json`, dead letters spooled to
+        `workdir/deadletter.jsonl` (no URL). With a `recorder`, each `apply` adds an
+        apply-latency sample.
         """
         from chainsim.audit import AuditLog
         from chainsim.dialects import dialect_of
@@ -294,7 +297,8 @@ class Backend:
         workdir = Path(workdir)
         kwargs.setdefault("audit", AuditLog(workdir / "audit.jsonl", clock=clock))
         kwargs.setdefault("journal_path", workdir / "journal.json")
-        merger = kwargs.pop("merger", None) or dialect_of(bus).merger
+        rules_dialect = get_dialect(dialect) if dialect is not None else dialect_of(bus)
+        merger = kwargs.pop("merger", None) or rules_dialect.merger
         sinks = kwargs.pop("sinks", None) or _workdir_sinks(workdir)
         orch = build_orchestrator(bus, clock=clock, merger=merger, sinks=sinks, **kwargs)
         return orch if recorder is None else RecordingOrchestrator(orch, recorder, clock)
@@ -358,7 +362,9 @@ class ScenarioSession:
     def orchestrator(self, *, record: bool = True, **kwargs: Any) -> Any:
         """An Orchestrator on this session's bus (its applies recorded unless `record=False`)."""
         recorder = self.recorder if record else None
-        return self.backend.orchestrator(self.bus, self.clock, self.workdir, recorder, **kwargs)
+        return self.backend.orchestrator(
+            self.bus, self.clock, self.workdir, recorder, dialect=self.dialect, **kwargs
+        )
 
 
 def _workdir_sinks(workdir: Path) -> Any:
