@@ -195,6 +195,12 @@ def test_eventbridge_has_no_catalogue() -> None:
     assert get_dialect("eventbridge").catalogue() is None
 
 
+def test_triggers_catalogue_is_the_topic_catalogue() -> None:
+    """The triggers dialect's catalogue hook returns `dialects.catalogue.load_catalogue()`."""
+    catalogue = pytest.importorskip("chainsim.dialects.catalogue")
+    assert get_dialect("triggers").catalogue() == catalogue.load_catalogue()
+
+
 def test_each_dialect_seeds_and_reads_the_fake(tmp_path: Path) -> None:
     """`seed` loads the dialect's wire file into a FakeBus; `stored` gives it back in wire form."""
     from chainsim.fakebus import FakeBus
