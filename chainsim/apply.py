@@ -29,6 +29,7 @@ from chainsim.bus.base import Bus, BusError, Conflict, follow_pages
 from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import Clock
 from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink
+from chainsim.dialects import dialect_of
 from chainsim.durable import atomic_write_text
 from chainsim.metrics import Metrics
 from chainsim.model import ChainPlan, InputError, Rule
@@ -38,7 +39,6 @@ from chainsim.plan import (
     PlanIndex,
     changed_fields,
     compute_changes,
-    merger_for,
     overlay,
     same_content,
 )
@@ -338,7 +338,7 @@ class Orchestrator:
         self.pacer = pacer or Pacer(
             clock, enabled=self.retry.pacing, retry_after_cap=self.retry.retry_after_cap
         )
-        self.merger = merger or merger_for(bus)
+        self.merger = merger or dialect_of(bus).merger
         self.progress = progress
         self._lock = threading.Lock()
         self._plan_sink = DeadLetterSink(url=None, spool=DEFAULT_SPOOL)

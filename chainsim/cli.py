@@ -1,7 +1,8 @@
-"""chainsim's command line: a thin typer layer over the library.
+"""chainsim's command line: typer declarations only, each calling a runner.
 
-Every command turns bad input (`InputError`) into one line on stderr and exit code 2;
-library code never prints and never exits.
+The three layers: this module declares commands and options; `chainsim.runners` does
+the work and returns an `ExitCode`; `chainsim.render` prints. Every command turns bad
+input (`InputError`) into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from chainsim.errors import InputError
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
+from chainsim.errors import ExitCode, InputError
 
 app = typer.Typer(
     name="chainsim",
@@ -31,7 +28,7 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+def fail(message: str, code: int = ExitCode.BAD_INPUT) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
     typer.echo(f"chainsim: {message}", err=True)
     return typer.Exit(code)
@@ -139,7 +136,7 @@ def validate_command(
     dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
 ) -> None:
     """Check a plan against an inventory. Exit 0 ok, 1 error findings, 2 bad input."""
-    from chainsim.offline import run_validate
+    from chainsim.runners import run_validate
 
     raise typer.Exit(run_validate(plan, inventory, output, dialect))
 
@@ -153,7 +150,7 @@ def simulate_command(
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
     """Push an event through the chain hop by hop. Exit 0, 2 bad input."""
-    from chainsim.offline import run_simulate
+    from chainsim.runners import run_simulate
 
     raise typer.Exit(run_simulate(plan, inventory, event, output))
 
@@ -163,8 +160,8 @@ def simulate_command(
 _BUS_HELP = "fake: embedded fake seeded from --inventory, --faults, virtual clock; live: HTTP"
 
 
-def _bus_options(
-    bus: str | None,
+def _target(
+    bus: str,
     inventory: Path | None,
     faults: Path | None,
     api_host: str | None,
@@ -172,9 +169,9 @@ def _bus_options(
     env: str,
     dialect: str,
 ) -> Any:
-    from chainsim.commands import BusOptions
+    from chainsim.session import Target
 
-    return BusOptions(bus, inventory, faults, api_host, login_host, env, dialect)
+    return Target(bus, dialect, env, api_host, login_host, inventory, faults)
 
 
 @app.command("plan")
@@ -193,13 +190,12 @@ def plan_command(
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
     """Show what apply would change, rule by rule; changes nothing. Exit 0 valid, 1 findings."""
-    from chainsim.commands import run_plan
+    from chainsim.runners import run_plan
 
-    raise typer.Exit(
-        run_plan(
-            plan, _bus_options(bus, inventory, faults, api_host, login_host, env, dialect), output
-        )
-    )
+    if bus is None:  # offline: the inventory file is the bus state
+        raise typer.Exit(run_plan(plan, None, output, inventory=inventory, dialect=dialect))
+    target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
+    raise typer.Exit(run_plan(plan, target, output))
 
 
 @app.command("apply")
@@ -225,11 +221,11 @@ def apply_command(
     report: Path | None = typer.Option(None, "--report", help="write the JSON report here"),
 ) -> None:
     """Apply a plan: versioned PUTs, retries, pacing, atomic rollback. Exit 0 applied, 1 not."""
-    from chainsim.commands import ApplyOptions, run_apply
+    from chainsim.runners import ApplyOptions, run_apply
 
-    options = _bus_options(bus, inventory, faults, api_host, login_host, env, dialect)
+    target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
     raise typer.Exit(
-        run_apply(plan, options, ApplyOptions(audit, spool, atomic, concurrency, resume, report))
+        run_apply(plan, target, ApplyOptions(audit, spool, atomic, concurrency, resume, report))
     )
 
 
@@ -241,7 +237,7 @@ app.add_typer(audit_app, name="audit")
 @bad_input_exits_2
 def audit_verify(path: Path = typer.Argument(..., help="audit log (JSONL)")) -> None:
     """Check the hash chain; exit 0 intact, 1 broken (naming the first broken line)."""
-    from chainsim.commands import run_audit_verify
+    from chainsim.runners import run_audit_verify
 
     raise typer.Exit(run_audit_verify(path))
 
@@ -259,7 +255,7 @@ def dlq_list(
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
     """List the spooled dead letters."""
-    from chainsim.commands import run_dlq_list
+    from chainsim.runners import run_dlq_list
 
     raise typer.Exit(run_dlq_list(spool, output))
 
@@ -279,10 +275,10 @@ def dlq_redrive(
     dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
 ) -> None:
     """Re-attempt spooled updates via the apply path; keep only failures (exit 1 if any)."""
-    from chainsim.commands import run_dlq_redrive
+    from chainsim.runners import run_dlq_redrive
 
-    options = _bus_options(bus, inventory, faults, api_host, login_host, env, dialect)
-    raise typer.Exit(run_dlq_redrive(spool, options))
+    target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
+    raise typer.Exit(run_dlq_redrive(spool, target))
 
 
 # ------------------------------------------------------------- probe (trigger test mode)
@@ -309,10 +305,10 @@ def probe_command(
     Exit 0 when all hops agree, 1 on a disagreement, 2 on bad input.
     """
     from chainsim.bus.base import BusError
-    from chainsim.probe import run_probe
+    from chainsim.runners import run_probe
 
     try:
-        text, code = run_probe(
+        code = run_probe(
             plan,
             event,
             bus=bus,
@@ -325,8 +321,7 @@ def probe_command(
             env=env,
         )
     except BusError as exc:
-        raise fail(f"probe: {exc}", EXIT_FINDINGS) from None
-    typer.echo(text)
+        raise fail(f"probe: {exc}", ExitCode.FAILED) from None
     raise typer.Exit(code)
 
 
@@ -341,15 +336,15 @@ def main(args: list[str] | None = None) -> None:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
             typer.echo(ctx.get_help())
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(ExitCode.BAD_INPUT)
         where = ctx.command_path.removeprefix("chainsim").strip() if ctx is not None else ""
         message = " ".join(exc.format_message().split())
         typer.echo(f"chainsim: {where + ': ' if where else ''}{message}", err=True)
-        sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        sys.exit(getattr(exc, "exit_code", ExitCode.BAD_INPUT))
     except typer.Abort:
         typer.echo("Aborted!", err=True)
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":

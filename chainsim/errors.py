@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class InputError(ValueError):
     """Bad input from a file or the command line: one line naming file, place and problem."""
@@ -12,3 +14,11 @@ class InputError(ValueError):
         self.problem = problem
         where = f"{source}: {place}: " if place else f"{source}: "
         super().__init__(where + problem)
+
+
+class ExitCode(IntEnum):
+    """chainsim's exit codes, defined once (DESIGN §9)."""
+
+    OK = 0  # success: valid, applied, all agree, intact
+    FAILED = 1  # findings, a failed or rolled-back apply, a disagreement, a broken log
+    BAD_INPUT = 2  # bad input: one line on stderr, nothing changed

@@ -8,7 +8,8 @@ plan's `rules:` settings (`enabled`) are applied on top. A rule already in its d
 state is a no-op, so re-applying a plan writes nothing.
 
 Dialects plug in through a `Merger` (which rules a plan touches, and what each should
-become); `EventBridgeMerger` is the default, and a bus may carry its own as `bus.merger`.
+become): each dialect object supplies its own (`chainsim.dialects`); the EventBridge
+one (`dialects.eventbridge.EVENTBRIDGE`) is the default.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from chainsim.model import INVOKE_RULE, Action, ChainLink, ChainPlan, Rule, RuleSettings
+from chainsim.dialects.eventbridge import EVENTBRIDGE
+from chainsim.model import Action, ChainLink, ChainPlan, Rule, RuleSettings
 
-ChangeKind = Literal["create", "update", "no-op"]
+ChangeKind = Literal["update", "no-op"]  # a plan never creates a rule
 
 
 @dataclass(frozen=True)
@@ -44,29 +46,6 @@ class PlanIndex:
         return self.plan.rules.get(rule_id)
 
 
-def desired_rule(
-    current: Rule, links: Iterable[ChainLink], settings: RuleSettings | None = None
-) -> Rule:
-    """`current` with `links` merged into its invokeRule actions and `settings` applied."""
-    actions = [action.model_copy(deep=True) for action in current.actions]
-    for link in links:
-        for index, action in enumerate(actions):
-            if action.type == INVOKE_RULE and action.rule_id == link.destination:
-                actions[index] = action.model_copy(
-                    update={
-                        "payload_transformation": dict(link.transform),
-                        "preserved_attributes": list(link.preserve),
-                    }
-                )
-                break
-        else:
-            actions.append(link.to_action())
-    update: dict[str, Any] = {"actions": actions}
-    if settings is not None and settings.enabled is not None:
-        update["enabled"] = settings.enabled
-    return current.model_copy(update=update, deep=True)
-
-
 class Merger(Protocol):
     """A dialect's view of a plan: which rules it touches and what each should become."""
 
@@ -77,30 +56,6 @@ class Merger(Protocol):
     def desired(self, current: Rule, index: PlanIndex) -> Rule:
         """The desired state of `current` under the plan (keeping everything it does not own)."""
         ...
-
-
-class EventBridgeMerger:
-    """EventBridge rules: links live on their source rule's `invokeRule` actions."""
-
-    def targets(self, index: PlanIndex) -> list[str]:
-        """Link sources in plan order, then rules named only by `rules:` settings."""
-        ids = dict.fromkeys(index.links_by_source)
-        ids.update(dict.fromkeys(index.plan.rules))
-        return list(ids)
-
-    def desired(self, current: Rule, index: PlanIndex) -> Rule:
-        """`desired_rule` with this rule's planned links and settings."""
-        return desired_rule(
-            current, index.links_by_source.get(current.id, ()), index.settings(current.id)
-        )
-
-
-EVENTBRIDGE = EventBridgeMerger()
-
-
-def merger_for(bus: object) -> Merger:
-    """The bus's own `merger` attribute if it has one, else the EventBridge merger."""
-    return getattr(bus, "merger", None) or EVENTBRIDGE
 
 
 def content(rule: Rule) -> dict[str, Any]:
@@ -134,9 +89,9 @@ def overlay(base: Rule, source: Rule, fields: Iterable[str]) -> Rule:
     return Rule.model_validate(wire)
 
 
-def text_diff(before: Rule | None, after: Rule) -> str:
+def text_diff(before: Rule, after: Rule) -> str:
     """A unified diff of the two rules' wire JSON (version left out)."""
-    a = json.dumps(content(before), indent=2, sort_keys=True).splitlines() if before else []
+    a = json.dumps(content(before), indent=2, sort_keys=True).splitlines()
     b = json.dumps(content(after), indent=2, sort_keys=True).splitlines()
     lines = difflib.unified_diff(a, b, fromfile="bus", tofile="plan", lineterm="", n=1)
     return "\n".join(lines)
@@ -153,10 +108,8 @@ def _link_summary(action: Action) -> str:
     return " ".join(bits)
 
 
-def summarize(before: Rule | None, after: Rule) -> list[str]:
+def summarize(before: Rule, after: Rule) -> list[str]:
     """Short human lines for a change: links added or changed, settings changed."""
-    if before is None:
-        return ["new rule"] + [f"+ link {_link_summary(a)}" for a in after.links()]
     old = {a.rule_id: a for a in before.links()}
     lines: list[str] = []
     for action in after.links():
@@ -180,15 +133,13 @@ class Change:
 
     rule_id: str
     kind: ChangeKind
-    before: Rule | None
+    before: Rule
     after: Rule
 
     @property
     def fields(self) -> list[str]:
         """The top-level fields this change writes."""
-        return (
-            changed_fields(self.before, self.after) if self.before else sorted(content(self.after))
-        )
+        return changed_fields(self.before, self.after)
 
     def summary(self) -> list[str]:
         """Short human lines describing the change."""
@@ -211,14 +162,14 @@ class Change:
 
 @dataclass(frozen=True)
 class ChangeSet:
-    """Every rule a plan touches, each a create, update or no-op; plus ids the bus lacks."""
+    """Every rule a plan touches, each an update or a no-op; plus ids the bus lacks."""
 
     changes: tuple[Change, ...]
     missing: tuple[str, ...] = field(default=())
 
     @property
     def updates(self) -> list[Change]:
-        """The changes that write something (create or update), in order."""
+        """The changes that write something (updates), in order."""
         return [c for c in self.changes if c.kind != "no-op"]
 
     @property
@@ -227,8 +178,8 @@ class ChangeSet:
         return bool(self.updates)
 
     def counts(self) -> dict[str, int]:
-        """How many creates, updates and no-ops."""
-        out = {"create": 0, "update": 0, "no-op": 0}
+        """How many updates and no-ops."""
+        out = {"update": 0, "no-op": 0}
         for change in self.changes:
             out[change.kind] += 1
         return out

@@ -10,15 +10,15 @@ is what trigger jsonPaths read) to the org's two test endpoints:
 
 chainsim's own verdict for the hop is the destination trigger *as the plan wants it*
 (`desired_trigger`: plan settings plus the preserved `Exists` criteria) evaluated on
-the simulated event with chainsim's match-criteria semantics (the ones the fake bus
-implements, `chainsim.fakebus.triggers`), target type included. A hop agrees when the
+the simulated event with chainsim's own match-criteria semantics
+(`chainsim.dialects.criteria`, the README's "Match-criteria semantics"), target type
+included. A hop agrees when the
 org's verdicts equal chainsim's. So a probe before apply shows what the plan would
 change; a probe after apply checks that the deployed criteria agree with the plan.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,18 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chainsim.bus.base import BusError
-from chainsim.bus.genesys import desired_trigger, rule_to_trigger, trigger_to_rule
-from chainsim.model import (
-    ChainPlan,
-    Event,
-    InputError,
-    Rule,
-    load_event,
-    load_plan,
-    parse_rules,
-    read_document,
-    rules_by_id,
-)
+from chainsim.dialects import detect_dialect, get_dialect
+from chainsim.dialects.criteria import CriteriaMatcher
+from chainsim.dialects.triggers import desired_trigger, rule_to_trigger
+from chainsim.model import ChainPlan, Event, Rule, read_document, rules_by_id
 from chainsim.retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
@@ -143,25 +135,16 @@ def _yn(value: bool | None) -> str:
     return "-" if value is None else ("match" if value else "no match")
 
 
-def chainsim_verdict(trigger: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[bool, list[str]]:
+def chainsim_verdict(
+    trigger: Mapping[str, Any], body: Mapping[str, Any], matcher: CriteriaMatcher | None = None
+) -> tuple[bool, list[str]]:
     """(would `trigger` match `body`, the criteria that fail) with chainsim's semantics."""
-    from chainsim.fakebus.triggers import evaluate
-
-    failing = []
-    for criterion in trigger.get("matchCriteria") or []:
-        if not evaluate(dict(criterion), dict(body))["match"]:
-            failing.append(_describe(criterion))
+    failing = (matcher or CriteriaMatcher()).failing(trigger.get("matchCriteria"), dict(body))
     target = trigger.get("target")
     target_ok = isinstance(target, Mapping) and target.get("type") == "Workflow"
     if not target_ok:
         failing.append("target is not a Workflow")
     return not failing, failing
-
-
-def _describe(criterion: Mapping[str, Any]) -> str:
-    op = criterion.get("operator")
-    shown = criterion.get("values") if op in {"In", "NotIn", "All"} else criterion.get("value")
-    return f"{criterion.get('jsonPath')} {op} {json.dumps(shown)}"
 
 
 def topic_verdict(results: Mapping[str, Any], trigger_id: str) -> bool | None:
@@ -199,17 +182,18 @@ def probe(
 
     inventory = list(rules) if rules is not None else call(lambda: list(bus.list_rules()))
     by_id = rules_by_id(inventory)
+    matcher = CriteriaMatcher()
     trace = simulate(inventory, plan.links, event, max_depth=plan.max_depth)
     hops: list[HopProbe] = []
     notes: list[str] = []
     for hop in trace.hops:
-        body = _metadata(hop.event)
+        body = dict(hop.event.get("metadata") or {})  # what trigger jsonPaths read
         destination = by_id.get(hop.destination)
         if destination is None:
             notes.append(f"{hop.destination}: not among the triggers; skipped")
             continue
         wanted = rule_to_trigger(desired_trigger(destination, plan))
-        simulated, failing = chainsim_verdict(wanted, body)
+        simulated, failing = chainsim_verdict(wanted, body, matcher)
         trigger_matches: bool | None = None
         topic_matched: bool | None = None
         error: str | None = None
@@ -227,12 +211,12 @@ def probe(
                 source=hop.source,
                 destination=hop.destination,
                 depth=hop.depth,
-                event=_event_json(hop.event),
+                event=dict(hop.event),
                 simulated=simulated,
                 trigger_matches=trigger_matches,
                 topic_matched=topic_matched,
                 failed_criteria=tuple(failing),
-                missing=tuple(getattr(hop, "missing", ()) or ()),
+                missing=tuple(hop.missing),
                 error=error,
             )
         )
@@ -243,87 +227,7 @@ def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _metadata(event: Any) -> dict[str, Any]:
-    if isinstance(event, Event):
-        return dict(event.metadata)
-    if isinstance(event, Mapping):
-        return dict(event.get("metadata") or {})
-    return dict(getattr(event, "metadata", {}) or {})
-
-
-def _event_json(event: Any) -> dict[str, Any]:
-    if isinstance(event, Event):
-        return event.to_wire()
-    if isinstance(event, Mapping):
-        return dict(event)
-    to_wire = getattr(event, "to_wire", None)
-    return to_wire() if callable(to_wire) else {"metadata": _metadata(event)}
-
-
 def load_triggers(path: str | Path) -> list[Rule]:
     """Rules from a file of triggers (SDK wire JSON) or of rules (wire form), list or `entities`."""
     data = read_document(path)
-    items = data.get("entities") if isinstance(data, Mapping) else data
-    if (
-        isinstance(items, list)
-        and items
-        and all(isinstance(i, Mapping) and "topicName" in i for i in items)
-    ):
-        rules = []
-        for index, item in enumerate(items):
-            try:
-                rules.append(trigger_to_rule(item))
-            except (BusError, ValueError) as exc:
-                raise InputError(str(path), f"[{index}]", str(exc).splitlines()[0]) from None
-        return rules
-    return parse_rules(str(path), data)
-
-
-def run_probe(
-    plan_path: Path,
-    event_path: Path,
-    *,
-    bus: str = "live",
-    dialect: str = "triggers",
-    inventory: Path | None = None,
-    triggers: Path | None = None,
-    output: str = "text",
-    api_host: str | None = None,
-    login_host: str | None = None,
-    env: str = "mypurecloud.com",
-) -> tuple[str, int]:
-    """`chainsim probe`: (what to print, exit code 0 all agree / 1 disagreement).
-
-    `--bus live` talks to the org (credentials from the environment); `--bus fake` runs
-    the embedded fake seeded from `--triggers FILE`, an offline demo of the same path.
-    Bad input raises `InputError` before any request.
-    """
-    from chainsim.commands import BusOptions, connect
-
-    if dialect != "triggers":
-        raise InputError(
-            "--dialect", "", "probe needs triggers (EventBridge rules have no test mode)"
-        )
-    if output not in ("text", "json"):
-        raise InputError("--format", "", f"expected text or json, got {output!r}")
-    if bus == "fake" and triggers is None:
-        raise InputError("--triggers", "", "--bus fake needs --triggers FILE to seed the fake org")
-    if bus == "live" and triggers is not None:
-        raise InputError("--triggers", "", "only with --bus fake (a live org has its own triggers)")
-    plan = load_plan(plan_path)
-    event = load_event(event_path)
-    rules = load_triggers(inventory) if inventory is not None else None
-    if triggers is not None:
-        load_triggers(triggers)  # a bad file is bad input, said before anything starts
-    options = BusOptions(
-        bus=bus,
-        inventory=triggers,
-        api_host=api_host,
-        login_host=login_host,
-        env=env,
-        dialect="triggers",
-    )
-    with connect(options) as backend:
-        report = probe(backend.bus, plan, event, rules=rules, clock=backend.clock)
-    text = json.dumps(report.to_json(), indent=2) if output == "json" else report.to_text()
-    return text, 0 if report.ok else 1
+    return get_dialect(detect_dialect(data) or "eventbridge").parse(str(path), data)

@@ -11,7 +11,6 @@ it, tests that use a bus run once per dialect on the fake (`[eventbridge]`,
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chainsim.dialects import get_dialect
+from chainsim.session import Environment
 from chainsim.testing import (
     CREDENTIAL_VARS,
     DIALECTS,
@@ -113,7 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--chainsim-bus live needs {' and '.join(missing)} in the environment "
                 "(the OAuth client-credentials grant of the sandbox org)"
             )
-        if "triggers" in options.dialects and not os.environ.get(WORKFLOW_VAR):
+        needs_workflow = any(get_dialect(d).needs_workflow() for d in options.dialects)
+        if needs_workflow and not Environment().workflow_id():
             raise pytest.UsageError(
                 f"--chainsim-bus live in the triggers dialect needs {WORKFLOW_VAR} in the "
                 "environment: the id of a workflow in the sandbox org for the scenarios' "
@@ -272,6 +274,7 @@ def orchestrator_factory(
     chainsim_backend: Backend,
     chainsim_bus: Bus,
     chainsim_clock: Clock,
+    chainsim_dialect: str,
     chainsim_recorder: LatencyRecorder,
     tmp_path: Path,
 ) -> Callable[..., RecordingOrchestrator]:
@@ -282,6 +285,7 @@ def orchestrator_factory(
     """
 
     def build(**kwargs: Any) -> RecordingOrchestrator:
+        kwargs.setdefault("dialect", chainsim_dialect)
         return chainsim_backend.orchestrator(
             chainsim_bus, chainsim_clock, tmp_path, chainsim_recorder, **kwargs
         )

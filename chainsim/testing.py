@@ -1,16 +1,16 @@
 """The certification harness behind the pytest plugin: backends, chains, latency samples.
 
 Usable without pytest too. `Backend` turns the plugin's options into clocks, fake buses
-and `Bus` clients for either dialect; `ChainFactory` builds rules and links from a
-compact spec such as `"A->B->C, B->D"` and removes what it created; `LatencyRecorder`
-gathers one latency sample per apply. Heavy modules (httpx, respx, the fake, the SDK)
+and `Bus` clients for either dialect through the front hall (`chainsim.session`);
+`ChainFactory` builds rules and links from a compact spec such as `"A->B->C, B->D"` and
+removes what it created; `LatencyRecorder` gathers one latency sample per apply. Heavy
+modules (httpx, respx, the fake, the SDK)
 are imported inside the functions that need them, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import tempfile
 import threading
@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainsim.bus import CREDENTIAL_VARS, DIALECTS
+from chainsim.dialects import DIALECTS, get_dialect
+from chainsim.errors import InputError
 from chainsim.report import LatencySample
+from chainsim.session import (
+    CREDENTIAL_VARS,
+    FAKE_WORKFLOW_ID,
+    WORKFLOW_VAR,
+    Environment,
+    Target,
+    build_orchestrator,
+    open_session,
+)
+from chainsim.session import workflow_id as target_workflow_id
 
 if TYPE_CHECKING:
     import ssl
@@ -31,9 +42,9 @@ if TYPE_CHECKING:
     from chainsim.clock import Clock
     from chainsim.fakebus import FakeBus
     from chainsim.model import ChainLink, ChainPlan, Rule
+    from chainsim.session import Session as FrontSession
 
-WORKFLOW_VAR = "CHAINSIM_WORKFLOW_ID"
-FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-0000000f1005"
+__all__ = ["CREDENTIAL_VARS", "DIALECTS", "FAKE_WORKFLOW_ID", "WORKFLOW_VAR"]  # re-exported
 
 # Real Process Automation topics (the triggers dialect's event types), used round robin.
 TOPICS = (
@@ -53,8 +64,7 @@ _LABEL = re.compile(r"[A-Za-z0-9_]+")
 
 def missing_credentials(environ: Mapping[str, str] | None = None) -> list[str]:
     """The credential variables a live run needs that are unset or empty."""
-    env = os.environ if environ is None else environ
-    return [name for name in CREDENTIAL_VARS if not env.get(name)]
+    return Environment(environ).missing_credentials()
 
 
 def only_dialects(*names: str) -> Any:
@@ -213,15 +223,14 @@ class Backend:
         with bus.mock():
             yield bus
 
+    def target(self, dialect: str = "eventbridge") -> Target:
+        """The front hall's Target for this run's options in `dialect`."""
+        o = self.options
+        return Target(o.bus, dialect, o.env, o.api_host, o.login_host)
+
     def hosts(self) -> tuple[str, str]:
         """(api host, login host): the fake's hosts, or the org's from env and overrides."""
-        if not self.options.live:
-            from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
-
-            return DEFAULT_API_HOST, DEFAULT_LOGIN_HOST
-        from chainsim.bus.auth import live_hosts
-
-        return live_hosts(self.options.env, self.options.api_host, self.options.login_host)
+        return self.target().hosts()
 
     def credentials(self) -> tuple[str, str]:
         """(client id, secret): the fake's default client, or the environment's."""
@@ -232,31 +241,38 @@ class Backend:
         missing = missing_credentials()
         if missing:
             raise RuntimeError(f"a live run needs {' and '.join(missing)} in the environment")
-        return os.environ[CREDENTIAL_VARS[0]], os.environ[CREDENTIAL_VARS[1]]
+        return Environment().credentials()
 
     @contextmanager
     def connect(
         self, dialect: str, clock: Clock, *, on_exchange: ExchangeObserver | None = None
     ) -> Iterator[Bus]:
-        """A Bus client in `dialect` for the block: RestBus or TriggersBus over httpx."""
-        import httpx
+        """A Bus client in `dialect` for the block (on the fake: the fake installed on respx)."""
+        with self.open(dialect, clock, on_exchange=on_exchange) as session:
+            yield session.bus
 
-        from chainsim.bus.auth import ClientCredentials
-
+    @contextmanager
+    def open(
+        self,
+        dialect: str,
+        clock: Clock,
+        *,
+        fake: FakeBus | None = None,
+        on_exchange: ExchangeObserver | None = None,
+    ) -> Iterator[FrontSession]:
+        """A front-hall Session in `dialect` on `clock`, reaching the fake over respx."""
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r} (expected one of {DIALECTS})")
-        api_host, login_host = self.hosts()
-        client_id, secret = self.credentials()
-        with httpx.Client(timeout=30.0, verify=self.tls()) as http:
-            auth = ClientCredentials(
-                client_id, secret, login_host=login_host, http=http, clock=clock
-            )
-            if dialect == "eventbridge":
-                from chainsim.bus.rest import RestBus
-
-                yield RestBus(http, auth, api_host=api_host, on_exchange=on_exchange, clock=clock)
-            else:
-                yield _triggers_bus(http, auth, api_host, login_host, clock, on_exchange)
+        self.credentials()  # a live run without credentials: RuntimeError, as before
+        with open_session(
+            self.target(dialect),
+            clock=clock,
+            fake=fake,
+            installed=True,  # the caller installed the fake on respx (`Backend.fake`)
+            verify=self.tls(),
+            on_exchange=on_exchange,
+        ) as session:
+            yield session
 
     def orchestrator(
         self,
@@ -264,31 +280,33 @@ class Backend:
         clock: Clock,
         workdir: str | Path,
         recorder: LatencyRecorder | None = None,
+        *,
+        dialect: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """An Orchestrator on `bus` and `clock`, its files in `workdir`; kwargs override.
 
-        Defaults: audit log `workdir/audit.jsonl`, journal `workdir/journal.json`, dead
-        letters spooled to `workdir/deadletter.jsonl` (no URL). With a `recorder`, each
-        `apply` adds an apply-latency sample.
+        Defaults: the merger of `dialect` (else of the bus's dialect), audit log
+        `workdir/audit.jsonl`, journal `workdir/journal.json`, dead letters spooled to
+        `workdir/deadletter.jsonl` (no URL). With a `recorder`, each `apply` adds an
+        apply-latency sample.
         """
-        from chainsim.apply import Orchestrator
         from chainsim.audit import AuditLog
-        from chainsim.deadletter import DeadLetterSink
+        from chainsim.dialects import dialect_of
 
         workdir = Path(workdir)
         kwargs.setdefault("audit", AuditLog(workdir / "audit.jsonl", clock=clock))
         kwargs.setdefault("journal_path", workdir / "journal.json")
-        kwargs.setdefault(
-            "dead_letter", DeadLetterSink(url=None, spool=workdir / "deadletter.jsonl")
-        )
-        orch = Orchestrator(bus, clock=clock, **kwargs)
+        rules_dialect = get_dialect(dialect) if dialect is not None else dialect_of(bus)
+        merger = kwargs.pop("merger", None) or rules_dialect.merger
+        sinks = kwargs.pop("sinks", None) or _workdir_sinks(workdir)
+        orch = build_orchestrator(bus, clock=clock, merger=merger, sinks=sinks, **kwargs)
         return orch if recorder is None else RecordingOrchestrator(orch, recorder, clock)
 
     @contextmanager
     def session(
         self, dialect: str, *, faults: Any = None, recorder: LatencyRecorder | None = None
-    ) -> Iterator[Session]:
+    ) -> Iterator[ScenarioSession]:
         """Everything one test or one Hypothesis example needs, torn down at the end.
 
         A fresh clock; on the fake a fresh FakeBus (with `faults`); a Bus client in
@@ -299,7 +317,8 @@ class Backend:
             fake = (
                 None if self.options.live else stack.enter_context(self.fake(clock, faults=faults))
             )
-            bus = stack.enter_context(self.connect(dialect, clock))
+            front = stack.enter_context(self.open(dialect, clock, fake=fake))
+            bus = front.bus
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="chainsim-"))
             factory = ChainFactory(
                 bus,
@@ -309,24 +328,27 @@ class Backend:
                 clock=clock,
             )
             stack.callback(factory.cleanup)
-            yield Session(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
+            yield ScenarioSession(self, dialect, clock, fake, bus, factory, Path(workdir), recorder)
 
     def workflow_id(self, dialect: str = "triggers") -> str:
         """The workflow a trigger targets: `CHAINSIM_WORKFLOW_ID` live, a fixed id on the fake.
 
         Only a live triggers run needs the variable; EventBridge rules target no workflow.
         """
-        if self.options.live and dialect == "triggers":
-            workflow = os.environ.get(WORKFLOW_VAR)
-            if not workflow:
-                raise RuntimeError(f"a live triggers run needs {WORKFLOW_VAR} in the environment")
-            return workflow
-        return FAKE_WORKFLOW_ID
+        try:
+            return target_workflow_id(self.target(dialect), get_dialect(dialect))
+        except InputError:
+            raise RuntimeError(
+                f"a live triggers run needs {WORKFLOW_VAR} in the environment"
+            ) from None
 
 
 @dataclass
-class Session:
-    """One backend session: clock, fake (None when live), bus, chain factory, work dir."""
+class ScenarioSession:
+    """One test's bus session: clock, fake (None when live), bus, chain factory, work dir.
+
+    Built by `Backend.session` over a front-hall `chainsim.session.Session`.
+    """
 
     backend: Backend
     dialect: str
@@ -340,18 +362,26 @@ class Session:
     def orchestrator(self, *, record: bool = True, **kwargs: Any) -> Any:
         """An Orchestrator on this session's bus (its applies recorded unless `record=False`)."""
         recorder = self.recorder if record else None
-        return self.backend.orchestrator(self.bus, self.clock, self.workdir, recorder, **kwargs)
+        return self.backend.orchestrator(
+            self.bus, self.clock, self.workdir, recorder, dialect=self.dialect, **kwargs
+        )
 
 
-def _triggers_bus(
-    http: Any, auth: Any, api_host: str, login_host: str, clock: Clock, on_exchange: Any
-) -> Bus:
-    """The triggers dialect's Bus (the SDK loads here, and only here)."""
-    from chainsim.bus.genesys import TriggersBus
+def _workdir_sinks(workdir: Path) -> Any:
+    """Sinks for a test orchestrator: dead letters spooled in `workdir` (no URL); the
+    plan's callback when its secret is set (read through the front hall)."""
+    from chainsim.callbacks import CallbackNotifier
+    from chainsim.deadletter import DeadLetterSink
 
-    return TriggersBus.from_httpx(
-        http, auth, api_host=api_host, login_host=login_host, clock=clock, on_exchange=on_exchange
-    )
+    environment = Environment()
+
+    def sinks(plan: ChainPlan) -> tuple[Any, Any]:
+        sink = DeadLetterSink(url=None, spool=workdir / "deadletter.jsonl")
+        secret = environment.get(plan.callback.secret_env) if plan.callback else None
+        notifier = CallbackNotifier(plan.callback.url, secret) if plan.callback and secret else None
+        return sink, notifier
+
+    return sinks
 
 
 # --------------------------------------------------------------------------- chains
@@ -378,21 +408,8 @@ class Chain:
         the link's attributes. Triggers: the destination's criteria require them.
         """
         by_id = {rule.id: rule for rule in rules}
-        missing = []
-        for link in self.links:
-            if self.dialect == "triggers":
-                dest = by_id.get(link.destination)
-                ok = dest is not None and set(link.preserve) <= set(dest.attributes)
-            else:
-                source = by_id.get(link.source)
-                ok = source is not None and any(
-                    a.rule_id == link.destination
-                    and set(link.preserve) <= set(a.preserved_attributes)
-                    for a in source.links()
-                )
-            if not ok:
-                missing.append(link)
-        return missing
+        realised = get_dialect(self.dialect).link_realised
+        return [link for link in self.links if not realised(link, by_id)]
 
     def plan(self, **kwargs: Any) -> ChainPlan:
         """A ChainPlan with this chain's links (and rule settings); kwargs override fields."""
@@ -420,6 +437,7 @@ class ChainFactory:
         self.bus = bus
         self.prefix = prefix
         self.dialect = dialect
+        self.rules_dialect = get_dialect(dialect)
         self.workflow_id = workflow_id
         self.clock = clock
         self.created: list[str] = []
@@ -456,15 +474,16 @@ class ChainFactory:
             label: (event_types or {}).get(label, TOPICS[i % len(TOPICS)])
             for i, label in enumerate(labels)
         }
-        linked = linked and self.dialect == "eventbridge"  # triggers carry no links
+        on_rules = self.rules_dialect.links_on_rules
+        linked = linked and on_rules  # triggers carry no links
         order = _destinations_first(labels, edges) if linked else labels
         ids: dict[str, str] = {}
         rules: dict[str, Rule] = {}
         for label in order:
             outgoing = [d for s, d in edges if s == label] if linked else []
             carried = list(attributes)
-            if self.dialect == "triggers" and any(d == label for _, d in edges):
-                carried = carried[:1]
+            if not on_rules and any(d == label for _, d in edges):
+                carried = carried[:1]  # the plan's links declare the rest
             rule = self._new_rule(
                 f"{prefix}-{label}",
                 types[label],
@@ -486,12 +505,9 @@ class ChainFactory:
             )
             for s, d in edges
         ]
-        settings: dict[str, dict[str, Any]] = {}
-        if self.dialect == "triggers":
-            settings = {
-                ids[label]: {"workflow": self.workflow_id, "attributes": list(attributes)}
-                for label in labels
-            }
+        settings = self.rules_dialect.plan_settings(
+            [ids[label] for label in labels], attributes, self.workflow_id
+        )
         return Chain(
             prefix, {lab: ids[lab] for lab in labels}, rules, links, settings, self.dialect
         )
@@ -507,15 +523,7 @@ class ChainFactory:
     ) -> Rule:
         from chainsim.model import Action, Filters, Rule
 
-        extra: dict[str, Any] = {}
-        if self.dialect == "triggers":
-            extra = {
-                "target": {
-                    "type": "Workflow",
-                    "id": self.workflow_id,
-                    "workflowTargetSettings": {"dataFormat": "Json"},
-                },
-            }
+        extra = self.rules_dialect.rule_extra(self.workflow_id)
         return Rule(
             id=name,
             name=name,

@@ -288,7 +288,7 @@ def test_json_warnings_are_bounded_and_truncation_is_said(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Beside JSON output, stderr holds at most 20 warnings, a count, and any truncation."""
-    from chainsim.offline import _warn_beside_json
+    from chainsim.render import print_trace_warnings as _warn_beside_json
     from chainsim.simulate import Hop, Trace
 
     hops = [Hop("a", "b", 1, {}, ("k",)) for _ in range(50)]

@@ -21,20 +21,18 @@ from chainsim.bus.base import (
     TransportError,
     Unauthorized,
 )
-from chainsim.bus.genesys import (
-    SdkCredentials,
-    TriggersBus,
+from chainsim.bus.genesys import SdkCredentials, TriggersBus, next_cursor
+from chainsim.clock import VirtualClock
+from chainsim.dialects.triggers import (
     TriggersMerger,
     desired_trigger,
     exists_attributes,
     merge_exists,
-    next_cursor,
     request_body,
     rule_to_trigger,
     trigger_to_rule,
     validation_attributes,
 )
-from chainsim.clock import VirtualClock
 from chainsim.fakebus import DEFAULT_CLIENT as FAKE_CLIENT
 from chainsim.fakebus.triggers import OPERATORS
 from chainsim.model import ChainPlan, InputError, Rule
@@ -596,14 +594,14 @@ def test_login_host_override_reaches_the_token_endpoint(router):
 
 
 def test_bus_satisfies_protocol_and_merger_hook():
-    """TriggersBus is a Bus and carries the triggers Merger that plan.merger_for picks up."""
+    """TriggersBus is a Bus whose dialect name leads to the triggers dialect and its Merger."""
     from chainsim.bus.base import Bus
-    from chainsim.plan import merger_for
+    from chainsim.dialects import dialect_of
 
     clock = VirtualClock()
     bus = TriggersBus(httpx.Client(), SdkCredentials("c", "s", clock=clock), clock=clock)
     assert isinstance(bus, Bus)
-    assert isinstance(merger_for(bus), TriggersMerger)
+    assert isinstance(dialect_of(bus).merger, TriggersMerger)
     assert bus.dialect == "triggers"
 
 
@@ -813,7 +811,7 @@ def test_fake_concurrent_workers_share_one_bus(door):
 
 
 def test_adopts_the_cli_client_credentials():
-    """make_bus hands TriggersBus a bus.auth.ClientCredentials: its id and secret are reused."""
+    """The triggers dialect hands TriggersBus a bus.auth.ClientCredentials: id and secret reused."""
     from chainsim.bus.auth import ClientCredentials
 
     clock = VirtualClock()

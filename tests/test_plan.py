@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from chainsim.dialects.eventbridge import desired_rule
 from chainsim.model import ChainLink, ChainPlan, Rule, RuleSettings
 from chainsim.plan import (
     PlanIndex,
     changed_fields,
     compute_changes,
-    desired_rule,
     overlay,
     same_content,
 )
@@ -86,7 +86,7 @@ def test_changeset_lists_update_noop_and_missing() -> None:
     changes = compute_changes([a, b, _rule("c")], plan)
     assert [(c.rule_id, c.kind) for c in changes.changes] == [("a", "update"), ("b", "no-op")]
     assert changes.missing == ("zz",)
-    assert changes.counts() == {"create": 0, "update": 1, "no-op": 1}
+    assert changes.counts() == {"update": 1, "no-op": 1}
     (update,) = changes.updates
     assert update.fields == ["actions"]
     assert update.summary() == ["+ link -> b"]

@@ -326,3 +326,29 @@ def test_importing_the_triggers_modules_does_not_load_the_sdk():
         "sys.exit(any(m.startswith('PureCloudPlatformClientV2') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_probe_judges_with_chainsim_own_matcher_not_the_fakes():
+    """chainsim.probe loads neither the fake org's matcher nor any of the fake."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, chainsim.probe, chainsim.runners; "
+        "sys.exit(any(m.startswith('chainsim.fakebus') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_load_triggers_detects_the_files_dialect(tmp_path):
+    """A triggers file and a rules file both load; the dialect comes from the file itself."""
+    from chainsim.probe import load_triggers
+
+    triggers = tmp_path / "t.json"
+    triggers.write_text(
+        json.dumps({"entities": [{"id": "t", "name": "t", "topicName": "a.b", "version": 1}]})
+    )
+    rules = tmp_path / "r.json"
+    rules.write_text(json.dumps([{"id": "r", "name": "r", "eventType": "a.b"}]))
+    assert [(r.id, r.event_type) for r in load_triggers(triggers)] == [("t", "a.b")]
+    assert [(r.id, r.event_type) for r in load_triggers(rules)] == [("r", "a.b")]

@@ -1,34 +1,21 @@
-"""Process Automation triggers through the official Genesys SDK: the `triggers` dialect.
+"""Process Automation triggers through the official Genesys SDK: the `triggers` dialect's client.
 
-Three parts, in this order:
+The pure parts (wire mapping <-> `Rule`, desired state, `TriggersMerger`) live in
+`chainsim.dialects.triggers`; this module is the SDK side:
 
-1. **Mapping** (pure, no SDK): a trigger in the SDK's wire JSON <-> chainsim's `Rule`.
-   `topicName` <-> `eventType`; the jsonPaths of `Exists` criteria <-> `filters.attributes`;
-   `id`, `name`, `enabled`, `version`, `description` by name. Everything else a trigger
-   carries (`target`, `eventTTLSeconds`, `delayBySeconds`, `selfUri`, and the full
-   `matchCriteria` list, other operators included) rides on the Rule as extra fields and
-   comes back untouched. `filters.attributes` is authoritative for `Exists` criteria:
-   writing a Rule back appends an `Exists` criterion for each new attribute and drops
-   the `Exists` criterion of an attribute removed from it; every other criterion keeps
-   its place and form (`$.x` stays `$.x`).
-2. **Desired state** (pure): `desired_trigger` is the dialect hook the orchestrator's
-   plan uses: plan `rules:` settings (enabled, workflow target, data format) and, per
-   link, the destination's preserved attributes as `Exists` criteria, merged, never
-   duplicated. Triggers carry no `invokeRule` actions.
-3. **`TriggersBus`**: the `Bus` protocol over `ProcessAutomationApi`, its HTTP on
-   `sdk_http.HttpxClient`. The SDK is imported lazily (it costs seconds), only here
-   and in `sdk_http`.
-
-Auth: the SDK's `get_client_credentials_token`; the SDK never refreshes such a token,
-so `SdkCredentials` re-acquires it shortly before `expires_in` runs out on the injected
-clock, and once after a 401. Nothing here retries anything else: every `ApiException`
-becomes a `BusError` through `bus.base.error_from_http`, for chainsim's retry layer.
+- **`TriggersBus`**: the `Bus` protocol over `ProcessAutomationApi`, its HTTP on
+  `sdk_http.HttpxClient`. The SDK is imported lazily (it costs seconds), only here
+  and in `sdk_http`.
+- Auth: the SDK's `get_client_credentials_token`; the SDK never refreshes such a token,
+  so `SdkCredentials` re-acquires it shortly before `expires_in` runs out on the injected
+  clock, and once after a 401. Nothing here retries anything else: every `ApiException`
+  becomes a `BusError` through `bus.base.error_from_http`, for chainsim's retry layer.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,257 +30,22 @@ from chainsim.bus.base import (
     follow_pages,
 )
 from chainsim.clock import Clock
-from chainsim.model import ChainPlan, Rule, RuleSettings
+from chainsim.dialects.triggers import (
+    CREATE_FIELDS,
+    UPDATE_FIELDS,
+    TriggersMerger,
+    request_body,
+    trigger_to_rule,
+)
+from chainsim.model import Rule
 
 if TYPE_CHECKING:
     import httpx
 
 DEFAULT_API_HOST = "https://api.mypurecloud.com"
-EXISTS = "Exists"
-WORKFLOW = "Workflow"
 OUTDATED = "outdated_sdk_version"  # what the SDK's enum setters store for a value they do not know
-TRIGGER_FIELDS = ("id", "name", "topicName", "enabled", "version", "description")
 
 T = TypeVar("T")
-
-
-# =========================================================================== mapping
-
-
-def attribute_of(json_path: str) -> str:
-    """The event-body key a trigger jsonPath names: `$.queueId` and `queueId` -> `queueId`."""
-    path = json_path.strip()
-    if path.startswith("$."):
-        return path[2:]
-    if path == "$":
-        return ""
-    return path
-
-
-def is_attribute_criterion(criterion: Mapping[str, Any]) -> bool:
-    """True for an `Exists` criterion that requires its path (not `value: false`)."""
-    operator = str(criterion.get("operator", ""))
-    return (
-        operator.lower() == EXISTS.lower()
-        and isinstance(criterion.get("jsonPath"), str)
-        and criterion.get("value", True) is not False
-    )
-
-
-def exists_attributes(criteria: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The attributes a trigger's `Exists` criteria require, in order, without repeats."""
-    found = (attribute_of(c["jsonPath"]) for c in criteria if is_attribute_criterion(c))
-    return list(dict.fromkeys(a for a in found if a))
-
-
-def criteria_paths(criteria: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Every attribute any criterion reads (any operator): what the trigger can prove."""
-    found = (attribute_of(c["jsonPath"]) for c in criteria if isinstance(c.get("jsonPath"), str))
-    return list(dict.fromkeys(a for a in found if a))
-
-
-def merge_exists(
-    criteria: Iterable[Mapping[str, Any]], attributes: Iterable[str]
-) -> list[dict[str, Any]]:
-    """`criteria` with one requiring `Exists` per attribute; other criteria kept as they are."""
-    wanted = list(dict.fromkeys(attributes))
-    keep = set(wanted)
-    present: set[str] = set()
-    out: list[dict[str, Any]] = []
-    for criterion in criteria:
-        if is_attribute_criterion(criterion):
-            name = attribute_of(criterion["jsonPath"])
-            if name and name not in keep:
-                continue  # the attribute was removed from the rule
-            present.add(name)
-        out.append(dict(criterion))
-    out.extend(
-        {"jsonPath": name, "operator": EXISTS, "value": True}
-        for name in wanted
-        if name not in present
-    )
-    return out
-
-
-def trigger_to_rule(trigger: Mapping[str, Any]) -> Rule:
-    """A trigger (SDK wire JSON) as a chainsim `Rule`; fields chainsim does not own ride along."""
-    data = dict(trigger)
-    topic = data.pop("topicName", None)
-    if not isinstance(topic, str) or not topic:
-        raise BadRequest(f"trigger {data.get('id')!r} has no topicName")
-    if "eventType" in data or "filters" in data or "actions" in data:
-        raise BadRequest(f"trigger {data.get('id')!r} carries EventBridge-rule fields")
-    criteria = data.get("matchCriteria") or []
-    data["eventType"] = topic
-    data["filters"] = {"attributes": exists_attributes(criteria)}
-    return Rule.model_validate(data)
-
-
-def rule_to_trigger(rule: Rule) -> dict[str, Any]:
-    """A `Rule` back in trigger wire JSON (the inverse of `trigger_to_rule`)."""
-    if rule.actions:
-        raise BadRequest(
-            f"rule {rule.id!r}: triggers carry no actions; chain links are realised by workflows"
-        )
-    wire = rule.to_wire()
-    wire.pop("actions", None)
-    filters = wire.pop("filters", None) or {}
-    wire["topicName"] = wire.pop("eventType")
-    original = wire.get("matchCriteria")
-    merged = merge_exists(original or [], filters.get("attributes") or [])
-    if merged or original is not None:
-        wire["matchCriteria"] = merged
-    return wire
-
-
-UPDATE_FIELDS = (
-    "version",
-    "enabled",
-    "target",
-    "matchCriteria",
-    "name",
-    "topicName",
-    "eventTTLSeconds",
-    "delayBySeconds",
-    "description",
-)
-CREATE_FIELDS = tuple(f for f in UPDATE_FIELDS if f != "version")
-
-
-def request_body(rule: Rule, fields: tuple[str, ...] = UPDATE_FIELDS) -> dict[str, Any]:
-    """The `UpdateTriggerRequest` (or, with CREATE_FIELDS, create) wire body for a rule."""
-    wire = rule_to_trigger(rule)
-    body = {key: wire[key] for key in fields if key in wire}
-    if "version" not in fields and not body.get("name"):
-        body["name"] = rule.id  # a new trigger needs a name; an update never renames one
-    return body
-
-
-# =========================================================================== desired state
-
-
-def _target_with(target: Any, settings: RuleSettings) -> dict[str, Any] | None:
-    """The trigger target after the plan's workflow and data format are applied."""
-    if settings.workflow is None and settings.data_format is None:
-        return None
-    out: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
-    if settings.workflow is not None:
-        out["type"] = WORKFLOW
-        out["id"] = settings.workflow
-    else:
-        out.setdefault("type", WORKFLOW)
-    if settings.data_format is not None:
-        wts = out.get("workflowTargetSettings")
-        wts = dict(wts) if isinstance(wts, Mapping) else {}
-        wts["dataFormat"] = settings.data_format
-        out["workflowTargetSettings"] = wts
-    return out
-
-
-def preserved_into(plan: ChainPlan, rule_id: str) -> list[str]:
-    """Every attribute the plan's links preserve into `rule_id`, in plan order."""
-    out: list[str] = []
-    for link in plan.links:
-        if link.destination == rule_id:
-            out.extend(link.preserve)
-    return list(dict.fromkeys(out))
-
-
-def desired_trigger(rule: Rule, plan: ChainPlan, preserved: Iterable[str] | None = None) -> Rule:
-    """The trigger `rule` as apply should leave it: plan settings + preserved `Exists` criteria.
-
-    The dialect hook for plan/merge: call it with the *current* rule (also after a 409
-    re-read, so another writer's changes are kept); an equal result means no update.
-    Only the trigger's plan settings and its `Exists` criteria can change.
-    """
-    settings = plan.rules.get(rule.id)
-    wire = rule.to_wire()
-    changed = False
-    if settings is not None:
-        if settings.enabled is not None and settings.enabled != rule.enabled:
-            wire["enabled"] = settings.enabled
-            changed = True
-        target = _target_with(wire.get("target"), settings)
-        if target is not None and target != wire.get("target"):
-            wire["target"] = target
-            changed = True
-    into = preserved_into(plan, rule.id) if preserved is None else list(preserved)
-    attributes = list(dict.fromkeys([*rule.attributes, *into]))
-    if attributes != rule.attributes:
-        wire["filters"] = {**wire.get("filters", {}), "attributes": attributes}
-        changed = True
-    return Rule.model_validate(wire) if changed else rule
-
-
-def planned_trigger_ids(plan: ChainPlan) -> list[str]:
-    """The trigger ids a plan may write: those with `rules:` settings and link destinations."""
-    ids = [*plan.rules, *(link.destination for link in plan.links)]
-    return list(dict.fromkeys(ids))
-
-
-def declared_attributes(plan: ChainPlan) -> dict[str, list[str]]:
-    """`rules.<id>.attributes` of the plan: what the validator may trust for each trigger."""
-    return {rid: list(s.attributes) for rid, s in plan.rules.items() if s.attributes}
-
-
-class TriggersMerger:
-    """plan.py's `Merger` for triggers: settings and `Exists` criteria on planned triggers.
-
-    Targets are the triggers named under `rules:` and every link destination (sources
-    are not written: triggers have no actions). `TriggersBus.merger` carries one, so
-    `plan.merger_for(bus)` picks it up with no change to the orchestrator.
-    """
-
-    def __init__(self) -> None:
-        self._last: tuple[ChainPlan, dict[str, list[str]]] | None = None
-
-    def targets(self, index: Any) -> list[str]:
-        """Ids with plan settings, then link destinations, in plan order, without repeats."""
-        return planned_trigger_ids(index.plan)
-
-    def desired(self, current: Rule, index: Any) -> Rule:
-        """`desired_trigger` of `current` under the plan (preserved attributes indexed once)."""
-        preserved = self._preserved(index.plan)
-        return desired_trigger(current, index.plan, preserved.get(current.id, ()))
-
-    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
-        """What the validator may trust per trigger (Orchestrator.validate's hook)."""
-        return validation_attributes(plan, rules)
-
-    def _preserved(self, plan: ChainPlan) -> dict[str, list[str]]:
-        last = self._last
-        if last is not None and last[0] is plan:
-            return last[1]
-        grouped: dict[str, list[str]] = {}
-        for link in plan.links:
-            grouped.setdefault(link.destination, []).extend(link.preserve)
-        mapping = {k: list(dict.fromkeys(v)) for k, v in grouped.items()}
-        self._last = (plan, mapping)
-        return mapping
-
-
-def validation_attributes(plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
-    """`declared_attributes` for `validate_chain(dialect="triggers")`: plan-declared + criteria.
-
-    A trigger carries what any of its criteria reads (any operator, DESIGN §4); the
-    Rule's `filters.attributes` holds only the `Exists` ones, so pass this mapping.
-    """
-    declared = declared_attributes(plan)
-    out: dict[str, list[str]] = {}
-    for rule in rules:
-        extra = [*carried_attributes(rule), *declared.get(rule.id, ())]
-        if extra:
-            out[rule.id] = list(dict.fromkeys(extra))
-    for rule_id, names in declared.items():
-        out.setdefault(rule_id, list(names))
-    return out
-
-
-def carried_attributes(rule: Rule) -> list[str]:
-    """The attributes a trigger provably carries: every jsonPath its criteria read."""
-    criteria = rule.model_extra.get("matchCriteria") if rule.model_extra else None
-    paths = criteria_paths(criteria) if isinstance(criteria, list) else []
-    return list(dict.fromkeys([*paths, *rule.attributes]))
 
 
 # =========================================================================== auth

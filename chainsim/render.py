@@ -1,0 +1,231 @@
+"""Rendering for the CLI: rich tables for humans, JSON for machines; nothing else.
+
+Runners (`chainsim.runners`) compute; these functions only print. Ids and messages are
+data, never read as rich markup (an id may contain "[/b]").
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from chainsim.model import ChainPlan, Rule
+
+PATH_SHOWN = 20  # a longer path of rule ids is elided in text output (JSON keeps it whole)
+HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them all)
+NOTES_SHOWN = 20  # warnings on stderr beside JSON output, then a count of the rest
+
+
+def console(err: bool = False) -> Console:
+    """A console that prints ids, paths and messages as they are (no rich markup in data)."""
+    return Console(highlight=False, soft_wrap=True, stderr=err, markup=False)
+
+
+def print_json(data: Any) -> None:
+    """`data` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def path_text(ids: list[str]) -> str:
+    """Rule ids joined by arrows, the middle elided past PATH_SHOWN."""
+    if len(ids) <= PATH_SHOWN:
+        return " -> ".join(ids)
+    half = PATH_SHOWN // 2
+    hidden = len(ids) - 2 * half
+    return " -> ".join([*ids[:half], f"... {hidden} more ...", *ids[-half:]])
+
+
+def print_findings(plan_path: Path, plan: ChainPlan, rules: list[Rule], report: Any) -> None:
+    """`chainsim validate`'s findings as a table, or one OK line."""
+    out = console()
+    summary = (
+        f"{plan_path}: {len(plan.links)} links, {len(rules)} rules, max_depth {plan.max_depth}"
+    )
+    if not report.findings:
+        out.print(f"OK  {summary}: no findings")
+        return
+    table = Table(title=f"chainsim validate — {summary}", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("severity")
+    table.add_column("code")
+    table.add_column("rule ids (path order)", overflow="fold")
+    table.add_column("what to do", overflow="fold")
+    for n, finding in enumerate(report.findings, 1):
+        style = "red" if finding.severity == "error" else "yellow"
+        table.add_row(
+            str(n),
+            Text(finding.severity, style=style),
+            finding.code,
+            path_text(list(finding.rule_ids)),
+            finding.message,
+        )
+    out.print(table)
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = "FAILED" if errors else "OK"
+    out.print(f"{verdict}  {errors} error(s), {warnings} warning(s)")
+
+
+def print_trace_warnings(trace: Any) -> None:
+    """Missing attributes, skipped links and truncation as warnings on stderr (bounded)."""
+    notes = [
+        f"warning: depth {miss.depth} {miss.source} -> {miss.destination}: "
+        f"source event lacks {miss.attribute}"
+        for miss in trace.missing[: NOTES_SHOWN + 1]
+    ]
+    notes += [
+        f"warning: {source} -> {dest}: skipped, rule {dest!r} is not in the inventory"
+        for source, dest in trace.skipped[: NOTES_SHOWN + 1]
+    ]
+    total = len(trace.missing) + len(trace.skipped)
+    err = console(err=True)
+    for note in notes[:NOTES_SHOWN]:
+        err.print(note)
+    if total > NOTES_SHOWN:
+        err.print(f"warning: ... and {total - NOTES_SHOWN} more")
+    if trace.truncated:
+        err.print(f"warning: trace truncated after {len(trace.hops)} hops (too many paths)")
+
+
+def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
+    """`chainsim simulate`'s hops as a table with a summary line."""
+    out = console()
+    if not trace.starts:
+        out.print(f"no rule in the inventory has eventType {event_type!r}: nothing fires")
+        return
+    table = Table(
+        title=f"chainsim simulate — {event_type} starts at {', '.join(trace.starts)}",
+        show_lines=True,
+    )
+    table.add_column("depth", justify="right")
+    table.add_column("source -> destination", overflow="fold")
+    table.add_column("event delivered", overflow="fold")
+    table.add_column("missing", overflow="fold")
+    for hop in trace.hops[:HOPS_SHOWN]:
+        table.add_row(
+            str(hop.depth),
+            f"{hop.source}\n-> {hop.destination}",
+            json.dumps(hop.event, sort_keys=False),
+            "\n".join(hop.missing) or "-",
+        )
+    out.print(table)
+    notes = [f"{len(trace.hops)} hop(s), deepest {trace.max_depth_reached} (max_depth {max_depth})"]
+    if len(trace.hops) > HOPS_SHOWN:
+        notes.append(f"first {HOPS_SHOWN} shown (--format json prints every hop)")
+    if trace.missing:
+        notes.append(f"{len(trace.missing)} missing attribute(s)")
+    if trace.skipped:
+        gone = ", ".join(f"{s} -> {d}" for s, d in trace.skipped[:5])
+        notes.append(f"skipped links to rules not in the inventory: {gone}")
+    if trace.truncated:
+        notes.append("trace truncated (too many hops)")
+    out.print("; ".join(notes))
+
+
+def print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
+    """`chainsim plan`'s ChangeSet: a table, counts, findings, then each update's diff."""
+    out = console()
+    table = Table(title="chainsim plan", show_lines=False)
+    table.add_column("rule")
+    table.add_column("change")
+    table.add_column("what")
+    for change in changes.changes:
+        style = {"update": "yellow", "no-op": "dim"}[change.kind]
+        table.add_row(
+            change.rule_id, Text(change.kind, style=style), "\n".join(change.summary()) or "-"
+        )
+    out.print(table)
+    counts = changes.counts()
+    out.print(f"{counts['update']} to update, {counts['no-op']} unchanged")
+    for f in findings:
+        colour = "red" if f["severity"] == "error" else "yellow"
+        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {f['message']}"))
+    for change in changes.updates:
+        out.print(Text("\n" + change.rule_id, style="bold"))
+        out.print(change.diff())
+
+
+@contextmanager
+def progress() -> Iterator[Any]:
+    """A progress hook drawing a rich bar on stderr, or a no-op when stderr is no terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("applying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("apply", total=None)
+
+        def hook(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield hook
+
+
+def print_apply_result(result: Any) -> None:
+    """`chainsim apply`'s outcome per rule, error findings and one status line."""
+    out = console()
+    if result.rules:
+        table = Table(title=f"chainsim apply: {result.status}")
+        for column in ("rule", "outcome", "attempts", "version"):
+            table.add_column(column)
+        for row in result.rules:
+            version = f"{row.version_before} -> {row.version_after}"
+            table.add_row(row.id, row.outcome, str(row.attempts), version)
+        out.print(table)
+    for f in result.findings:
+        if f["severity"] == "error":
+            out.print(Text.assemble(("error", "red"), f" {f['code']}: {f['message']}"))
+    m = result.metrics
+    out.print(
+        f"status: {result.status}; {m['requests']} requests, {m['status_409']} x 409, "
+        f"{m['status_429']} x 429, {m['status_5xx']} x 5xx; "
+        f"{m['virtual_seconds']:.2f} s on the bus clock; dead letters: {result.dead_letters}"
+    )
+    if result.callback is not None:
+        cb = result.callback
+        state = "delivered" if cb["delivered"] else "not delivered"
+        out.print(f"callback: {state} ({cb['error'] or cb['status']})")
+    if result.error:
+        out.print(f"error: {result.error}")
+
+
+def print_dead_letters(spool: Path, letters: list[Any]) -> None:
+    """`chainsim dlq list`: one row per spooled dead letter."""
+    table = Table(title=f"dead letters in {spool}: {len(letters)}")
+    for column in ("rule", "operation", "status", "code", "trace id", "time"):
+        table.add_column(column)
+    for x in letters:
+        table.add_row(x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
+    console().print(table)
+
+
+def print_redrive(spool: Path, results: list[tuple[Any, Any]], remaining: int) -> None:
+    """`chainsim dlq redrive`: each letter's outcome, then how many are left."""
+    out = console()
+    for letter, outcome in results:
+        out.print(
+            f"{letter.rule_id}: {outcome.outcome}"
+            + (f" ({outcome.error})" if outcome.error else "")
+        )
+    done = len(results) - remaining
+    out.print(f"redriven {done} of {len(results)}; {remaining} left in {spool}")
+
+
+def print_line(text: str) -> None:
+    """One plain line on stdout."""
+    print(text)

@@ -1,0 +1,345 @@
+"""What each `chainsim` command does, behind the typer layer in `cli.py`.
+
+Each runner takes plain options, computes, hands the result to `chainsim.render` and
+returns an `ExitCode`. Bad input raises `InputError` before anything on a bus changes
+(the CLI turns it into one line and exit 2). Buses are opened only through
+`chainsim.session`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chainsim import render
+from chainsim.dialects import DIALECTS, get_dialect
+from chainsim.errors import ExitCode, InputError
+from chainsim.model import ChainPlan, Rule, load_event, load_plan
+from chainsim.session import Target, open_session, spool_path
+from chainsim.transform import PathCompiler, PathError
+
+if TYPE_CHECKING:
+    from chainsim.dialects.base import Dialect
+
+DEFAULT_AUDIT = ".chainsim/audit.jsonl"
+DEFAULT_JOURNAL = ".chainsim/journal.json"
+FORMATS = ("text", "json")
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` when it is one of `allowed`, else `InputError` naming the option."""
+    if value not in allowed:
+        raise InputError(name, "", f"expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def check_writable(path: Path, option: str) -> None:
+    """`path` can be written as a file (else `InputError`); its parent directory is created.
+
+    Checked before the bus is touched, so a bad output path never leaves a half-done run.
+    """
+    if path.is_dir():
+        raise InputError(str(path), option, "is a directory, expected a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(path), option, f"cannot be created ({exc.strerror})") from None
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise InputError(str(path), option, "is not writable")
+
+
+def _dialect(name: str) -> Dialect:
+    return get_dialect(check_choice("--dialect", name, DIALECTS))
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def run_validate(plan_path: Path, inventory_path: Path, output: str, dialect: str) -> int:
+    """`chainsim validate`: 0 no error findings, 1 error findings (2 via InputError)."""
+    from chainsim.model import load_inventory
+    from chainsim.validate import validate_plan
+
+    check_choice("--format", output, FORMATS)
+    check_choice("--dialect", dialect, DIALECTS)
+    plan = load_plan(plan_path)
+    rules = load_inventory(inventory_path)
+    report = validate_plan(plan, rules, dialect=dialect)  # type: ignore[arg-type]
+    if output == "json":
+        render.print_json(report.to_json())
+    else:
+        render.print_findings(plan_path, plan, rules, report)
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: list[Rule]) -> None:
+    """Every JSONPath of the plan and of the inventory's actions must parse."""
+    compiler = PathCompiler()
+    for i, link in enumerate(plan.links):
+        for key, text in link.transform.items():
+            try:
+                compiler.compile(text)
+            except PathError as exc:
+                raise InputError(str(plan_path), f"links[{i}].transform.{key}", str(exc)) from None
+    for r, rule in enumerate(rules):
+        for a, action in enumerate(rule.actions):
+            for key, text in action.payload_transformation.items():
+                try:
+                    compiler.compile(text)
+                except PathError as exc:
+                    place = f"[{r}].actions[{a}].payloadTransformation.{key}"
+                    raise InputError(str(inventory_path), place, str(exc)) from None
+
+
+def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output: str) -> int:
+    """`chainsim simulate`: print every hop; 0 (2 via InputError)."""
+    from chainsim.model import load_inventory
+    from chainsim.simulate import simulate
+
+    check_choice("--format", output, FORMATS)
+    plan = load_plan(plan_path)
+    rules = load_inventory(inventory_path)
+    event = load_event(event_path)
+    check_paths(plan_path, plan, inventory_path, rules)
+    trace = simulate(rules, plan.links, event, max_depth=plan.max_depth)
+    if output == "json":
+        render.print_json(trace.to_json())
+        render.print_trace_warnings(trace)
+    else:
+        render.print_trace(event.event_type, trace, plan.max_depth)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def run_plan(
+    plan_path: Path,
+    target: Target | None,
+    output: str = "text",
+    *,
+    inventory: Path | None = None,
+    dialect: str = "eventbridge",
+) -> int:
+    """`chainsim plan`: validate and print the ChangeSet; 0 valid, 1 findings, 2 bad input.
+
+    `target` None: offline, the EventBridge `inventory` file is the bus state.
+    """
+    from chainsim.plan import PlanIndex, compute_changes
+    from chainsim.validate import validate_plan
+
+    check_choice("--format", output, FORMATS)
+    plan = load_plan(plan_path)
+    if target is None:  # offline: the inventory file is the bus state
+        if inventory is None:
+            raise InputError("plan", "", "give --inventory FILE or --bus fake|live")
+        chosen = _dialect(dialect)
+        if not chosen.links_on_rules:
+            raise InputError(
+                "--dialect",
+                "",
+                f"an offline plan reads EventBridge rules; for {dialect} "
+                f"use --bus fake --dialect {dialect} --inventory FILE",
+            )
+        rules = chosen.read(inventory)
+        report = validate_plan(plan, rules)
+        changes = compute_changes(rules, PlanIndex.of(plan), chosen.merger)
+    else:
+        from chainsim.bus.base import BusError
+
+        try:
+            with open_session(target) as session:
+                orch = session.orchestrator()
+                rules = orch.inventory()
+                report = orch.validate(plan, rules)
+                changes = compute_changes(rules, PlanIndex.of(plan), session.dialect.merger)
+        except BusError as exc:  # the bus failed (after retries): one line, exit 1
+            sys.stderr.write(f"chainsim: plan: reading the bus failed: {exc}\n")
+            return ExitCode.FAILED
+    findings = [f.to_json() for f in report.findings]
+    ok = not any(f["severity"] == "error" for f in findings)
+    if output == "json":
+        print(json.dumps({"ok": ok, "findings": findings, **changes.to_json()}, indent=2))
+    else:
+        render.print_changes(changes, findings)
+    return ExitCode.OK if ok else ExitCode.FAILED
+
+
+# --------------------------------------------------------------------------- apply
+
+
+@dataclass
+class ApplyOptions:
+    """Options of `chainsim apply` beyond where the bus is."""
+
+    audit: Path = Path(DEFAULT_AUDIT)
+    spool: Path | None = None
+    atomic: bool = True
+    concurrency: int = 1
+    resume: bool = False
+    report: Path | None = None
+    journal: Path = Path(DEFAULT_JOURNAL)
+
+
+def _resumed_plan(plan_path: Path, plan: ChainPlan, journal: Path) -> ChainPlan:
+    """The plan recorded by the unfinished run in `journal` (it must equal `plan`)."""
+    from chainsim.apply import Journal
+
+    data = Journal(journal).load()
+    if data is None or data.get("status") not in ("applying", "rolling_back"):
+        raise InputError(str(journal), "", "no unfinished run to resume")
+    recorded = ChainPlan.model_validate(data["plan"])
+    if recorded.model_dump() != plan.model_dump():
+        raise InputError(str(plan_path), "", f"is not the plan of the unfinished run in {journal}")
+    return recorded
+
+
+def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
+    """`chainsim apply`: run the orchestrator; 0 applied/unchanged, 1 otherwise, 2 bad input."""
+    from chainsim.audit import AuditLog
+    from chainsim.bus.base import BusError
+
+    if apply.concurrency < 1:
+        raise InputError("--concurrency", "", "must be at least 1")
+    plan = load_plan(plan_path)
+    if apply.resume:
+        plan = _resumed_plan(plan_path, plan, apply.journal)
+    outputs = [(apply.audit, "--audit"), (spool_path(plan, apply.spool), "--spool")]
+    outputs += [(apply.journal, "journal")]
+    if apply.report is not None:
+        outputs.append((apply.report, "--report"))
+    for path, option in outputs:
+        check_writable(path, option)
+    with open_session(target) as session:
+        session.require_callback_secret(plan)
+        with render.progress() as progress:
+            orch = session.orchestrator(
+                sinks=partial(session.sinks_for, spool=apply.spool),
+                plan=plan,
+                audit=AuditLog(apply.audit, clock=session.clock),
+                atomic=apply.atomic,
+                concurrency=apply.concurrency,
+                journal_path=apply.journal,
+                progress=progress,
+            )
+            try:
+                result = orch.resume() if apply.resume else orch.apply(plan)
+            except BusError as exc:  # the journal stays unfinished: `--resume` again later
+                sys.stderr.write(f"chainsim: apply: the bus failed: {exc}\n")
+                return ExitCode.FAILED
+        report = result.to_report()
+        stored = session.stored()
+        if stored is not None:  # the fake's state in the dialect's wire form
+            report["final_rules"] = stored
+    if apply.report is not None:
+        apply.report.parent.mkdir(parents=True, exist_ok=True)
+        apply.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    render.print_apply_result(result)
+    return ExitCode.OK if result.ok else ExitCode.FAILED
+
+
+# --------------------------------------------------------------------------- audit, dlq
+
+
+def run_audit_verify(path: Path) -> int:
+    """`chainsim audit verify FILE`: 0 intact, 1 broken (naming the line), 2 unreadable."""
+    from chainsim.audit import verify
+
+    if not path.is_file():
+        raise InputError(str(path), "", "no such file")
+    result = verify(path)
+    if result.ok:
+        render.print_line(f"{path}: intact ({result.lines} lines, head {result.head})")
+        return ExitCode.OK
+    render.print_line(f"{path}: line {result.first_broken}: {result.reason}")
+    return ExitCode.FAILED
+
+
+def run_dlq_list(spool: Path, output: str = "text") -> int:
+    """`chainsim dlq list`: the spooled dead letters."""
+    from chainsim.deadletter import read_spool
+
+    check_choice("--format", output, FORMATS)
+    letters = read_spool(spool)
+    if output == "json":
+        render.print_json([x.to_json() for x in letters])
+    else:
+        render.print_dead_letters(spool, letters)
+    return ExitCode.OK
+
+
+def run_dlq_redrive(spool: Path, target: Target) -> int:
+    """`chainsim dlq redrive`: re-attempt every letter; keep only those that fail again."""
+    from chainsim.deadletter import read_spool, rewrite_spool
+
+    letters = read_spool(spool)
+    if not letters:
+        render.print_line(f"{spool}: no dead letters")
+        return ExitCode.OK
+    with open_session(target) as session:
+        results = session.orchestrator().redrive(letters)
+    remaining = [letter for letter, outcome in results if outcome.outcome != "applied"]
+    rewrite_spool(spool, remaining)
+    render.print_redrive(spool, results, len(remaining))
+    return ExitCode.OK if not remaining else ExitCode.FAILED
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def run_probe(
+    plan_path: Path,
+    event_path: Path,
+    *,
+    bus: str = "live",
+    dialect: str = "triggers",
+    inventory: Path | None = None,
+    triggers: Path | None = None,
+    output: str = "text",
+    api_host: str | None = None,
+    login_host: str | None = None,
+    env: str = "mypurecloud.com",
+) -> int:
+    """`chainsim probe`: print the report; 0 all agree, 1 a disagreement (2 via InputError).
+
+    `--bus live` talks to the org (credentials from the environment); `--bus fake` runs
+    the embedded fake seeded from `--triggers FILE`, an offline demo of the same path.
+    A bus failure raises `BusError` (the CLI prints it, exit 1).
+    """
+    from chainsim.probe import load_triggers, probe
+
+    if not _dialect(dialect).test_mode:
+        raise InputError(
+            "--dialect", "", "probe needs triggers (EventBridge rules have no test mode)"
+        )
+    check_choice("--format", output, FORMATS)
+    if bus == "fake" and triggers is None:
+        raise InputError("--triggers", "", "--bus fake needs --triggers FILE to seed the fake org")
+    if bus == "live" and triggers is not None:
+        raise InputError("--triggers", "", "only with --bus fake (a live org has its own triggers)")
+    plan = load_plan(plan_path)
+    event = load_event(event_path)
+    rules = load_triggers(inventory) if inventory is not None else None
+    if triggers is not None:
+        load_triggers(triggers)  # a bad file is bad input, said before anything starts
+    target = Target(
+        bus=bus,
+        dialect=dialect,
+        env=env,
+        api_host=api_host,
+        login_host=login_host,
+        inventory=triggers,
+    )
+    with open_session(target) as session:
+        report = probe(session.bus, plan, event, rules=rules, clock=session.clock)  # type: ignore[arg-type]
+    if output == "json":
+        render.print_json(report.to_json())
+    else:
+        render.print_line(report.to_text())
+    return ExitCode.OK if report.ok else ExitCode.FAILED
