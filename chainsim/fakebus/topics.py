@@ -19,7 +19,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-
 from chainsim.fakebus.errors import FakeError, Violation, bad_request
 
 _PLACEHOLDER = re.compile(r"\{[^{}]+\}")
