@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chainsim.model import ChainPlan, InputError, load_inventory, load_plan
+from chainsim.textsafe import MESSAGE_LIMIT, printable, printable_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_AUDIT = ".chainsim/audit.jsonl"
@@ -196,9 +197,8 @@ def _print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
     table.add_column("what")
     for change in changes.changes:
         style = {"update": "yellow", "create": "green", "no-op": "dim"}[change.kind]
-        table.add_row(
-            change.rule_id, Text(change.kind, style=style), "\n".join(change.summary()) or "-"
-        )
+        what = "\n".join(printable(line, MESSAGE_LIMIT) for line in change.summary())
+        table.add_row(printable(change.rule_id), Text(change.kind, style=style), what or "-")
     out.print(table)
     counts = changes.counts()
     out.print(
@@ -206,10 +206,11 @@ def _print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
     )
     for f in findings:
         colour = "red" if f["severity"] == "error" else "yellow"
-        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {f['message']}"))
+        message = printable(f["message"], MESSAGE_LIMIT)
+        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {message}"))
     for change in changes.updates:
-        out.print(Text("\n" + change.rule_id, style="bold"))
-        out.print(change.diff())
+        out.print(Text("\n" + printable(change.rule_id), style="bold"))
+        out.print(printable_lines(change.diff()))
 
 
 # --------------------------------------------------------------------------- apply
@@ -345,11 +346,12 @@ def _print_result(result: Any) -> None:
             table.add_column(column)
         for row in result.rules:
             version = f"{row.version_before} -> {row.version_after}"
-            table.add_row(row.id, row.outcome, str(row.attempts), version)
+            table.add_row(printable(row.id), row.outcome, str(row.attempts), version)
         out.print(table)
     for f in result.findings:
         if f["severity"] == "error":
-            out.print(Text.assemble(("error", "red"), f" {f['code']}: {f['message']}"))
+            message = printable(f["message"], MESSAGE_LIMIT)
+            out.print(Text.assemble(("error", "red"), f" {f['code']}: {message}"))
     m = result.metrics
     out.print(
         f"status: {result.status}; {m['requests']} requests, {m['status_409']} x 409, "
@@ -361,7 +363,7 @@ def _print_result(result: Any) -> None:
         state = "delivered" if cb["delivered"] else "not delivered"
         out.print(f"callback: {state} ({cb['error'] or cb['status']})")
     if result.error:
-        out.print(f"error: {result.error}")
+        out.print(f"error: {printable(result.error, MESSAGE_LIMIT)}")
 
 
 # --------------------------------------------------------------------------- audit, dlq
@@ -394,7 +396,8 @@ def run_dlq_list(spool: Path, output: str = "text") -> int:
     for column in ("rule", "operation", "status", "code", "trace id", "time"):
         table.add_column(column)
     for x in letters:
-        table.add_row(x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
+        cells = (x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
+        table.add_row(*(printable(cell) for cell in cells))
     _stdout().print(table)
     return EXIT_OK
 
@@ -415,10 +418,8 @@ def run_dlq_redrive(spool: Path, options: BusOptions) -> int:
     rewrite_spool(spool, remaining)
     out = _stdout()
     for letter, outcome in results:
-        out.print(
-            f"{letter.rule_id}: {outcome.outcome}"
-            + (f" ({outcome.error})" if outcome.error else "")
-        )
+        error = f" ({printable(outcome.error, MESSAGE_LIMIT)})" if outcome.error else ""
+        out.print(f"{printable(letter.rule_id)}: {outcome.outcome}{error}")
     done = len(letters) - len(remaining)
     out.print(f"redriven {done} of {len(letters)}; {len(remaining)} left in {spool}")
     return EXIT_OK if not remaining else EXIT_FAILED

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from chainsim.bus import DIALECTS
 from chainsim.model import ChainPlan, InputError, Rule, load_event, load_inventory, load_plan
+from chainsim.textsafe import MESSAGE_LIMIT, printable
 from chainsim.transform import PathCompiler, PathError
 
 EXIT_OK = 0
@@ -42,6 +43,7 @@ def _choice(name: str, value: str, allowed: Iterable[str]) -> str:
 
 
 def _path_text(ids: list[str]) -> str:
+    ids = [printable(rule_id) for rule_id in ids]
     if len(ids) <= PATH_SHOWN:
         return " -> ".join(ids)
     half = PATH_SHOWN // 2
@@ -86,7 +88,7 @@ def _print_findings(plan_path: Path, plan: ChainPlan, rules: list[Rule], report:
             Text(finding.severity, style=style),
             finding.code,
             _path_text(list(finding.rule_ids)),
-            finding.message,
+            printable(finding.message, MESSAGE_LIMIT),
         )
     out.print(table)
     errors, warnings = len(report.errors), len(report.warnings)
@@ -145,7 +147,7 @@ def _warn_beside_json(trace: Any) -> None:
     total = len(trace.missing) + len(trace.skipped)
     err = _console(err=True)
     for note in notes[:NOTES_SHOWN]:
-        err.print(note)
+        err.print(printable(note, MESSAGE_LIMIT))
     if total > NOTES_SHOWN:
         err.print(f"warning: ... and {total - NOTES_SHOWN} more")
     if trace.truncated:
@@ -155,10 +157,12 @@ def _warn_beside_json(trace: Any) -> None:
 def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     out = _console()
     if not trace.starts:
-        out.print(f"no rule in the inventory has eventType {event_type!r}: nothing fires")
+        shown = printable(repr(event_type))
+        out.print(f"no rule in the inventory has eventType {shown}: nothing fires")
         return
     table = Table(
-        title=f"chainsim simulate — {event_type} starts at {', '.join(trace.starts)}",
+        title=f"chainsim simulate — {printable(event_type)} starts at "
+        + ", ".join(printable(start) for start in trace.starts[:HOPS_SHOWN]),
         show_lines=True,
     )
     table.add_column("depth", justify="right")
@@ -168,9 +172,9 @@ def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     for hop in trace.hops[:HOPS_SHOWN]:
         table.add_row(
             str(hop.depth),
-            f"{hop.source}\n-> {hop.destination}",
-            json.dumps(hop.event, sort_keys=False),
-            "\n".join(hop.missing) or "-",
+            f"{printable(hop.source)}\n-> {printable(hop.destination)}",
+            printable(json.dumps(hop.event, sort_keys=False), MESSAGE_LIMIT),
+            "\n".join(printable(name) for name in hop.missing) or "-",
         )
     out.print(table)
     notes = [f"{len(trace.hops)} hop(s), deepest {trace.max_depth_reached} (max_depth {max_depth})"]
@@ -179,7 +183,7 @@ def _print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     if trace.missing:
         notes.append(f"{len(trace.missing)} missing attribute(s)")
     if trace.skipped:
-        gone = ", ".join(f"{s} -> {d}" for s, d in trace.skipped[:5])
+        gone = ", ".join(f"{printable(s)} -> {printable(d)}" for s, d in trace.skipped[:5])
         notes.append(f"skipped links to rules not in the inventory: {gone}")
     if trace.truncated:
         notes.append("trace truncated (too many hops)")
