@@ -229,11 +229,16 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 @bad_input_exits_2
-def audit_verify(path: Path = typer.Argument(..., help="audit log (JSONL)")) -> None:
+def audit_verify(
+    path: Path = typer.Argument(..., help="audit log (JSONL)"),
+    head: str | None = typer.Option(
+        None, "--head", help="a head digest recorded elsewhere that the log must reach"
+    ),
+) -> None:
     """Check the hash chain; exit 0 intact, 1 broken (naming the first broken line)."""
     from chainsim.commands import run_audit_verify
 
-    raise typer.Exit(run_audit_verify(path))
+    raise typer.Exit(run_audit_verify(path, head))
 
 
 dlq_app = typer.Typer(help="Dead letters: list and redrive the local spool.", no_args_is_help=True)

@@ -289,7 +289,7 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
                 clock=backend.clock,
                 dead_letter=sink,
                 callback=notifier,
-                audit=AuditLog(apply.audit, clock=backend.clock),
+                audit=AuditLog(apply.audit, clock=backend.clock, key=audit_key()),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,
                 journal_path=apply.journal,
@@ -369,17 +369,24 @@ def _print_result(result: Any) -> None:
 # --------------------------------------------------------------------------- audit, dlq
 
 
-def run_audit_verify(path: Path) -> int:
-    """`chainsim audit verify FILE`: 0 intact, 1 broken (naming the line), 2 unreadable."""
+AUDIT_KEY_VAR = "CHAINSIM_AUDIT_KEY"
+
+
+def audit_key() -> bytes | None:
+    """The audit chain's HMAC key from `CHAINSIM_AUDIT_KEY` (None when unset or empty)."""
+    value = os.environ.get(AUDIT_KEY_VAR)
+    return value.encode("utf-8") if value else None
+
+
+def run_audit_verify(path: Path, head: str | None = None) -> int:
+    """`chainsim audit verify FILE [--head D]`: 0 intact, 1 broken (naming the line), 2 bad."""
     from chainsim.audit import verify
 
-    if not path.is_file():
-        raise InputError(str(path), "", "no such file")
-    result = verify(path)
+    result = verify(path, head=head, key=audit_key())
     if result.ok:
         print(f"{path}: intact ({result.lines} lines, head {result.head})")
         return EXIT_OK
-    print(f"{path}: line {result.first_broken}: {result.reason}")
+    print(f"{path}: line {result.first_broken}: {printable(result.reason, MESSAGE_LIMIT)}")
     return EXIT_FAILED
 
 

@@ -21,7 +21,7 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -58,8 +58,8 @@ def _not_regular(mode: int) -> str | None:
     return f"is {kind}, expected a regular file"
 
 
-def read_bytes(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The content of a regular file of at most `max_bytes` bytes (else `InputError`)."""
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a regular file for binary reading (else `InputError`); never blocks on a FIFO."""
     name = str(path)
     try:
         mode = os.stat(path).st_mode
@@ -74,12 +74,24 @@ def read_bytes(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise InputError(name, "", f"cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
+    handle = os.fdopen(fd, "rb")
+    try:
         info = os.fstat(handle.fileno())
         problem = _not_regular(info.st_mode)
         if problem:
             raise InputError(name, "", problem)
-        if info.st_size > max_bytes:
+        os.set_blocking(fd, True)
+        return handle
+    except BaseException:
+        handle.close()
+        raise
+
+
+def read_bytes(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The content of a regular file of at most `max_bytes` bytes (else `InputError`)."""
+    name = str(path)
+    with open_regular(path) as handle:
+        if os.fstat(handle.fileno()).st_size > max_bytes:
             raise InputError(name, "", _too_large(max_bytes))
         try:
             data = handle.read(max_bytes + 1)  # a file growing while read is still bounded
