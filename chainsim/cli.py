@@ -248,8 +248,8 @@ app.add_typer(dlq_app, name="dlq")
 @dlq_app.command("list")
 @bad_input_exits_2
 def dlq_list(
-    spool: Path = typer.Option(
-        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool [default: .chainsim/deadletter.jsonl]"
     ),
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
@@ -262,8 +262,8 @@ def dlq_list(
 @dlq_app.command("redrive")
 @bad_input_exits_2
 def dlq_redrive(
-    spool: Path = typer.Option(
-        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool [default: .chainsim/deadletter.jsonl]"
     ),
     bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
     inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),

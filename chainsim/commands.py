@@ -242,7 +242,19 @@ def _sinks(plan: ChainPlan, spool: Path | None, http: Any) -> tuple[Any, Any]:
     from chainsim.deadletter import DeadLetterSink
 
     dead = plan.dead_letter
-    sink = DeadLetterSink(url=dead.url if dead else None, spool=_spool_path(plan, spool), http=http)
+    dead_secret = None
+    if dead is not None and dead.secret_env is not None:
+        dead_secret = os.environ.get(dead.secret_env)
+        if not dead_secret:
+            raise InputError(
+                "environment", dead.secret_env, "not set (the plan's dead_letter needs its secret)"
+            )
+    sink = DeadLetterSink(
+        url=dead.url if dead else None,
+        spool=_spool_path(plan, spool),
+        http=http,
+        secret=dead_secret,
+    )
     notifier = None
     if plan.callback is not None:
         secret = os.environ.get(plan.callback.secret_env)
@@ -390,12 +402,13 @@ def run_audit_verify(path: Path, head: str | None = None) -> int:
     return EXIT_FAILED
 
 
-def run_dlq_list(spool: Path, output: str = "text") -> int:
-    """`chainsim dlq list`: the spooled dead letters."""
-    from chainsim.deadletter import read_spool
+def run_dlq_list(spool: Path | None, output: str = "text") -> int:
+    """`chainsim dlq list`: the spooled dead letters (a `--spool` given must exist)."""
+    from chainsim.deadletter import DEFAULT_SPOOL, read_spool
 
     _check_format(output)
-    letters = read_spool(spool)
+    letters = read_spool(spool or Path(DEFAULT_SPOOL), missing_ok=spool is None)
+    spool = spool or Path(DEFAULT_SPOOL)
     if output == "json":
         print(json.dumps([x.to_json() for x in letters], indent=2))
         return EXIT_OK
@@ -409,12 +422,13 @@ def run_dlq_list(spool: Path, output: str = "text") -> int:
     return EXIT_OK
 
 
-def run_dlq_redrive(spool: Path, options: BusOptions) -> int:
+def run_dlq_redrive(spool: Path | None, options: BusOptions) -> int:
     """`chainsim dlq redrive`: re-attempt every letter; keep only those that fail again."""
     from chainsim.apply import Orchestrator
-    from chainsim.deadletter import read_spool, rewrite_spool
+    from chainsim.deadletter import DEFAULT_SPOOL, read_spool, rewrite_spool
 
-    letters = read_spool(spool)
+    letters = read_spool(spool or Path(DEFAULT_SPOOL), missing_ok=spool is None)
+    spool = spool or Path(DEFAULT_SPOOL)
     if not letters:
         print(f"{spool}: no dead letters")
         return EXIT_OK

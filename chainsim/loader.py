@@ -307,15 +307,10 @@ def iter_jsonl(
     A bad line raises `InputError(path, "line N", ...)`.
     """
     name = str(path)
-    data = read_bytes(path, max_bytes=max_bytes)
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(name, f"line {number}", "is not UTF-8 text") from None
-        yield number, parse_json(text, name, f"line {number}")
+    text = read_text(path, max_bytes=max_bytes)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield number, parse_json(line, name, f"line {number}")
 
 
 M = TypeVar("M", bound=BaseModel)

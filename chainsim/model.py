@@ -151,6 +151,7 @@ class DeadLetterConfig(_PlanModel):
 
     url: HttpUrlText | None = None
     spool: StrictStr | None = None
+    secret_env: StrictStr | None = None  # env var of the secret that signs the POST (optional)
 
 
 class CallbackConfig(_PlanModel):
