@@ -144,6 +144,22 @@ def _check_writable(path: Path, option: str) -> None:
         raise InputError(str(path), option, "is not writable")
 
 
+def _check_plan_paths(plan_path: Path, plan: ChainPlan) -> None:
+    """Every JSONPath in the plan's transforms parses (else `InputError`, before any request)."""
+    from chainsim.transform import PathCompiler, PathError
+
+    compiler = PathCompiler()
+    for i, link in enumerate(plan.links):
+        for key, text in link.transform.items():
+            try:
+                compiler.compile(text)
+            except PathError as exc:
+                place = f"links[{i}].transform.{printable(key)}"
+                raise InputError(
+                    str(plan_path), place, printable(str(exc), MESSAGE_LIMIT)
+                ) from None
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -277,6 +293,7 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
     plan = load_plan(plan_path)
+    _check_plan_paths(plan_path, plan)
     if apply.resume:
         data = Journal(apply.journal).load()
         if data is None or data.get("status") not in ("applying", "rolling_back"):
