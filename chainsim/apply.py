@@ -805,7 +805,7 @@ class Orchestrator:
             }
             self._audit("callback", **result.callback)
         if self.audit is not None:
-            result.audit_head = self.audit.head
+            result.audit_head = self.audit.head().digest
         return result
 
     @staticmethod

@@ -235,11 +235,16 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 @bad_input_exits_2
-def audit_verify(path: Path = typer.Argument(..., help="audit log (JSONL)")) -> None:
+def audit_verify(
+    path: Path = typer.Argument(..., help="audit log (JSONL)"),
+    head: str | None = typer.Option(
+        None, "--head", help="a head digest recorded elsewhere that the log must reach"
+    ),
+) -> None:
     """Check the hash chain; exit 0 intact, 1 broken (naming the first broken line)."""
     from chainsim.runners import run_audit_verify
 
-    raise typer.Exit(run_audit_verify(path))
+    raise typer.Exit(run_audit_verify(path, head))
 
 
 dlq_app = typer.Typer(help="Dead letters: list and redrive the local spool.", no_args_is_help=True)
@@ -249,8 +254,8 @@ app.add_typer(dlq_app, name="dlq")
 @dlq_app.command("list")
 @bad_input_exits_2
 def dlq_list(
-    spool: Path = typer.Option(
-        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool [default: .chainsim/deadletter.jsonl]"
     ),
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
@@ -263,8 +268,8 @@ def dlq_list(
 @dlq_app.command("redrive")
 @bad_input_exits_2
 def dlq_redrive(
-    spool: Path = typer.Option(
-        Path(".chainsim/deadletter.jsonl"), "--spool", help="dead-letter spool"
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool [default: .chainsim/deadletter.jsonl]"
     ),
     bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
     inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),

@@ -1,26 +1,34 @@
 """Dead letters: a failed update goes to the plan's endpoint, else to a durable local spool.
 
 A dead letter is JSON: the rule id, the payload that could not be written, the fields
-chainsim meant to change, the error's status and Genesys code, a trace id and a
-timestamp. `DeadLetterSink.send` POSTs it to the dead-letter URL; if there is no URL
+chainsim meant to change, the error's status and Genesys code, a trace id, a timestamp,
+and the run it came from (`run_id`, and whether that run was `atomic`, so a redrive can
+tell letters of a rolled-back atomic run apart). `DeadLetterSink.send` POSTs it to the
+dead-letter URL, signed like the callback (`X-Chainsim-Signature: t=...,v1=...`, see
+`chainsim.callbacks`) when the plan names `dead_letter.secret_env`; if there is no URL
 or the POST fails in any way, the letter is appended to the spool (JSONL, flushed and
 fsync'd before `send` returns). Nothing is dropped. `rewrite_spool` replaces the spool
-atomically (temp file, fsync, rename) after a redrive removed what succeeded.
+atomically (temp file, fsync, rename) after a redrive removed what succeeded. Every
+spool line is read through the guarded loader and checked against `SpoolRecord`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from chainsim.callbacks import encode, signed_headers
 from chainsim.durable import append_line, atomic_write_text
-from chainsim.model import InputError
+from chainsim.loader import DEFAULT_MAX_BYTES, iter_jsonl, validate_record
 
 DEFAULT_SPOOL = ".chainsim/deadletter.jsonl"
 
@@ -40,6 +48,8 @@ class DeadLetter:
     )
     fields: list[str] = field(default_factory=list)
     operation: str = "apply"
+    run_id: str | None = None
+    atomic: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The letter as a JSON object."""
@@ -47,9 +57,27 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeadLetter:
-        """Read a letter back (unknown keys ignored)."""
+        """Read a letter back (unknown keys ignored; types as `SpoolRecord` checks them)."""
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+class SpoolRecord(BaseModel):
+    """The schema of one spool line (a `DeadLetter`); unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    rule_id: StrictStr = Field(min_length=1)
+    payload: dict[StrictStr, Any]
+    status: StrictInt | None = Field(ge=100, le=599)
+    code: StrictStr | None
+    message: StrictStr
+    trace_id: StrictStr
+    timestamp: StrictStr
+    fields: list[StrictStr] = Field(default_factory=list)
+    operation: StrictStr = "apply"
+    run_id: StrictStr | None = None
+    atomic: StrictBool | None = None
 
 
 @dataclass(frozen=True)
@@ -70,28 +98,21 @@ def append_spool(path: str | Path, letter: DeadLetter) -> None:
     append_line(path, _line(letter))
 
 
-def read_spool(path: str | Path) -> list[DeadLetter]:
-    """Every letter in the spool, in order (an absent spool is empty)."""
+def read_spool(
+    path: str | Path, *, missing_ok: bool = True, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[DeadLetter]:
+    """Every letter in the spool, in order (an absent spool is empty when `missing_ok`).
+
+    A line that is not JSON, nests too deeply, or does not match `SpoolRecord` raises
+    one `InputError` line: `spool.jsonl: line 3: status: Input should be a valid integer`.
+    """
     path = Path(path)
-    if not path.exists():
+    if missing_ok and not path.exists() and not path.is_symlink():
         return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise InputError(str(path), "", "is a directory, expected a file") from None
-    except UnicodeDecodeError:
-        raise InputError(str(path), "", "is not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(str(path), "", f"cannot be read ({exc.strerror})") from None
     letters: list[DeadLetter] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-            letters.append(DeadLetter.from_json(data))
-        except (ValueError, TypeError):
-            raise InputError(str(path), f"line {number}", "not a dead-letter JSON line") from None
+    for number, data in iter_jsonl(path, max_bytes=max_bytes):
+        record = validate_record(str(path), f"line {number}", SpoolRecord, data)
+        letters.append(DeadLetter(**record.model_dump()))
     return letters
 
 
@@ -100,11 +121,13 @@ def rewrite_spool(path: str | Path, letters: list[DeadLetter]) -> None:
     atomic_write_text(path, "".join(_line(letter) for letter in letters))
 
 
-def _post(http: httpx.Client | None, url: str, body: Any, timeout: float) -> httpx.Response:
+def _post(
+    http: httpx.Client | None, url: str, body: bytes, headers: dict[str, str], timeout: float
+) -> httpx.Response:
     if http is not None:
-        return http.post(url, json=body, timeout=timeout)
+        return http.post(url, content=body, headers=headers, timeout=timeout)
     with httpx.Client() as client:
-        return client.post(url, json=body, timeout=timeout)
+        return client.post(url, content=body, headers=headers, timeout=timeout)
 
 
 class DeadLetterSink:
@@ -117,11 +140,15 @@ class DeadLetterSink:
         spool: str | Path = DEFAULT_SPOOL,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
+        secret: str | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self.spool = Path(spool)
         self._http = http
         self.timeout = timeout
+        self._secret = secret or None  # signs the POST (as callbacks are) when given
+        self._now = now  # unix seconds for the signature's timestamp
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []
 
@@ -130,7 +157,11 @@ class DeadLetterSink:
         error: str | None = "no dead-letter URL"
         if self.url:
             try:
-                response = _post(self._http, self.url, letter.to_json(), self.timeout)
+                body = encode(letter.to_json())
+                headers = {"Content-Type": "application/json"}
+                if self._secret is not None:
+                    headers = signed_headers(body, self._secret, self._now)
+                response = _post(self._http, self.url, body, headers, self.timeout)
                 error = None if response.is_success else f"HTTP {response.status_code}"
             except Exception as exc:
                 error = type(exc).__name__
@@ -145,4 +176,4 @@ class DeadLetterSink:
         return delivery
 
     def __repr__(self) -> str:
-        return f"DeadLetterSink(url={self.url!r}, spool={str(self.spool)!r})"
+        return f"DeadLetterSink(url={self.url!r}, spool={str(self.spool)!r})"  # no secret

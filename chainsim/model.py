@@ -7,13 +7,11 @@ strict: an unknown or mistyped key is an `InputError` naming the file and the pl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,7 +26,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from chainsim import loader
 from chainsim.errors import InputError
+from chainsim.loader import DEFAULT_MAX_BYTES, MAX_EXPANDED_VALUES  # noqa: F401 (re-export)
 
 INVOKE_RULE = "invokeRule"
 
@@ -151,6 +151,7 @@ class DeadLetterConfig(_PlanModel):
 
     url: HttpUrlText | None = None
     spool: StrictStr | None = None
+    secret_env: StrictStr | None = None  # env var of the secret that signs the POST (optional)
 
 
 class CallbackConfig(_PlanModel):
@@ -232,139 +233,25 @@ def _is_string_list_field(loc: Sequence[int | str]) -> bool:
     return bool(loc) and loc[-1] in {"preserve", "attributes", "preservedAttributes"}
 
 
-def read_document(path: str | Path) -> Any:
-    """Parse a YAML or JSON file (JSON is YAML's subset but parsed natively for speed)."""
-    path = Path(path)
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is dropped
-    except FileNotFoundError:
-        raise InputError(name, "", "no such file") from None
-    except IsADirectoryError:
-        raise InputError(name, "", "is a directory, expected a file") from None
-    except UnicodeDecodeError:
-        raise InputError(name, "", "is not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(name, "", f"cannot be read ({exc.strerror})") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text, object_pairs_hook=_json_object)
-        except _DuplicateKey as exc:
-            raise InputError(name, "", f"invalid JSON: duplicate key {exc.args[0]!r}") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
-            ) from None
-        except RecursionError:
-            raise InputError(name, "", "invalid JSON: nested too deeply") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(name, place, f"invalid YAML: {problem}") from None
-    except RecursionError:
-        raise InputError(name, "", "invalid YAML: nested too deeply") from None
-    if "*" in text:  # aliases: refuse a self-referencing or exploding ("billion laughs") document
-        _check_aliases(name, data)
-    return data
+def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse a YAML or JSON file through the guarded loader (`chainsim.loader`).
 
-
-class _DuplicateKey(ValueError):
-    """A JSON object names the same key twice."""
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key given twice (plain `json.loads` keeps the last)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
-
-
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _StrictLoader(_SafeLoader):
-    """The safe YAML loader (libyaml when present), refusing a mapping's repeated key."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        """Build the mapping after checking no key is given twice (merge keys aside)."""
-        if isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    continue
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    repeated = key in seen
-                    seen.add(key)
-                except TypeError:  # unhashable: the base class reports it
-                    continue
-                if repeated:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"duplicate key {key!r}",
-                        key_node.start_mark,
-                    )
-        return super().construct_mapping(node, deep=deep)
-
-
-MAX_EXPANDED_VALUES = 10_000_000
-
-
-def _check_aliases(name: str, root: Any) -> None:
-    """Refuse a YAML document whose aliases recurse or expand past `MAX_EXPANDED_VALUES`.
-
-    Iterative post-order walk over the shared nodes, counting each node's expanded size
-    once (memoised by identity), so it costs O(distinct nodes) whatever the expansion.
+    Regular files of at most `max_bytes` only; an empty file is `None` in both formats.
     """
-    sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        if not isinstance(node, (dict, list)):
-            continue
-        key = id(node)
-        children = list(node.values()) if isinstance(node, dict) else node
-        if finished:
-            open_nodes.discard(key)
-            size = 1 + sum(sizes[id(c)] if isinstance(c, (dict, list)) else 1 for c in children)
-            if size > MAX_EXPANDED_VALUES:
-                raise InputError(
-                    name,
-                    "",
-                    f"invalid YAML: aliases expand to more than {MAX_EXPANDED_VALUES:,} "
-                    "values (a YAML bomb?)",
-                )
-            sizes[key] = size
-            continue
-        if key in sizes:
-            continue
-        if key in open_nodes:
-            raise InputError(name, "", "invalid YAML: an alias refers to its own anchor")
-        open_nodes.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in children)
+    return loader.read_document(path, max_bytes=max_bytes)
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_mapping(path: str | Path, model: type[M], expected: str) -> M:
-    """Read a YAML or JSON file holding one mapping (empty file: `{}`) into `model`.
+def load_mapping(
+    path: str | Path, model: type[M], expected: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> M:
+    """Read a YAML or JSON file holding one mapping (empty file, YAML or JSON: `{}`) into `model`.
 
     A file that is not a mapping says `expected`; bad content raises `InputError`.
     """
-    data = read_document(path)
+    data = read_document(path, max_bytes=max_bytes)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chainsim.model import ChainPlan, Rule
+from chainsim.textsafe import MESSAGE_LIMIT, printable, printable_lines
 
 PATH_SHOWN = 20  # a longer path of rule ids is elided in text output (JSON keeps it whole)
 HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them all)
@@ -36,6 +37,7 @@ def print_json(data: Any) -> None:
 
 def path_text(ids: list[str]) -> str:
     """Rule ids joined by arrows, the middle elided past PATH_SHOWN."""
+    ids = [printable(rule_id) for rule_id in ids]
     if len(ids) <= PATH_SHOWN:
         return " -> ".join(ids)
     half = PATH_SHOWN // 2
@@ -65,7 +67,7 @@ def print_findings(plan_path: Path, plan: ChainPlan, rules: list[Rule], report: 
             Text(finding.severity, style=style),
             finding.code,
             path_text(list(finding.rule_ids)),
-            finding.message,
+            printable(finding.message, MESSAGE_LIMIT),
         )
     out.print(table)
     errors, warnings = len(report.errors), len(report.warnings)
@@ -87,7 +89,7 @@ def print_trace_warnings(trace: Any) -> None:
     total = len(trace.missing) + len(trace.skipped)
     err = console(err=True)
     for note in notes[:NOTES_SHOWN]:
-        err.print(note)
+        err.print(printable(note, MESSAGE_LIMIT))
     if total > NOTES_SHOWN:
         err.print(f"warning: ... and {total - NOTES_SHOWN} more")
     if trace.truncated:
@@ -98,10 +100,12 @@ def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     """`chainsim simulate`'s hops as a table with a summary line."""
     out = console()
     if not trace.starts:
-        out.print(f"no rule in the inventory has eventType {event_type!r}: nothing fires")
+        shown = printable(repr(event_type))
+        out.print(f"no rule in the inventory has eventType {shown}: nothing fires")
         return
     table = Table(
-        title=f"chainsim simulate — {event_type} starts at {', '.join(trace.starts)}",
+        title=f"chainsim simulate — {printable(event_type)} starts at "
+        + ", ".join(printable(start) for start in trace.starts[:HOPS_SHOWN]),
         show_lines=True,
     )
     table.add_column("depth", justify="right")
@@ -111,9 +115,9 @@ def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     for hop in trace.hops[:HOPS_SHOWN]:
         table.add_row(
             str(hop.depth),
-            f"{hop.source}\n-> {hop.destination}",
-            json.dumps(hop.event, sort_keys=False),
-            "\n".join(hop.missing) or "-",
+            f"{printable(hop.source)}\n-> {printable(hop.destination)}",
+            printable(json.dumps(hop.event, sort_keys=False), MESSAGE_LIMIT),
+            "\n".join(printable(name) for name in hop.missing) or "-",
         )
     out.print(table)
     notes = [f"{len(trace.hops)} hop(s), deepest {trace.max_depth_reached} (max_depth {max_depth})"]
@@ -122,7 +126,7 @@ def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     if trace.missing:
         notes.append(f"{len(trace.missing)} missing attribute(s)")
     if trace.skipped:
-        gone = ", ".join(f"{s} -> {d}" for s, d in trace.skipped[:5])
+        gone = ", ".join(f"{printable(s)} -> {printable(d)}" for s, d in trace.skipped[:5])
         notes.append(f"skipped links to rules not in the inventory: {gone}")
     if trace.truncated:
         notes.append("trace truncated (too many hops)")
@@ -138,18 +142,18 @@ def print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
     table.add_column("what")
     for change in changes.changes:
         style = {"update": "yellow", "no-op": "dim"}[change.kind]
-        table.add_row(
-            change.rule_id, Text(change.kind, style=style), "\n".join(change.summary()) or "-"
-        )
+        what = "\n".join(printable(line, MESSAGE_LIMIT) for line in change.summary())
+        table.add_row(printable(change.rule_id), Text(change.kind, style=style), what or "-")
     out.print(table)
     counts = changes.counts()
     out.print(f"{counts['update']} to update, {counts['no-op']} unchanged")
     for f in findings:
         colour = "red" if f["severity"] == "error" else "yellow"
-        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {f['message']}"))
+        message = printable(f["message"], MESSAGE_LIMIT)
+        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {message}"))
     for change in changes.updates:
-        out.print(Text("\n" + change.rule_id, style="bold"))
-        out.print(change.diff())
+        out.print(Text("\n" + printable(change.rule_id), style="bold"))
+        out.print(printable_lines(change.diff()))
 
 
 @contextmanager
@@ -185,11 +189,12 @@ def print_apply_result(result: Any) -> None:
             table.add_column(column)
         for row in result.rules:
             version = f"{row.version_before} -> {row.version_after}"
-            table.add_row(row.id, row.outcome, str(row.attempts), version)
+            table.add_row(printable(row.id), row.outcome, str(row.attempts), version)
         out.print(table)
     for f in result.findings:
         if f["severity"] == "error":
-            out.print(Text.assemble(("error", "red"), f" {f['code']}: {f['message']}"))
+            message = printable(f["message"], MESSAGE_LIMIT)
+            out.print(Text.assemble(("error", "red"), f" {f['code']}: {message}"))
     m = result.metrics
     out.print(
         f"status: {result.status}; {m['requests']} requests, {m['status_409']} x 409, "
@@ -201,7 +206,7 @@ def print_apply_result(result: Any) -> None:
         state = "delivered" if cb["delivered"] else "not delivered"
         out.print(f"callback: {state} ({cb['error'] or cb['status']})")
     if result.error:
-        out.print(f"error: {result.error}")
+        out.print(f"error: {printable(result.error, MESSAGE_LIMIT)}")
 
 
 def print_dead_letters(spool: Path, letters: list[Any]) -> None:
@@ -210,7 +215,8 @@ def print_dead_letters(spool: Path, letters: list[Any]) -> None:
     for column in ("rule", "operation", "status", "code", "trace id", "time"):
         table.add_column(column)
     for x in letters:
-        table.add_row(x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
+        cells = (x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
+        table.add_row(*(printable(cell) for cell in cells))
     console().print(table)
 
 
@@ -218,10 +224,8 @@ def print_redrive(spool: Path, results: list[tuple[Any, Any]], remaining: int) -
     """`chainsim dlq redrive`: each letter's outcome, then how many are left."""
     out = console()
     for letter, outcome in results:
-        out.print(
-            f"{letter.rule_id}: {outcome.outcome}"
-            + (f" ({outcome.error})" if outcome.error else "")
-        )
+        error = f" ({printable(outcome.error, MESSAGE_LIMIT)})" if outcome.error else ""
+        out.print(f"{printable(letter.rule_id)}: {outcome.outcome}{error}")
     done = len(results) - remaining
     out.print(f"redriven {done} of {len(results)}; {remaining} left in {spool}")
 

@@ -14,13 +14,14 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chainsim import render
 from chainsim.dialects import DIALECTS, get_dialect
 from chainsim.errors import ExitCode, InputError
 from chainsim.model import ChainPlan, Rule, load_event, load_plan
-from chainsim.session import Target, open_session, spool_path
+from chainsim.session import Target, audit_key, open_session, spool_path
+from chainsim.textsafe import MESSAGE_LIMIT, printable
 from chainsim.transform import PathCompiler, PathError
 
 if TYPE_CHECKING:
@@ -78,15 +79,23 @@ def run_validate(plan_path: Path, inventory_path: Path, output: str, dialect: st
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
-def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: list[Rule]) -> None:
-    """Every JSONPath of the plan and of the inventory's actions must parse."""
+def check_plan_paths(plan_path: Path, plan: ChainPlan) -> None:
+    """Every JSONPath of the plan's transforms parses (else `InputError`, before any request)."""
     compiler = PathCompiler()
     for i, link in enumerate(plan.links):
         for key, text in link.transform.items():
             try:
                 compiler.compile(text)
             except PathError as exc:
-                raise InputError(str(plan_path), f"links[{i}].transform.{key}", str(exc)) from None
+                place = f"links[{i}].transform.{printable(key)}"
+                message = printable(str(exc), MESSAGE_LIMIT)
+                raise InputError(str(plan_path), place, message) from None
+
+
+def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: list[Rule]) -> None:
+    """Every JSONPath of the plan and of the inventory's actions must parse."""
+    check_plan_paths(plan_path, plan)
+    compiler = PathCompiler()
     for r, rule in enumerate(rules):
         for a, action in enumerate(rule.actions):
             for key, text in action.payload_transformation.items():
@@ -208,6 +217,7 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
     plan = load_plan(plan_path)
+    check_plan_paths(plan_path, plan)
     if apply.resume:
         plan = _resumed_plan(plan_path, plan, apply.journal)
     outputs = [(apply.audit, "--audit"), (spool_path(plan, apply.spool), "--spool")]
@@ -222,7 +232,7 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
             orch = session.orchestrator(
                 sinks=partial(session.sinks_for, spool=apply.spool),
                 plan=plan,
-                audit=AuditLog(apply.audit, clock=session.clock),
+                audit=AuditLog(apply.audit, clock=session.clock, key=session.audit_key()),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,
                 journal_path=apply.journal,
@@ -247,26 +257,32 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
 # --------------------------------------------------------------------------- audit, dlq
 
 
-def run_audit_verify(path: Path) -> int:
-    """`chainsim audit verify FILE`: 0 intact, 1 broken (naming the line), 2 unreadable."""
+def run_audit_verify(path: Path, head: str | None = None) -> int:
+    """`chainsim audit verify FILE [--head D]`: 0 intact, 1 broken (naming the line), 2 bad."""
     from chainsim.audit import verify
 
-    if not path.is_file():
-        raise InputError(str(path), "", "no such file")
-    result = verify(path)
+    result = verify(path, head=head, key=audit_key())
     if result.ok:
         render.print_line(f"{path}: intact ({result.lines} lines, head {result.head})")
         return ExitCode.OK
-    render.print_line(f"{path}: line {result.first_broken}: {result.reason}")
+    render.print_line(
+        f"{path}: line {result.first_broken}: {printable(result.reason, MESSAGE_LIMIT)}"
+    )
     return ExitCode.FAILED
 
 
-def run_dlq_list(spool: Path, output: str = "text") -> int:
-    """`chainsim dlq list`: the spooled dead letters."""
-    from chainsim.deadletter import read_spool
+def _spool_letters(spool: Path | None) -> tuple[Path, list[Any]]:
+    """The spool's path and letters: a `--spool` given must exist; the default may not."""
+    from chainsim.deadletter import DEFAULT_SPOOL, read_spool
 
+    path = spool or Path(DEFAULT_SPOOL)
+    return path, read_spool(path, missing_ok=spool is None)
+
+
+def run_dlq_list(spool: Path | None, output: str = "text") -> int:
+    """`chainsim dlq list`: the spooled dead letters (a `--spool` given must exist)."""
     check_choice("--format", output, FORMATS)
-    letters = read_spool(spool)
+    spool, letters = _spool_letters(spool)
     if output == "json":
         render.print_json([x.to_json() for x in letters])
     else:
@@ -274,11 +290,11 @@ def run_dlq_list(spool: Path, output: str = "text") -> int:
     return ExitCode.OK
 
 
-def run_dlq_redrive(spool: Path, target: Target) -> int:
+def run_dlq_redrive(spool: Path | None, target: Target) -> int:
     """`chainsim dlq redrive`: re-attempt every letter; keep only those that fail again."""
-    from chainsim.deadletter import read_spool, rewrite_spool
+    from chainsim.deadletter import rewrite_spool
 
-    letters = read_spool(spool)
+    spool, letters = _spool_letters(spool)
     if not letters:
         render.print_line(f"{spool}: no dead letters")
         return ExitCode.OK

@@ -7,7 +7,8 @@ of the run, the httpx client for dead-letter and callback sinks, and the embedde
 
 This module is the only reader of environment variables in chainsim:
 `GENESYS_CLIENT_ID` / `GENESYS_CLIENT_SECRET` (a live bus), `CHAINSIM_WORKFLOW_ID` (the
-workflow live test triggers target) and each plan's `callback.secret_env`.
+workflow live test triggers target), `CHAINSIM_AUDIT_KEY` (the audit log's HMAC key) and
+each plan's `callback.secret_env` and `dead_letter.secret_env`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 CREDENTIAL_VARS = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")  # a live bus reads only these
 WORKFLOW_VAR = "CHAINSIM_WORKFLOW_ID"
+AUDIT_KEY_VAR = "CHAINSIM_AUDIT_KEY"  # turns the audit log's hash chain into an HMAC chain
 FAKE_WORKFLOW_ID = "00000000-0000-4000-8000-0000000f1005"
 BUSES = ("fake", "live")
 HTTP_TIMEOUT = 30.0
@@ -147,8 +149,12 @@ class Session:
         from chainsim.deadletter import DeadLetterSink
 
         dead = plan.dead_letter
+        dead_secret = self.environment.get(dead.secret_env) if dead and dead.secret_env else None
         sink = DeadLetterSink(
-            url=dead.url if dead else None, spool=spool_path(plan, spool), http=self.http
+            url=dead.url if dead else None,
+            spool=spool_path(plan, spool),
+            http=self.http,
+            secret=dead_secret,
         )
         secret = self.callback_secret(plan)
         notifier = None
@@ -157,13 +163,22 @@ class Session:
         return sink, notifier
 
     def require_callback_secret(self, plan: ChainPlan) -> None:
-        """`InputError` when the plan has a callback whose secret variable is unset."""
+        """`InputError` when the plan's callback or dead letter names an unset secret."""
         if plan.callback is not None and not self.callback_secret(plan):
             raise InputError(
                 "environment",
                 plan.callback.secret_env,
                 "not set (the plan's callback needs its secret)",
             )
+        dead = plan.dead_letter
+        if dead is not None and dead.secret_env and not self.environment.get(dead.secret_env):
+            raise InputError(
+                "environment", dead.secret_env, "not set (the plan's dead_letter needs its secret)"
+            )
+
+    def audit_key(self) -> bytes | None:
+        """The audit chain's HMAC key from `CHAINSIM_AUDIT_KEY` (None when unset or empty)."""
+        return audit_key(self.environment)
 
     def orchestrator(self, *, sinks: Sinks | None = None, **kwargs: Any) -> Orchestrator:
         """An Orchestrator on this session's bus, clock and dialect merger; kwargs pass on.
@@ -181,6 +196,12 @@ class Session:
     def stored(self) -> list[dict[str, Any]] | None:
         """The embedded fake's state in the dialect's wire form (None when live)."""
         return None if self.fake is None else self.dialect.stored(self.fake)
+
+
+def audit_key(environment: Environment | None = None) -> bytes | None:
+    """The audit chain's HMAC key from `CHAINSIM_AUDIT_KEY` (None when unset or empty)."""
+    value = (environment or Environment()).get(AUDIT_KEY_VAR)
+    return value.encode("utf-8") if value else None
 
 
 def spool_path(plan: ChainPlan, spool: Path | None = None) -> Path:

@@ -1,7 +1,8 @@
 """Certifies callback delivery and signature: at the end of an apply the final status,
 metrics and audit trail are POSTed once to the plan's callback URL, signed
-`X-Chainsim-Signature: sha256=<HMAC of the exact body>` with the secret from the env var
-the plan names; the signature verifies with that secret and not with another; a callback
+`X-Chainsim-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>." + the exact body>` with
+the secret from the env var the plan names; the signature verifies with that secret and
+not with another, and not once it is older than the tolerance (no replay); a callback
 endpoint that answers 4xx or is unreachable is recorded and never changes the outcome.
 The callback receiver is local, so this runs against a sandbox org too.
 """
@@ -49,10 +50,12 @@ def test_callback_is_delivered_once_and_signed(chain_factory, orchestrator_facto
     (request,) = receiver.received
     body = request.content
     signature = request.headers[SIGNATURE_HEADER]
-    assert signature.startswith("sha256=")
+    assert signature.startswith("t=") and ",v1=" in signature
     assert verify_signature(body, signature, SECRET)
     assert not verify_signature(body, signature, "another-secret")
     assert not verify_signature(body + b" ", signature, SECRET)
+    sent = int(signature.split(",")[0][2:])
+    assert not verify_signature(body, signature, SECRET, now=sent + 301)  # a replay, later
     payload = json.loads(body)
     assert payload["status"] == "applied"
     assert payload["report"]["metrics"]["requests"] > 0
@@ -67,7 +70,7 @@ def test_callback_from_the_plan_uses_the_named_secret(chain_factory, orchestrato
     receiver = Receiver()
     monkeypatch.setattr(
         "chainsim.apply.CallbackNotifier",
-        lambda url, secret: CallbackNotifier(url, secret, http=receiver.client()),
+        lambda url, secret, **kw: CallbackNotifier(url, secret, http=receiver.client()),
     )
 
     result = orchestrator.apply(

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from chainsim.audit import GENESIS, AuditLog, verify
+from chainsim.audit import (
+    GENESIS,
+    AuditHead,
+    AuditLog,
+    _canonical,
+    _digest,
+    head_path,
+    read_head,
+    verify,
+)
 from chainsim.clock import VirtualClock
+from chainsim.errors import InputError
 
 
 def _log(path: Path, n: int = 5) -> list[bytes]:
@@ -25,7 +38,8 @@ def test_intact_log_verifies(tmp_path: Path) -> None:
     log.append("start", run="r1")
     log.append("finish", status="applied")
     result = verify(path)
-    assert result.ok and result.lines == 2 and result.head == log.head
+    assert result.ok and result.lines == 2 and result.head == log.head().digest
+    assert log.head() == AuditHead(result.head, 2)
     first = json.loads(path.read_text().splitlines()[0])
     assert first["prev"] == GENESIS
 
@@ -75,3 +89,229 @@ def test_whitespace_edit_is_found_on_the_edited_line(tmp_path: Path) -> None:
     lines[1] = lines[1].replace(b",", b", ", 1)
     path.write_bytes(b"".join(lines))
     assert verify(path).first_broken == 2
+
+
+def _rechain(entries: list[dict], key: bytes | None = None) -> bytes:
+    """The log an attacker writes after editing `entries`: every digest and prev recomputed."""
+    prev, out = GENESIS, []
+    for entry in entries:
+        entry = {**entry, "prev": prev}
+        entry["digest"] = _digest(entry, key)
+        line = _canonical(entry).encode()
+        prev = (
+            hmac.new(key, line, hashlib.sha256).hexdigest()
+            if key
+            else hashlib.sha256(line).hexdigest()
+        )
+        out.append(line + b"\n")
+    return b"".join(out)
+
+
+def _entries(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_head_is_written_to_a_sidecar_after_every_append(tmp_path: Path) -> None:
+    """The sidecar holds the last line's hash and the line count, the same as head()."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    assert log.head() == AuditHead(GENESIS, 0)
+    for n in range(1, 4):
+        log.append("step", n=n)
+        assert read_head(path) == log.head() and log.head().lines == n
+    assert head_path(path).name == "audit.jsonl.head"
+    assert verify(path).head == log.head().digest
+
+
+def test_lines_cut_off_the_end_are_found_through_the_sidecar(tmp_path: Path) -> None:
+    """Cutting the last lines leaves a valid shorter chain, but verify fails on the sidecar."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 5)
+    path.write_bytes(b"".join(lines[:3]))
+    result = verify(path)
+    assert not result.ok and result.first_broken == 4
+    assert "ends before the head" in result.reason and "cut off" in result.reason
+
+
+def test_a_rewritten_end_with_the_right_count_is_found_through_the_sidecar(tmp_path: Path) -> None:
+    """A last line recomputed (same count, other content) does not hash to the sidecar's head."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 3)
+    entries = _entries(path)
+    entries[-1]["data"] = {"index": 99}
+    path.write_bytes(_rechain(entries))
+    result = verify(path)
+    assert not result.ok and result.first_broken == 3 and "head" in result.reason
+
+
+def test_a_given_head_catches_a_cut_even_without_the_sidecar(tmp_path: Path) -> None:
+    """With the sidecar gone too, `head=` (kept by the report or callback) still finds the cut."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    for i in range(4):
+        log.append("step", i=i)
+    anchor = log.head().digest
+    middle = verify(path)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:2]))
+    head_path(path).unlink()
+    assert verify(path).ok  # the documented limit without an anchor
+    result = verify(path, head=anchor)
+    assert not result.ok and result.first_broken == 3 and anchor in result.reason
+    assert middle.ok and verify(path, head=GENESIS).ok
+
+
+def test_a_given_head_inside_the_log_verifies(tmp_path: Path) -> None:
+    """A head recorded earlier is reached by a log that has grown since."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("one")
+    early = log.head().digest
+    log.append("two")
+    assert verify(path, head=early).ok
+
+
+def test_continuing_a_cut_log_is_refused(tmp_path: Path) -> None:
+    """The next AuditLog on a log cut below its sidecar's head refuses (no silent re-chain)."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 4)
+    path.write_bytes(b"".join(lines[:2]))
+    with pytest.raises(InputError, match="cut off"):
+        AuditLog(path)
+    assert not verify(path).ok
+
+
+def test_a_torn_last_line_is_reported_and_never_glued_onto(tmp_path: Path) -> None:
+    """A last line without its newline is reported; the next append starts a new line."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + lines[1][:-1])  # the newline of line 2 never reached the disk
+    torn = verify(path)
+    assert not torn.ok and torn.first_broken == 2 and "torn" in torn.reason
+    path.write_bytes(lines[0] + lines[1][:20])  # half of line 2
+    AuditLog(path).append("after")
+    written = path.read_bytes().split(b"\n")
+    assert written[1] == lines[1][:20] and json.loads(written[2])["step"] == "after"
+    result = verify(path)
+    assert not result.ok and result.first_broken == 2 and "not a JSON line" in result.reason
+
+
+def test_appends_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each append fsyncs the audit file itself before returning."""
+    path = tmp_path / "audit.jsonl"
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    log = AuditLog(path)
+    log.append("one")
+    log.append("two")
+    assert synced.count(str(path.resolve())) == 2
+
+
+def test_the_digest_covers_the_time(tmp_path: Path) -> None:
+    """Changing only `time` of the last line (canonical form kept) breaks that line."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 2)
+    entries = _entries(path)
+    entries[-1]["time"] = "1999-01-01T00:00:00.000+00:00"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + _canonical(entries[-1]).encode() + b"\n")
+    head_path(path).unlink()
+    result = verify(path)
+    assert not result.ok and result.first_broken == 2 and "edited" in result.reason
+
+
+def test_sequence_numbers_are_checked(tmp_path: Path) -> None:
+    """A chain recomputed with a skipped sequence number breaks at that line."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 3)
+    entries = _entries(path)
+    entries[1]["seq"] = 5
+    path.write_bytes(_rechain(entries))
+    head_path(path).unlink()
+    result = verify(path)
+    assert not result.ok and result.first_broken == 2 and "sequence number 5" in result.reason
+
+
+def test_keyed_chain_verifies_only_with_its_key(tmp_path: Path) -> None:
+    """With a key, the log verifies under that key, not without it and not under another."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=b"k1")
+    log.append("one")
+    log.append("two")
+    assert verify(path, key=b"k1").ok
+    assert all(entry["mac"] == "hmac-sha256" for entry in _entries(path))
+    without = verify(path)
+    assert not without.ok and without.first_broken == 1 and "key" in without.reason
+    assert not verify(path, key=b"other").ok
+    assert verify(path, key=b"k1", head=log.head().digest).ok
+
+
+def test_a_recomputed_chain_fails_without_the_key(tmp_path: Path) -> None:
+    """An edit with every later hash recomputed (the key unknown) fails keyed verification."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=b"secret-key")
+    for i in range(3):
+        log.append("step", i=i)
+    entries = _entries(path)
+    entries[1]["data"] = {"i": 42}
+    forged = [{k: v for k, v in e.items() if k != "mac"} for e in entries]
+    path.write_bytes(_rechain(forged))  # a plain SHA-256 chain: intact without a key
+    head_path(path).unlink()
+    assert verify(path).ok
+    result = verify(path, key=b"secret-key")
+    assert not result.ok and result.first_broken == 1
+    path.write_bytes(_rechain(entries, key=b"guessed"))  # an HMAC chain under the wrong key
+    assert verify(path, key=b"secret-key").first_broken == 1
+
+
+def test_continuing_a_log_needs_the_same_key_mode(tmp_path: Path) -> None:
+    """A keyed log is not continued without its key or with another; nor an unkeyed one keyed."""
+    keyed, plain = tmp_path / "keyed.jsonl", tmp_path / "plain.jsonl"
+    AuditLog(keyed, key=b"k").append("one")
+    AuditLog(plain).append("one")
+    with pytest.raises(InputError, match="CHAINSIM_AUDIT_KEY"):
+        AuditLog(keyed)
+    with pytest.raises(InputError, match="does not verify"):
+        AuditLog(keyed, key=b"other")
+    with pytest.raises(InputError, match="without a key"):
+        AuditLog(plain, key=b"k")
+    AuditLog(keyed, key=b"k").append("two")
+    assert verify(keyed, key=b"k").ok and verify(keyed, key=b"k").lines == 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"seq": ' + b"9" * 5000 + b"}",
+        b'{"seq": "1", "prev": 3, "digest": [], "step": {}, "time": null}',
+    ],
+)
+def test_hostile_lines_are_reported_not_raised(tmp_path: Path, line: bytes) -> None:
+    """A deeply nested line, a 5,000-digit integer or wrong types break the chain cleanly."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + line + b"\n" + lines[1])
+    result = verify(path)
+    assert not result.ok and result.first_broken == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_text("hello\nworld\n"), "not a chainsim audit log"),
+        (lambda p: os.mkfifo(p), "is a FIFO"),
+    ],
+)
+def test_what_is_not_an_audit_log_is_bad_input(tmp_path: Path, make, problem: str) -> None:
+    """A directory, a FIFO or a text file that holds no audit entry is an InputError."""
+    path = tmp_path / "audit.jsonl"
+    make(path)
+    with pytest.raises(InputError, match=problem):
+        verify(path)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
+from chainsim.callbacks import SIGNATURE_HEADER, verify_signature
 from chainsim.deadletter import DeadLetter, DeadLetterSink, read_spool, rewrite_spool
 from chainsim.model import InputError
 
@@ -67,3 +70,108 @@ def test_damaged_spool_is_bad_input(tmp_path: Path) -> None:
     spool.write_text("{oops\n")
     with pytest.raises(InputError, match="line 1"):
         read_spool(spool)
+
+
+def _spool_line(**changes: object) -> str:
+    record = {**_letter().to_json(), **changes}
+    return json.dumps(record) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"rule_id": 7}, "line 1: rule_id: Input should be a valid string"),
+        ({"rule_id": ["x"]}, "line 1: rule_id: Input should be a valid string"),
+        ({"status": "500"}, "line 1: status: Input should be a valid integer"),
+        ({"status": 10**30}, "line 1: status: Input should be less than or equal to 599"),
+        ({"payload": [1, 2]}, "line 1: payload: Input should be a valid dictionary"),
+        ({"fields": "id"}, "line 1: fields: Input should be a valid list"),
+        ({"atomic": "yes"}, "line 1: atomic: Input should be a valid boolean"),
+        ({"trace_id": None}, "line 1: trace_id: Input should be a valid string"),
+    ],
+)
+def test_a_spool_line_with_wrong_types_is_one_input_error(
+    tmp_path: Path, changes: dict, problem: str
+) -> None:
+    """A wrongly typed spool record is refused as `file: line N: field: what`, on one line."""
+    spool = tmp_path / "dl.jsonl"
+    spool.write_text(_spool_line(**changes))
+    with pytest.raises(InputError) as caught:
+        read_spool(spool)
+    assert str(caught.value) == f"{spool}: {problem}" and "\n" not in str(caught.value)
+
+
+def test_a_missing_field_names_the_line_and_field(tmp_path: Path) -> None:
+    """A record without `message` names line 2 and the field."""
+    spool = tmp_path / "dl.jsonl"
+    record = _letter().to_json()
+    del record["message"]
+    spool.write_text(_spool_line() + json.dumps(record) + "\n")
+    with pytest.raises(InputError, match=r"line 2: message: Field required"):
+        read_spool(spool)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 50_000 + "]" * 50_000, "line 1: invalid JSON: nested too deeply"),
+        ('{"payload": ' + '{"a": ' * 300 + "1" + "}" * 301, "nested too deeply"),
+        ('{"status": ' + "9" * 5000 + "}", "an integer of more than 100 digits"),
+    ],
+)
+def test_hostile_spool_lines_are_input_errors(tmp_path: Path, text: str, problem: str) -> None:
+    """Deep nesting and a 5,000-digit integer are one InputError, not RecursionError/ValueError."""
+    spool = tmp_path / "dl.jsonl"
+    spool.write_text(text + "\n")
+    with pytest.raises(InputError, match=problem):
+        read_spool(spool)
+
+
+def test_a_spool_that_is_not_there_is_bad_input_when_named(tmp_path: Path) -> None:
+    """`missing_ok=False` (an explicit --spool) turns an absent spool into `no such file`."""
+    assert read_spool(tmp_path / "none.jsonl") == []
+    with pytest.raises(InputError, match="no such file"):
+        read_spool(tmp_path / "none.jsonl", missing_ok=False)
+
+
+def test_spool_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spooling a letter fsyncs the spool file itself before send returns."""
+    spool = tmp_path / "dl.jsonl"
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    DeadLetterSink(url=None, spool=spool).send(_letter())
+    assert str(spool.resolve()) in synced
+
+
+def test_run_id_and_atomic_are_recorded_and_read_back(tmp_path: Path) -> None:
+    """Each letter keeps the run it came from and whether that run was atomic."""
+    spool = tmp_path / "dl.jsonl"
+    letter = dataclasses.replace(_letter(), run_id="run-7", atomic=True)
+    DeadLetterSink(url=None, spool=spool).send(letter)
+    record = json.loads(spool.read_text())
+    assert record["run_id"] == "run-7" and record["atomic"] is True
+    (back,) = read_spool(spool)
+    assert back == letter
+
+
+def test_a_dead_letter_post_is_signed_when_a_secret_is_given() -> None:
+    """With a secret the POST carries `t=...,v1=...` over its exact body; without, none."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        DeadLetterSink(url=URL, http=http, secret="dl-secret", now=lambda: 1_700_000_000).send(
+            _letter()
+        )
+        signed = route.calls.last.request
+        DeadLetterSink(url=URL, http=http).send(_letter())
+        unsigned = route.calls.last.request
+    header = signed.headers[SIGNATURE_HEADER]
+    assert header.startswith("t=1700000000,v1=")
+    assert verify_signature(signed.content, header, "dl-secret", now=1_700_000_000)
+    assert SIGNATURE_HEADER not in unsigned.headers
+    assert "dl-secret" not in repr(DeadLetterSink(url=URL, secret="dl-secret"))

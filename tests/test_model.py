@@ -283,3 +283,34 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_bytes(b"\xef\xbb\xbfmax_depth: 3\n")
     assert load_plan(path).max_depth == 3
+
+
+@pytest.mark.parametrize("name", ["p.json", "p.yaml"])
+def test_an_empty_plan_file_is_an_empty_plan_in_json_and_yaml(tmp_path: Path, name: str) -> None:
+    """An empty .json plan reads like an empty .yaml plan: no links, defaults."""
+    plan = load_plan(write(tmp_path, name, ""))
+    assert plan.links == [] and plan.max_depth == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("inv.json", '[{"id": "a", "eventType": "t", "version": ' + "9" * 5000 + "}]"),
+        ("inv.yaml", "- {id: a, eventType: t, version: " + "9" * 5000 + "}"),
+    ],
+)
+def test_a_huge_integer_in_an_inventory_is_an_input_error(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    """A 5,000-digit version is one InputError (it was a ValueError traceback)."""
+    with pytest.raises(InputError, match="an integer of more than 100 digits"):
+        load_inventory(write(tmp_path, name, text))
+
+
+def test_an_event_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    """An event path that is a FIFO is refused at once instead of blocking."""
+    import os
+
+    os.mkfifo(tmp_path / "event.json")
+    with pytest.raises(InputError, match="is a FIFO"):
+        load_event(tmp_path / "event.json")
