@@ -115,14 +115,14 @@ def _check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: 
 
 def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output: str) -> int:
     """`chainsim simulate`: print every hop; 0 (2 via InputError)."""
-    from chainsim.simulate import simulate
+    from chainsim.simulate import simulate_plan
 
     _choice("--format", output, FORMATS)
     plan = load_plan(plan_path)
     rules = load_inventory(inventory_path)
     event = load_event(event_path)
     _check_paths(plan_path, plan, inventory_path, rules)
-    trace = simulate(rules, plan.links, event, max_depth=plan.max_depth)
+    trace = simulate_plan(plan, rules, event)
     if output == "json":
         sys.stdout.write(json.dumps(trace.to_json(), indent=2) + "\n")
         _warn_beside_json(trace)
