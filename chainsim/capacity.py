@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +69,7 @@ class Limits:
             "event.orchestration.workflow.invocations.per.minute": self.per_minute,
             "event.orchestration.workflow.invocations.per.hour": self.per_hour,
             "distinct.target.ratio": self.target_ratio,
-            "per_target_per_minute": self.per_target_per_minute,
+            "per_target_per_minute": _json_number(self.per_target_per_minute),
         }
 
 
@@ -158,7 +158,7 @@ class CapacityReport:
         return {
             "ok": self.ok,
             "limits": self.limits.to_json(),
-            "rates": dict(self.rates),
+            "rates": {topic: _json_number(rate) for topic, rate in self.rates.items()},
             "total": {
                 "per_minute": _json_number(self.total_per_minute),
                 "per_hour": _json_number(self.total_per_hour),
@@ -245,6 +245,58 @@ def _graph(plan: ChainPlan, rules: Sequence[Rule]) -> _Graph:
     return _Graph(topic, workflow, succ)
 
 
+_Flow = tuple[float, tuple[str, ...], int]  # rate, heaviest path of trigger ids, paths merged
+
+
+def _unbounded(graph: _Graph, seeds: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Triggers a loop reachable from `seeds` fires without bound, each with one such chain.
+
+    The chain runs seed -> ... -> a trigger on the loop -> round the loop once -> ... ->
+    the trigger (breadth-first, so each piece is a shortest one).
+    """
+    parent = graph.reach(seeds)
+    out: dict[str, tuple[str, ...]] = {}
+    for node in parent:
+        cycle = graph.cycle_through(node)
+        if cycle is None:
+            continue
+        onward = graph.reach([node])
+        for reached in onward:
+            if reached not in out:
+                out[reached] = (*_path(parent, node), *cycle[1:], *_path(onward, reached)[1:])
+    return out
+
+
+def _finite(
+    graph: _Graph,
+    seeds: Mapping[str, float],
+    unbounded: Mapping[str, tuple[str, ...]],
+    max_depth: int,
+) -> list[tuple[str, _Flow]]:
+    """Firing rate per (hop, trigger) for hops 0..max_depth, off the unbounded part.
+
+    What is left once the loops' reach is removed is acyclic, so this ends before
+    `max_depth` on most plans. Paths meeting at one trigger on one hop are merged (their
+    rates add; the heaviest is kept to name), so the work is O(max_depth x edges).
+    """
+    out: list[tuple[str, _Flow]] = []
+    level: dict[str, _Flow] = {t: (r, (t,), 1) for t, r in seeds.items() if t not in unbounded}
+    for _hop in range(max_depth + 1):
+        nxt: dict[str, _Flow] = {}
+        heaviest: dict[str, float] = {}
+        for t, (rate, ids, paths) in level.items():
+            out.append((t, (rate, ids, paths)))
+            for dest, times in Counter(graph.succ.get(t, ())).items():  # times: events per run
+                if dest in unbounded:
+                    continue
+                total, chain, merged = nxt.get(dest, (0.0, (), 0))
+                if rate * times > heaviest.get(dest, -1.0):
+                    heaviest[dest], chain = rate * times, (*ids, dest)
+                nxt[dest] = (total + rate * times, chain, merged + paths)
+        level = nxt
+    return out
+
+
 def capacity(
     plan: ChainPlan,
     rules: Iterable[Rule],
@@ -267,47 +319,15 @@ def capacity(
         tail = f" -> workflow {(spec.name if spec and spec.name else wf)!r}" if wf else ""
         return head + chain_text(ids, derived, names) + tail
 
-    # loops reachable from a rated topic: everything they lead to fires without bound
-    parent = graph.reach(seeds)
-    loops: dict[str, list[str]] = {}
-    for node in parent:
-        cycle = graph.cycle_through(node)
-        if cycle is not None:
-            loops[node] = cycle
-    unbounded: dict[str, tuple[str, ...]] = {}  # trigger -> a chain seed ... loop ... trigger
-    for node, cycle in loops.items():
-        onward = graph.reach([node])
-        for reached in onward:
-            if reached not in unbounded:
-                way = (*_path(parent, node), *cycle[1:], *_path(onward, reached)[1:])
-                unbounded[reached] = way
-
-    # finite part: breadth-first by hop count, each (hop, trigger) with its heaviest parent
-    contributions: list[tuple[str, float, tuple[str, ...]]] = []  # trigger, rate, chain
-    level: dict[str, tuple[float, tuple[str, ...]]] = {
-        t: (r, (t,)) for t, r in seeds.items() if t not in unbounded
-    }
-    for _hop in range(plan.max_depth + 1):
-        if not level:
-            break
-        nxt: dict[str, tuple[float, tuple[str, ...]]] = {}
-        best: dict[str, float] = {}
-        for t, (r, ids) in level.items():
-            contributions.append((t, r, ids))
-            for dest in graph.succ.get(t, ()):
-                if dest in unbounded:
-                    continue
-                total, chain = nxt.get(dest, (0.0, ()))
-                if r > best.get(dest, -1.0):
-                    best[dest], chain = r, (*ids, dest)
-                nxt[dest] = (total + r, chain)
-        level = nxt
+    unbounded = _unbounded(graph, seeds)
+    contributions = _finite(graph, seeds, unbounded, plan.max_depth)
 
     loads: dict[str, list[Chain]] = {}
-    for t, r, ids in contributions:
+    for t, (r, ids, paths) in contributions:
         wf = graph.workflow.get(t)
         if wf is not None:
-            loads.setdefault(wf, []).append(Chain(graph.topic[ids[0]], ids, r, text(ids)))
+            shown = text(ids) + (f" (heaviest of {paths:,} paths)" if paths > 1 else "")
+            loads.setdefault(wf, []).append(Chain(graph.topic[ids[0]], ids, r, shown))
     for t, ids in unbounded.items():
         wf = graph.workflow.get(t)
         if wf is not None:

@@ -326,7 +326,7 @@ def capacity_command(
     plan: Path = typer.Argument(..., help="chain plan (YAML or JSON) with its workflows: block"),
     inventory: Path = typer.Option(..., "--inventory", help="triggers file (SDK wire JSON)"),
     rate: list[str] | None = typer.Option(
-        None, "--rate", help="TOPIC=N: N events per minute on TOPIC (repeatable)"
+        None, "--rate", metavar="TOPIC=N", help="N events per minute on TOPIC (repeatable)"
     ),
     per_minute: int = typer.Option(6000, "--per-minute", help="invocations per minute limit"),
     per_hour: int = typer.Option(36000, "--per-hour", help="invocations per hour limit"),

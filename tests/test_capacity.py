@@ -96,6 +96,23 @@ def test_invocations_propagate_through_workflow_emits() -> None:
     assert [w.workflow for w in report.workflows] == ["wf-c", "wf-a", "wf-b"]
 
 
+def test_paths_meeting_at_a_trigger_add_and_the_heaviest_is_named() -> None:
+    """Two chains into one trigger on one hop: rates add, the heavier chain is shown."""
+    rules = [
+        trigger("x", END, "wf-a"),
+        trigger("y", ACW, "wf-b"),
+        trigger("z", ATTRS, "wf-c"),
+    ]
+    report = capacity(plan({"wf-a": [ATTRS], "wf-b": [ATTRS]}), rules, {END: 5, ACW: 7}, ROOMY)
+    wf_c = next(w for w in report.workflows if w.workflow == "wf-c")
+    [chain] = wf_c.chains
+    assert chain.per_minute == 12 and chain.ids == ("y", "z")
+    assert chain.text.startswith(f"topic {ACW} at 7/min -> trigger 'Y'")
+    assert chain.text.endswith("(heaviest of 2 paths)")
+    swapped = capacity(plan({"wf-a": [ATTRS], "wf-b": [ATTRS]}), rules, {END: 9, ACW: 7}, ROOMY)
+    assert next(w for w in swapped.workflows if w.workflow == "wf-c").chains[0].ids == ("x", "z")
+
+
 def test_rates_on_several_topics_add_up() -> None:
     """Two rated topics feeding one workflow add; explicit `links:` propagate too."""
     rules = [trigger("x", END, "wf"), trigger("y", ACW, "wf"), trigger("z", ATTRS, "wf2")]
