@@ -138,6 +138,8 @@ def derive_links(plan: ChainPlan, rules: Iterable[Rule]) -> list[WorkflowLink]:
 def plan_links(plan: ChainPlan, rules: Iterable[Rule]) -> list[ChainLink]:
     """The plan's `links:` then its derived links (new source/destination pairs only)."""
     explicit = list(plan.links)
+    if not plan.workflows:  # the common case, and cheap on plans of 100,000 links
+        return explicit
     seen = {(link.source, link.destination) for link in explicit}
     derived: list[ChainLink] = []
     for step in derive_links(plan, rules):
@@ -150,6 +152,8 @@ def plan_links(plan: ChainPlan, rules: Iterable[Rule]) -> list[ChainLink]:
 
 def derived_index(plan: ChainPlan, rules: Iterable[Rule]) -> dict[tuple[str, str], WorkflowLink]:
     """The first derivation of each (source, destination) pair not already in `links:`."""
+    if not plan.workflows:
+        return {}
     explicit = {(link.source, link.destination) for link in plan.links}
     out: dict[tuple[str, str], WorkflowLink] = {}
     for step in derive_links(plan, rules):

@@ -97,7 +97,7 @@ def test_invocations_propagate_through_workflow_emits() -> None:
 
 
 def test_paths_meeting_at_a_trigger_add_and_the_heaviest_is_named() -> None:
-    """Two chains into one trigger on one hop: rates add, the heavier chain is shown."""
+    """Chains meeting at a trigger on one hop: rates add; the heaviest (tie: first) is named."""
     rules = [
         trigger("x", END, "wf-a"),
         trigger("y", ACW, "wf-b"),
@@ -111,6 +111,8 @@ def test_paths_meeting_at_a_trigger_add_and_the_heaviest_is_named() -> None:
     assert chain.text.endswith("(heaviest of 2 paths)")
     swapped = capacity(plan({"wf-a": [ATTRS], "wf-b": [ATTRS]}), rules, {END: 9, ACW: 7}, ROOMY)
     assert next(w for w in swapped.workflows if w.workflow == "wf-c").chains[0].ids == ("x", "z")
+    tied = capacity(plan({"wf-a": [ATTRS], "wf-b": [ATTRS]}), rules, {END: 7, ACW: 7}, ROOMY)
+    assert next(w for w in tied.workflows if w.workflow == "wf-c").chains[0].ids == ("x", "z")
 
 
 def test_rates_on_several_topics_add_up() -> None:

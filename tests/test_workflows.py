@@ -220,12 +220,14 @@ def test_derived_depth_is_checked_against_max_depth() -> None:
 
 
 def test_derived_fanout_names_the_workflow() -> None:
-    """A workflow whose topic has more than max_fanout triggers is a `fanout` finding."""
+    """A workflow whose topic has more than max_fanout triggers: `fanout`, each chain named."""
     rules = [trigger("x", END, "wf")]
     rules += [trigger(f"y{i}", ATTRS, None) for i in range(6)]
     report = validate_plan(plan({"wf": emits(ATTRS, name="Busy")}), rules)
     assert report.codes() == ["fanout"]
-    assert "workflow 'Busy'" in report.findings[0].message
+    message = report.findings[0].message
+    assert message.count("trigger 'X' -> workflow 'Busy' -> topic") == 6
+    assert all(f"trigger 'Y{i}'" in message for i in range(6))
 
 
 def test_explain_leaves_findings_without_derived_links_alone() -> None:
