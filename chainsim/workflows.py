@@ -168,14 +168,27 @@ def trigger_label(rule_id: str, names: Mapping[str, str]) -> str:
     return f"trigger {names.get(rule_id) or rule_id!r}"
 
 
+HOPS_SHOWN = 8  # a longer chain is elided in the middle (the finding's rule_ids keep it whole)
+
+
 def chain_text(
     ids: Sequence[str],
     derived: Mapping[tuple[str, str], WorkflowLink],
     names: Mapping[str, str],
+    limit: int = HOPS_SHOWN,
 ) -> str:
     """`trigger 'X' -> workflow 'W' -> topic T -> trigger 'Y' -> ...` along a path of ids."""
+    hops = list(pairwise(ids))
+    hidden = len(hops) - limit
+    if hidden > 0:
+        head, tail = hops[: limit // 2], hops[len(hops) - (limit - limit // 2) :]
+        hops = [*head, ("", tail[0][0]), *tail]
     parts = [trigger_label(ids[0], names)] if ids else []
-    for a, b in pairwise(ids):
+    for a, b in hops:
+        if not a:  # the elided middle, up to the first trigger shown again
+            parts.append(f"... {hidden} more hop(s) ...")
+            parts.append(trigger_label(b, names))
+            continue
         step = derived.get((a, b))
         if step is not None:
             parts.append(f"workflow {step.workflow_label!r}")

@@ -169,6 +169,16 @@ def test_chain_text_names_workflows_between_triggers() -> None:
     assert chain_text(["a", "b"], {}, {}) == "trigger 'a' -> trigger 'b'"
 
 
+def test_chain_text_elides_the_middle_of_a_long_chain() -> None:
+    """Past `limit` hops the middle is one `... N more hop(s) ...`; both ends stay."""
+    ids = [str(i) for i in range(12)]
+    assert chain_text(ids, {}, {}, limit=4) == (
+        "trigger '0' -> trigger '1' -> trigger '2' -> ... 7 more hop(s) ... -> "
+        "trigger '9' -> trigger '10' -> trigger '11'"
+    )
+    assert chain_text(ids[:5], {}, {}, limit=4).count("trigger") == 5
+
+
 # ------------------------------------------------------------------ validation
 
 
