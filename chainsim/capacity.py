@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from chainsim.errors import InputError
+from chainsim.graph import cycle_path, is_cyclic_component, strongly_connected_components
 from chainsim.model import ChainPlan, Rule
 from chainsim.validate import ERROR, Finding
 from chainsim.workflows import chain_text, derive_links, derived_index, firing_triggers
@@ -205,23 +206,6 @@ class _Graph:
                     queue.append(nxt)
         return parent
 
-    def cycle_through(self, node: str) -> list[str] | None:
-        """A shortest path `node -> ... -> node`, or None when `node` is on no loop."""
-        parent: dict[str, str] = {}
-        queue = deque([node])
-        while queue:
-            cur = queue.popleft()
-            for nxt in self.succ.get(cur, ()):
-                if nxt == node:
-                    path = [cur]
-                    while path[-1] != node:
-                        path.append(parent[path[-1]])
-                    return [node, *reversed(path[:-1]), node] if cur != node else [node, node]
-                if nxt not in parent:
-                    parent[nxt] = cur
-                    queue.append(nxt)
-        return None
-
 
 def _path(parent: Mapping[str, str | None], node: str) -> list[str]:
     out = [node]
@@ -251,19 +235,24 @@ _Flow = tuple[float, tuple[str, ...], int]  # rate, heaviest path of trigger ids
 def _unbounded(graph: _Graph, seeds: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """Triggers a loop reachable from `seeds` fires without bound, each with one such chain.
 
-    The chain runs seed -> ... -> a trigger on the loop -> round the loop once -> ... ->
-    the trigger (breadth-first, so each piece is a shortest one).
+    Loops are the cyclic strongly connected components of what the seeds reach (one
+    Tarjan pass, `chainsim.graph`); the chain runs seed -> ... -> the loop -> once round
+    it -> ... -> the trigger, each piece a shortest one (breadth first).
     """
     parent = graph.reach(seeds)
+    ids = list(parent)  # closed under successors
+    index = {t: i for i, t in enumerate(ids)}
+    succ = [[index[d] for d in graph.succ.get(t, ())] for t in ids]
+    loops: dict[str, list[str]] = {}
+    for component in strongly_connected_components(succ):
+        if is_cyclic_component(succ, component):
+            cycle = [ids[i] for i in cycle_path(succ, component)]
+            loops[cycle[0]] = cycle
+    onward = graph.reach(sorted(loops, key=index.__getitem__))
     out: dict[str, tuple[str, ...]] = {}
-    for node in parent:
-        cycle = graph.cycle_through(node)
-        if cycle is None:
-            continue
-        onward = graph.reach([node])
-        for reached in onward:
-            if reached not in out:
-                out[reached] = (*_path(parent, node), *cycle[1:], *_path(onward, reached)[1:])
+    for reached in onward:
+        way = _path(onward, reached)  # a loop's first trigger ... reached
+        out[reached] = (*_path(parent, way[0]), *loops[way[0]][1:], *way[1:])
     return out
 
 

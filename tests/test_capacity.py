@@ -157,6 +157,22 @@ def test_a_loop_is_unbounded_not_looped() -> None:
     assert as_json["total"]["per_minute"] is None and as_json["workflows"][0]["unbounded"]
 
 
+def test_a_two_trigger_loop_names_its_chain() -> None:
+    """A loop through two workflows: the chain runs in, once round the loop, and on."""
+    rules = [
+        trigger("x", END, "wf-a"),
+        trigger("y", ATTRS, "wf-b"),
+        trigger("z", ACD, "wf-a"),
+        trigger("after", ACW, "wf-c"),
+    ]
+    p = plan({"wf-a": [ATTRS], "wf-b": [ACD, ACW]})
+    report = capacity(p, rules, {END: 2})
+    assert {w for w, rate in loads(report).items() if math.isinf(rate)} == {"wf-a", "wf-b", "wf-c"}
+    wf_c = next(w for w in report.workflows if w.workflow == "wf-c")
+    assert wf_c.chains[0].ids == ("x", "y", "z", "y", "after")
+    assert len(report.findings) == 3
+
+
 def test_a_loop_nothing_feeds_costs_nothing() -> None:
     """A loop on a topic with no rate (and no chain into it) invokes nothing."""
     rules = [trigger("x", END, "wf"), trigger("sync", ATTRS, "loop")]
