@@ -2,7 +2,8 @@
 
 Genesys Cloud caps the workflows that Process Automation triggers may start (Developer
 Center, Organization > Limits, https://developer.genesys.cloud/organization/organization/limits;
-explained by Genesys staff in https://developer.genesys.cloud/forum/t/23730):
+explained by Genesys in
+https://developer.genesys.cloud/forum/t/trying-to-understand-limits-on-triggers-and-workflows/23730):
 - `event.orchestration.workflow.invocations.per.minute` = 6,000: every workflow invoked
   by any trigger of the org, per minute (set above 1/60 of the hourly limit for surges);
 - `event.orchestration.workflow.invocations.per.hour` = 36,000: the same, per hour;

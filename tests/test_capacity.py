@@ -153,6 +153,8 @@ def test_a_loop_is_unbounded_not_looped() -> None:
     assert "workflow 'Set-Callback-Attributes' would be invoked without bound" in first.message
     assert "trigger 'SYNC' -> workflow 'Set-Callback-Attributes'" in first.message
     assert first.rule_ids[:2] == ("entry", "sync")
+    wf = next(w for w in report.workflows if w.workflow == "wf")
+    assert [c.ids for c in wf.chains] == [("entry", "sync", "sync"), ("entry",)]
     as_json = report.to_json()
     assert as_json["total"]["per_minute"] is None and as_json["workflows"][0]["unbounded"]
 
