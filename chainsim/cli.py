@@ -330,6 +330,31 @@ def probe_command(
     raise typer.Exit(code)
 
 
+@app.command("capacity")
+@bad_input_exits_2
+def capacity_command(
+    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON) with its workflows: block"),
+    inventory: Path = typer.Option(..., "--inventory", help="triggers file (SDK wire JSON)"),
+    rate: list[str] | None = typer.Option(
+        None, "--rate", metavar="TOPIC=N", help="N events per minute on TOPIC (repeatable)"
+    ),
+    per_minute: int = typer.Option(6000, "--per-minute", help="invocations per minute limit"),
+    per_hour: int = typer.Option(36000, "--per-hour", help="invocations per hour limit"),
+    target_ratio: float = typer.Option(
+        0.8, "--target-ratio", help="share of the per-minute limit one workflow may take"
+    ),
+    output: str = typer.Option("text", "--format", help="text | json"),
+) -> None:
+    """Workflow invocations per minute/hour through every chain vs the org limits.
+
+    Exit 0 within the limits, 1 over, 2 bad input.
+    """
+    from chainsim.capacity import run_capacity
+
+    code = run_capacity(plan, inventory, rate or [], per_minute, per_hour, target_ratio, output)
+    raise typer.Exit(code)
+
+
 def main(args: list[str] | None = None) -> None:
     """Console-script entry point: a usage error, too, is one line on stderr and exit 2."""
     from typer.exceptions import TyperException

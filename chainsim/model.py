@@ -161,11 +161,52 @@ class CallbackConfig(_PlanModel):
     secret_env: StrictStr = "CHAINSIM_CALLBACK_SECRET"
 
 
+def _topic_name(value: str) -> str:
+    """`value` if it looks like a Genesys notification topic (`v2.` ...), else an error."""
+    # Every Genesys Cloud notification topic, trigger topics included, starts `v2.`
+    # (GET /api/v2/notifications/availabletopics; e.g. `v2.detail.events.conversation.{id}.acw`).
+    # The catalogue check (is it a real topic?) belongs to validation, not to reading the plan.
+    if not value.startswith("v2."):
+        raise PydanticCustomError(
+            "topic_name",
+            "expected a Genesys topic name starting 'v2.' (e.g. "
+            "v2.detail.events.conversation.{id}.attributes)",
+        )
+    return value
+
+
+# A topic a workflow emits on: a Genesys notification topic name.
+TopicName = Annotated[
+    str, StringConstraints(strict=True, min_length=1), AfterValidator(_topic_name)
+]
+
+
+class WorkflowEmit(_PlanModel):
+    """One effect of a workflow: an event on `topic`, with the fields of it that it `sets`."""
+
+    topic: TopicName
+    sets: list[Name] = Field(default_factory=list)
+
+
+class WorkflowSpec(_PlanModel):
+    """What a workflow causes (triggers dialect): the topics its runs emit events on."""
+
+    name: StrictStr | None = None
+    emits: list[WorkflowEmit] = Field(default_factory=list)
+
+
 class ChainPlan(_PlanModel):
-    """A chain plan file: the links to add, plus optional rule settings and sinks."""
+    """A chain plan file: the links to add, plus optional rule settings and sinks.
+
+    `workflows` (triggers dialect) says what each workflow, by id, causes; with the
+    triggers' targets it yields derived links (`chainsim.workflows`). `remove` lists
+    links to take away (same form as `links`).
+    """
 
     max_depth: StrictInt = Field(default=5, ge=1, le=10_000)
     links: list[ChainLink] = Field(default_factory=list)
+    remove: list[ChainLink] = Field(default_factory=list)
+    workflows: dict[Name, WorkflowSpec] = Field(default_factory=dict)
     rules: dict[Name, RuleSettings] = Field(default_factory=dict)
     dead_letter: DeadLetterConfig | None = None
     callback: CallbackConfig | None = None

@@ -109,14 +109,14 @@ def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: l
 def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output: str) -> int:
     """`chainsim simulate`: print every hop; 0 (2 via InputError)."""
     from chainsim.model import load_inventory
-    from chainsim.simulate import simulate
+    from chainsim.simulate import simulate_plan
 
     check_choice("--format", output, FORMATS)
     plan = load_plan(plan_path)
     rules = load_inventory(inventory_path)
     event = load_event(event_path)
     check_paths(plan_path, plan, inventory_path, rules)
-    trace = simulate(rules, plan.links, event, max_depth=plan.max_depth)
+    trace = simulate_plan(plan, rules, event)
     if output == "json":
         render.print_json(trace.to_json())
         render.print_trace_warnings(trace)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainsim.model import ChainLink, Event, Rule
+from chainsim.model import ChainLink, ChainPlan, Event, Rule
 from chainsim.transform import PathCompiler, destination_event
 
 
@@ -144,3 +144,19 @@ def simulate(
             trace.hops.append(Hop(source, edge.destination, depth + 1, delivered, tuple(missing)))
             queue.append((edge.destination, delivered, depth + 1))
     return trace
+
+
+def simulate_plan(
+    plan: ChainPlan,
+    rules: Iterable[Rule],
+    event: Event | Mapping[str, Any],
+    *,
+    max_hops: int = 100_000,
+) -> Trace:
+    """`simulate` over a whole plan: its `links:` and the links derived through `workflows:`."""
+    from chainsim.workflows import plan_links
+
+    rules = list(rules)
+    return simulate(
+        rules, plan_links(plan, rules), event, max_depth=plan.max_depth, max_hops=max_hops
+    )

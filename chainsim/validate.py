@@ -617,11 +617,15 @@ def validate_plan(
     The plan's `rules.<id>.enabled` applies before the `disabled_rule` check, in the
     triggers dialect `rules.<id>.attributes` count as declared attributes, and a
     `rules.<id>` naming a rule not in the inventory is an `unknown_rule` (listed last).
+    Links derived through the plan's `workflows:` are checked with `links:`, and their
+    findings name the workflows (`chainsim.workflows`).
     """
+    from chainsim.workflows import explain, plan_links
+
     rules = plan_rules(plan, rules)
     report = validate_chain(
         rules,
-        plan.links,
+        plan_links(plan, rules),  # `links:` plus the links derived through `workflows:`
         max_depth=plan.max_depth,
         max_fanout=max_fanout,
         dialect=dialect,
@@ -631,6 +635,7 @@ def validate_plan(
             else {rid: s.attributes for rid, s in plan.rules.items()}
         ),
     )
+    report = explain(report, plan, rules)
     known = {rule.id for rule in rules}
     unknown = [
         Finding(

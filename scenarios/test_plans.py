@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chainsim.model import load_event, load_inventory, load_plan
+from chainsim.model import load_event, load_plan
+from chainsim.probe import load_triggers as load_inventory  # rules or triggers wire JSON
 from chainsim.simulate import simulate
 from chainsim.validate import validate_plan
 
