@@ -112,7 +112,8 @@ def test_transport_failure_is_transport_error(router):
         client = HttpxClient(http, clock=VirtualClock(), on_exchange=seen.append)
         with pytest.raises(TransportError) as info:
             client.request(Options(url=f"{API}/down", method="GET"))
-    assert "ConnectError" in str(info.value)
+    assert str(info.value) == "GET /down: ConnectError: refused"
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
     assert [(e.path, e.status) for e in seen] == [("/down", None)]
 
 
