@@ -79,6 +79,13 @@ def test_unknown_rule_names_the_missing_source() -> None:
     assert finding.rule_ids == ("ghost",) and "source" in finding.message
 
 
+def test_unknown_rule_linked_to_itself_is_named_once() -> None:
+    """A missing rule invoking itself is one unknown_rule (its source) and a self_link."""
+    report = validate_chain(chain_rules(1), [link("ghost", "ghost")])
+    assert report.codes() == ["unknown_rule", "self_link"]
+    assert report.findings[0].rule_ids == ("ghost",) and "source" in report.findings[0].message
+
+
 def test_self_link() -> None:
     """A rule that would invoke itself is a self_link (and not also a cycle)."""
     finding = only(validate_chain(chain_rules(1), [link("r0", "r0")]))
@@ -348,6 +355,12 @@ def test_existing_dangling_action_on_a_written_rule() -> None:
     rules = [rule("r0", to=("gone",)), rule("r1")]
     finding = only(validate_chain(rules, [link("r0", "r1")]))
     assert finding.code == "unknown_rule" and finding.rule_ids == ("gone",)
+
+
+def test_dangling_action_on_a_rule_the_plan_does_not_write_is_not_reported() -> None:
+    """A rule already invoking a gone rule is left alone unless the plan writes it."""
+    rules = [rule("r0", to=("gone",)), rule("r1"), rule("r2")]
+    assert validate_chain(rules, [link("r1", "r2")]).findings == ()
 
 
 # ------------------------------------------------------------ order, shape, bounds

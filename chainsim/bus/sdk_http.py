@@ -26,6 +26,7 @@ import json
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from PureCloudPlatformClientV2.abstract_http_client import AbstractHttpClient
@@ -177,14 +178,13 @@ class HttpxClient(AbstractHttpClient):
         merged = {k.lower(): v for k, v in http.headers.items()}
         merged.update(headers)
         extensions = {"timeout": timeout.as_dict()}
-        return httpx.Request(
-            options.method,
-            options.url,
-            params=params,
-            headers=merged,
-            extensions=extensions,
-            **kwargs,
-        )
+        url = options.url
+        if params:
+            # The query as the SDK's own client sends it (urllib3 `fields=` on a GET is
+            # `urlencode`), joined before httpx parses the URL: httpx merging `params`
+            # into a parsed URL parses it twice, most of the cost of building a request.
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        return httpx.Request(options.method, url, headers=merged, extensions=extensions, **kwargs)
 
     def _timeout(self) -> httpx.Timeout:
         """The SDK's timeout (milliseconds) as an httpx Timeout, or the client's own when unset."""
