@@ -138,7 +138,8 @@ def test_transport_errors_are_translated_with_their_cause() -> None:
     failed = lambda: reported.append("failed")  # noqa: E731
     with pytest.raises(TransportError) as info, translate_transport_errors("GET /x", failed):
         raise refused
-    assert str(info.value) == "GET /x: ConnectError: connection refused"
+    assert str(info.value) == "GET /x: ConnectError"  # one line; the detail is in the cause
+    assert str(info.value.__cause__) == "connection refused"
     assert info.value.__cause__ is refused and info.value.retryable
     assert reported == ["failed"]
     with pytest.raises(TransportError) as bare, translate_transport_errors("POST /oauth/token"):

@@ -121,7 +121,7 @@ def test_transport_errors_and_exchanges_are_reported(router) -> None:
     bus = _bus(seen)
     with pytest.raises(TransportError) as info:
         bus.get_rule("a")
-    assert str(info.value) == f"GET {RULES_PATH}/a: ConnectError: refused"
+    assert str(info.value) == f"GET {RULES_PATH}/a: ConnectError"
     assert isinstance(info.value.__cause__, httpx.ConnectError)
     bus.delete_rule("b")
     assert [(e.method, e.path, e.status) for e in seen] == [

@@ -135,7 +135,7 @@ def translate_transport_errors(
     where: str, on_error: Callable[[], object] | None = None
 ) -> Iterator[None]:
     """Turn an httpx failure inside the block (no HTTP answer: refused, reset, timed out)
-    into `TransportError("<where>: <kind>: <detail>")`, the httpx error kept as its cause.
+    into `TransportError("<where>: <httpx error class>")`, the httpx error kept as its cause.
 
     `on_error` runs first (a client reports the failed exchange with it). The one place
     where chainsim maps transport errors; the REST bus, the token fetch and the SDK's
@@ -150,9 +150,8 @@ def translate_transport_errors(
             raise
         if on_error is not None:
             on_error()
-        kind = f"{where}: {type(exc).__name__}"
-        detail = str(exc)
-        raise TransportError(f"{kind}: {detail}" if detail else kind) from exc
+        # one short line (what the CLI prints); the httpx error, with its detail, is the cause
+        raise TransportError(f"{where}: {type(exc).__name__}") from exc
 
 
 Credential = TypeVar("Credential")
