@@ -80,14 +80,6 @@ class Graph:
                     old[u].append(v)  # type: ignore[union-attr]
         return cls(ids, old, cast("list[list[int] | tuple[int, ...]]", new))
 
-    def successors(self) -> list[list[int]]:
-        """Combined adjacency (bus edges, then planned ones) per node."""
-        return [[*o, *w] for o, w in zip(self.old, self.new, strict=True)]
-
-    def out_degree(self, u: int) -> int:
-        """Distinct successors of node u."""
-        return len(self.old[u]) + len(self.new[u])
-
     def path_ids(self, path: Iterable[int]) -> list[str]:
         """Node ints back to rule ids."""
         ids = self.ids
@@ -460,8 +452,3 @@ def deepest_planned_paths(
         if current is None or into_p[v] > into_p[current]:
             best[comp] = v
     return [lp.longest_planned_path(v) for v in sorted(best.values())]
-
-
-def cycles(graph: Graph) -> list[list[int]]:
-    """One closed cycle path per cyclic SCC, ordered by each cycle's first node."""
-    return analyse(graph).cycles

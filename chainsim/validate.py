@@ -16,19 +16,26 @@ a 422 for `unknown_rule`, `self_link`, `cycle`, `depth`, `fanout`; a 400 for
 `attribute` and `transform`. `event_type` and `duplicate_link` are plan-only checks.
 Fan-out counts the distinct destinations a written rule would invoke (existing
 actions and planned links merged), so it is checked on the rules the plan writes.
+
+Every check is defined once, in the table `CHECKS`, and runs on every plan, big or
+small: a check is one function over the plan's columns (`_Run`), which finds its
+failing links with C-level `map`/`compress` passes and builds findings for those only,
+so a clean 100,000-link plan builds no per-link object. Planned links enter the graph in
+plan order, so ties (equally short cycles, the order of fan-out names) follow the plan.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain, compress, count, pairwise
-from operator import add, attrgetter, eq, itemgetter, ne
+from functools import cached_property
+from itertools import chain, compress, count, pairwise, repeat
+from operator import add, attrgetter, eq, is_, itemgetter, ne, not_
 from typing import Any, Literal
 
-from chainsim.graph import Graph, adjacency, analyse, deepest_planned_paths
+from chainsim.graph import Analysis, Graph, adjacency, analyse, deepest_planned_paths
 from chainsim.model import INVOKE_RULE, ChainLink, ChainPlan, Rule
 from chainsim.transform import PathCompiler, PathError
 
@@ -134,46 +141,21 @@ class _Keys(dict[str, "str | None"]):
         return key
 
 
-class _Carried(dict[str, frozenset[str]]):
-    """Rule id -> frozenset of the attributes its events carry (empty for unknown ids).
-
-    It holds the checker's parts, not the checker: no reference cycle, so a run's
-    structures are freed as soon as it ends, without waiting for the cyclic collector.
-    """
-
-    def __init__(
-        self,
-        rules: list[Rule],
-        index: dict[str, int],
-        triggers: bool,
-        declared: dict[str, list[str]],
-    ) -> None:
-        super().__init__()
-        self.rules, self.index, self.triggers, self.declared = rules, index, triggers, declared
-        self.by_content: dict[tuple[str, ...], frozenset[str]] = {}
-
-    def __missing__(self, rule_id: str) -> frozenset[str]:
-        u = self.index.get(rule_id)
-        rule = None if u is None else self.rules[u]
-        attrs: tuple[str, ...] = ()
-        if rule is not None:
-            attrs = tuple(rule.filters.attributes)
-            if self.triggers:
-                attrs = _trigger_attributes(attrs, self.declared.get(rule_id, ()))
-        found = self.by_content.get(attrs)
-        if found is None:
-            found = self.by_content[attrs] = frozenset(attrs)
-        self[rule_id] = found
-        return found
+def _lookup(index: dict[str, int], ids: list[str]) -> tuple[list[int | None], bool]:
+    """`ids` as node ints (None where not in the inventory), and whether all were found."""
+    try:
+        return list(map(index.__getitem__, ids)), True
+    except KeyError:
+        return list(map(index.get, ids)), False
 
 
-class _Checker:
-    """One validation run: per-link checks, then the graph checks.
+class _Run:
+    """One validation run: the inventory and the plan as plain columns, read by every check.
 
-    Per-link checks run in bulk first (C-level `map`/`zip` over plain lists) to flag
-    the links that need a closer look; only those go through `check_link`, which does
-    every check in the documented order. On a big plan that is all clean, no link
-    takes the slow path.
+    Built once per call, before any check runs: rule ids as dense ints, the links' fields
+    as lists in plan order, the planned graph, and per planned source the targets the
+    graph cannot hold (unknown ids, itself) that still count towards its fan-out. It holds
+    no reference to itself, so it is freed by reference counting as soon as the run ends.
     """
 
     def __init__(
@@ -192,272 +174,60 @@ class _Checker:
             rules = list({rule.id: rule for rule in rules}.values())
             ids = list(map(attrgetter("id"), rules))
             index = dict(zip(ids, range(len(ids)), strict=True))
-        self.rules = rules
-        self.index = index
-        self.ids = ids
-        self.with_actions: list[int] = []
-        self.links = links
-        self.max_depth = max_depth
-        self.max_fanout = max_fanout
+        self.rules, self.ids, self.index = rules, ids, index
+        self.max_depth, self.max_fanout = max_depth, max_fanout
         self.triggers = dialect == "triggers"
         self.declared = {k: list(v) for k, v in (declared_attributes or {}).items()}
-        self.findings: list[Finding] = []
         self.compiler = PathCompiler()
         self.keys = _Keys(self.compiler)
-        self.carried = _Carried(self.rules, self.index, self.triggers, self.declared)
-        self.first: dict[tuple[str, str], int] = {}
-        # planned edges: as int pairs (only when some link needs a closer look), and as
-        # successor lists (each distinct edge once, in plan order), what the graph is built of
-        self.planned: list[tuple[int, int]] = []
-        self.new: list[list[int]] = []
-        # planned destinations the graph does not hold (unknown ids, self links), per source
-        self.extra_targets: dict[int, dict[str, None]] = {}
-
-    def add(self, code: str, severity: Severity, rule_ids: Iterable[str], message: str) -> None:
-        self.findings.append(Finding(code, severity, tuple(rule_ids), message))
-
-    def run(self) -> ValidationReport:
-        self.check_links()
-        graph = Graph.from_adjacency(self.ids, self.new, self.existing_edges())
-        self.check_existing_actions()
-        self.check_fanout(graph)
-        self.check_graph(graph)
-        return ValidationReport(tuple(self.findings))
-
-    # ------------------------------------------------------------------ per link
-
-    def check_links(self) -> None:
-        """Per-link checks: in bulk over the whole plan, then link by link where flagged.
-
-        The bulk pass builds no per-link objects and keeps few lists alive: reading a
-        field of 100,000 models, and later freeing a list of them, touches every one.
-        """
-        links, rules, index = self.links, self.rules, self.index
-        n = len(links)
         # pydantic keeps a model's field values in its instance `__dict__`: taking that
         # dict once per link and reading fields with itemgetter costs about 30% less on a
         # big plan than attrgetter per field (each attribute read looks in the class first)
-        fields = list(map(attrgetter("__dict__"), links))
-        flagged: set[int] = set()
-        new: list[list[int]] = []
-        try:
-            us = list(map(index.__getitem__, map(itemgetter("source"), fields)))
-            vs = list(map(index.__getitem__, map(itemgetter("destination"), fields)))
-        except KeyError:
-            # unknown ids: look at every link the slow way (small plans, or broken ones)
-            flagged.update(range(n))
-        else:
-            if any(map(eq, us, vs)):
-                flagged.update(i for i in range(n) if us[i] == vs[i])
-            new = adjacency(len(rules), us, vs)
+        self.fields: list[dict[str, Any]] = list(map(attrgetter("__dict__"), links))
+        self.sources: list[str] = list(map(itemgetter("source"), self.fields))
+        self.dests: list[str] = list(map(itemgetter("destination"), self.fields))
+        self.us, self.known_sources = _lookup(index, self.sources)
+        self.vs, self.known_dests = _lookup(index, self.dests)
+        self.new, self.distinct, self.extra = self.planned_edges()
+        self.with_actions = list(compress(range(len(rules)), map(attrgetter("actions"), rules)))
+        self.dangling = self.dangling_actions()
+        for u, target in self.dangling:
+            self.extra.setdefault(u, {})[target] = None
+        self.graph = Graph.from_adjacency(ids, self.new, self.existing_edges())
+
+    def planned_edges(self) -> tuple[list[list[int]], bool, dict[int, dict[str, None]]]:
+        """The planned successor lists (each distinct edge once, in plan order), whether
+        no link repeats another, and per known source the planned targets the graph
+        cannot hold (an unknown id, the source itself)."""
+        n, us, vs = len(self.rules), self.us, self.vs
+        pairs = zip(self.sources, self.dests, strict=True)
+        if self.known_sources and self.known_dests:
+            new = adjacency(n, us, vs)  # type: ignore[arg-type]
             # a repeated link repeats a destination in its source's successor list
-            if sum(map(len, map(set, filter(None, new)))) != n:
-                seen: set[tuple[int, int]] = set()
-                for i, edge in enumerate(zip(us, vs, strict=True)):
-                    if edge in seen:
-                        flagged.add(i)
-                    seen.add(edge)
-            types = list(map(attrgetter("event_type"), rules))
-            link_types = map(itemgetter("event_type"), fields)
-            if any(map(ne, link_types, map(types.__getitem__, us))):
-                flagged.update(i for i in range(n) if links[i].event_type != types[us[i]])
-            if not all(map(attrgetter("enabled"), rules)):
-                disabled = {i for i, rule in enumerate(rules) if not rule.enabled}
-                if not (disabled.isdisjoint(us) and disabled.isdisjoint(vs)):
-                    flagged.update(i for i in range(n) if us[i] in disabled or vs[i] in disabled)
-            flagged.update(self.attribute_suspects(us, fields))
-        if not flagged:
-            self.new = new
-            return
-        sources = list(map(attrgetter("source"), links))
-        dests = list(map(attrgetter("destination"), links))
-        self.planned = [
-            (u, v)
-            for i, (u, v) in enumerate(
-                zip(map(index.get, sources), map(index.get, dests), strict=True)
-            )
-            if i not in flagged and u is not None and v is not None
-        ]
-        pairs = list(zip(sources, dests, strict=True))
-        # the first index of each pair: with reversed input, the earliest index wins
-        self.first = dict(zip(reversed(pairs), range(n - 1, -1, -1), strict=True))
-        for i in sorted(flagged):
-            self.check_link(i, links[i])
-        planned = self.planned
-        self.new = adjacency(len(rules), map(itemgetter(0), planned), map(itemgetter(1), planned))
-
-    def attribute_suspects(self, us: list[int], fields: list[dict[str, Any]]) -> list[int]:
-        """Links whose preserved attributes or transform keys may not be carried.
-
-        First a test on the plan's few distinct names: when every path parses and every
-        source rule carries every attribute that any link preserves or reads, no link is
-        suspect. Otherwise each link is tested against its own source's attributes.
-        In the triggers dialect a rule proves at least its `filters.attributes`, so the
-        first test holds there too. `fields` are the links' field dicts.
-        """
-        key_of = self.keys.__getitem__
-        transforms = map(itemgetter("transform"), fields)
-        read = set(map(key_of, set(chain.from_iterable(map(dict.values, transforms)))))
-        if None not in read:
-            needed = read.union(chain.from_iterable(map(itemgetter("preserve"), fields)))
-            if not needed:
-                return []
-            # the distinct attribute lists of the source rules: usually one or a few
-            sources = map(self.rules.__getitem__, set(us))
-            lists = set(map(tuple, map(attrgetter("filters.attributes"), sources)))
-            if all(needed.issubset(attrs) for attrs in lists):
-                return []
-        # Rules are read once, in order, into a few distinct attribute sets (most rules
-        # share one), so the per-link test touches only small, plain structures.
-        keys = list(map(tuple, map(attrgetter("filters.attributes"), self.rules)))
-        if self.triggers:
-            declared = self.declared
-            keys = [
-                _trigger_attributes(k, declared.get(rid, ()))
-                for k, rid in zip(keys, self.ids, strict=True)
-            ]
-        distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        of_rule = list(map(distinct.__getitem__, keys))
-        sets = [frozenset(k) for k in distinct]
-        carried_sets = map(sets.__getitem__, map(of_rule.__getitem__, us))
-        preserves = map(itemgetter("preserve"), fields)
-        transforms = map(itemgetter("transform"), fields)
-        return [
-            i
-            for i, c, p, x in zip(count(), carried_sets, preserves, transforms)
-            if (p or x) and not (c.issuperset(p) and c.issuperset(map(key_of, x.values())))
-        ]
-
-    def check_link(self, i: int, link: ChainLink) -> None:
-        """Every per-link check, in the documented order."""
-        s, d = link.source, link.destination
-        u, v = self.index.get(s), self.index.get(d)
-        src = None if u is None else self.rules[u]
-        dst = None if v is None else self.rules[v]
-        where = f"links[{i}]"
-        if src is None:
-            self.add(
-                "unknown_rule",
-                ERROR,
-                [s],
-                f"{where}.source: rule {s!r} is not in the inventory; "
-                "create it first or fix the id",
-            )
-        if dst is None and d != s:
-            self.add(
-                "unknown_rule",
-                ERROR,
-                [d],
-                f"{where}.destination: rule {d!r} is not in the inventory; "
-                "create it first or fix the id",
-            )
-        if s == d:
-            self.add(
-                "self_link",
-                ERROR,
-                [s],
-                f"{where}: rule {s!r} would invoke itself; remove this link",
-            )
-        earlier = self.first[(s, d)]
-        if earlier != i:
-            self.add(
-                "duplicate_link",
-                ERROR,
-                [s, d],
-                f"{where}: link {s} -> {d} repeats links[{earlier}]; merge them into one link",
-            )
+            distinct = sum(map(len, map(set, filter(None, new)))) == len(us)
+            if distinct and not any(map(eq, us, vs)):
+                return new, True, {}
         else:
-            if src is not None:
-                u = self.index[s]
-                if dst is not None and s != d:
-                    self.planned.append((u, self.index[d]))
-                else:
-                    self.extra_targets.setdefault(u, {})[d] = None
-        if src is not None:
-            self.check_source(where, link, self.index[s])
-        self.check_disabled(where, s, src, d, dst)
-
-    def check_source(self, where: str, link: ChainLink, u: int) -> None:
-        s, d = link.source, link.destination
-        src = self.rules[u]
-        if link.event_type != src.event_type:
-            self.add(
-                "event_type",
-                ERROR,
-                [s, d],
-                f"{where}.event_type: {link.event_type!r} but source rule {s!r} emits "
-                f"{src.event_type!r}; set event_type to {src.event_type!r}",
-            )
-        if not link.preserve and not link.transform:
-            return
-        carried = self.carried[s]
-        for name in link.preserve:
-            if name not in carried:
-                self.missing_attribute("attribute", f"{where}.preserve", s, d, name, "")
-        for key, text in link.transform.items():
-            kind, problem = self.compiler.path_problem(text, carried)
-            if kind == "syntax":
-                self.add(
-                    "transform",
-                    ERROR,
-                    [s, d],
-                    f"{where}.transform.{key}: {problem}; "
-                    "read a carried attribute, e.g. $.metadata.<attribute>",
-                )
-            elif kind == "attribute":
-                name = self.keys[text] or ""
-                self.missing_attribute(
-                    "transform", f"{where}.transform.{key}", s, d, name, f"JSONPath {text!r} reads "
-                )
-
-    def missing_attribute(
-        self, code: str, place: str, s: str, d: str, name: str, subject: str
-    ) -> None:
-        """An attribute the source does not carry: an error, or for triggers a warning."""
-        if self.triggers:
-            self.add(
-                "unverified_attribute",
-                WARNING,
-                [s, d],
-                f"{place}: {subject}attribute {name!r}, which is not proven for trigger "
-                f"{s!r} (no criteria reads it, the plan does not declare it); if its topic "
-                f"carries it, declare it under rules.{s}.attributes in the plan",
-            )
-            return
-        fix = "stop preserving it" if code == "attribute" else "read another attribute"
-        self.add(
-            code,
-            ERROR,
-            [s, d],
-            f"{place}: {subject}attribute {name!r}, which source rule {s!r} does not carry; "
-            f"add it to the source's filters.attributes or {fix}",
-        )
-
-    def check_disabled(
-        self, where: str, s: str, src: Rule | None, d: str, dst: Rule | None
-    ) -> None:
-        for role, rule in (("source", src), ("destination", dst)):
-            if rule is not None and not rule.enabled:
-                self.add(
-                    "disabled_rule",
-                    WARNING,
-                    [s, d],
-                    f"{where}: {role} rule {rule.id!r} is disabled, so this link will not "
-                    f"fire; enable it (rules.{rule.id}.enabled: true in the plan)",
-                )
-
-    # ------------------------------------------------------------- bus actions
-
-    def planned_sources(self) -> set[int]:
-        """Known sources of planned links: the rules the plan writes."""
-        sources = set(compress(range(len(self.new)), self.new))
-        sources.update(self.extra_targets)
-        return sources
+            distinct = len(set(pairs)) == len(us)
+            pairs = zip(self.sources, self.dests, strict=True)
+        seen: set[tuple[str, str]] = set()
+        heads: list[int] = []
+        tails: list[int] = []
+        extra: dict[int, dict[str, None]] = {}
+        for pair, u, v in zip(pairs, us, vs, strict=True):
+            if u is None or pair in seen:
+                continue
+            seen.add(pair)
+            if v is None or u == v:
+                extra.setdefault(u, {})[pair[1]] = None
+            else:
+                heads.append(u)
+                tails.append(v)
+        return adjacency(n, heads, tails), distinct, extra
 
     def existing_edges(self) -> list[tuple[int, int]]:
         """Links already on the bus between known rules, as int edges."""
         index, rules = self.index, self.rules
-        self.with_actions = list(compress(range(len(rules)), map(attrgetter("actions"), rules)))
         edges = []
         for u in self.with_actions:
             for action in rules[u].actions:
@@ -467,80 +237,298 @@ class _Checker:
                         edges.append((u, v))
         return edges
 
-    def check_existing_actions(self) -> None:
-        """Actions already on a written rule that name a rule not in the inventory."""
-        if not self.with_actions:
-            return
-        index, rules = self.index, self.rules
-        sources = self.planned_sources()
-        for u in [u for u in self.with_actions if u in sources]:
-            rule = rules[u]
-            for action in rule.actions:
-                if action.is_link and action.rule_id not in index:
-                    self.extra_targets.setdefault(u, {})[action.rule_id or ""] = None
-                    self.add(
-                        "unknown_rule",
-                        ERROR,
-                        [action.rule_id or ""],
-                        f"rule {rule.id!r} already invokes {action.rule_id!r}, which is not "
-                        "in the inventory; the bus will refuse the update until that action "
-                        "is removed",
-                    )
+    def dangling_actions(self) -> list[tuple[int, str]]:
+        """`(u, id)` per bus action of a rule the plan writes that names a rule not in the
+        inventory: the bus refuses the next write of that rule."""
+        index, rules, new, extra = self.index, self.rules, self.new, self.extra
+        return [
+            (u, action.rule_id or "")
+            for u in self.with_actions
+            if new[u] or u in extra
+            for action in rules[u].actions
+            if action.is_link and action.rule_id not in index
+        ]
 
-    def check_fanout(self, graph: Graph) -> None:
-        """Written rules that would invoke more than max_fanout rules."""
-        limit, old, new, ids = self.max_fanout, graph.old, graph.new, graph.ids
-        extra = self.extra_targets
-        if self.with_actions:
-            widest = max(map(add, map(len, old), map(len, new)), default=0)
-        else:
-            widest = max(map(len, new), default=0)
-        if widest <= limit and not extra:
-            return
-        sources = self.planned_sources()
-        over = [u for u in sources if len(new[u]) + len(old[u]) > limit or u in extra]
-        for u in sorted(over):
-            names = [ids[v] for v in (*old[u], *new[u])]
-            names.extend(extra.get(u, ()))
-            if len(names) <= limit:
-                continue
-            self.add(
-                "fanout",
-                ERROR,
-                [ids[u], *names],
-                f"rule {ids[u]!r} would invoke {len(names)} rules, more than "
-                f"max_fanout {limit}: {', '.join(names)}; "
-                "route some of them through an intermediate rule",
-            )
+    def of_sources(self, values: list[Any]) -> Iterable[Any]:
+        """`values[u]` per link, u its source's node (None where the source is unknown)."""
+        if self.known_sources:
+            return map(values.__getitem__, self.us)  # type: ignore[arg-type]
+        return [None if u is None else values[u] for u in self.us]
 
-    # ------------------------------------------------------------------- graph
-
-    def check_graph(self, graph: Graph) -> None:
-        analysis = analyse(graph)
-        for path in analysis.cycles:
-            ids = graph.path_ids(path)
-            on_bus = [
-                f"{graph.ids[u]} -> {graph.ids[v]}"
-                for u, v in pairwise(path)
-                if v not in graph.new[u]
+    @cached_property
+    def carried(self) -> list[frozenset[str]]:
+        """Per rule: the attributes its events carry (its `filters.attributes`; in the
+        triggers dialect also its criteria paths without `$.` and the plan's declared
+        attributes). Most rules share one list: each distinct list becomes one set."""
+        lists = list(map(tuple, map(attrgetter("filters.attributes"), self.rules)))
+        if self.triggers:
+            declared = self.declared
+            lists = [
+                _trigger_attributes(attrs, declared.get(rule_id, ()))
+                for attrs, rule_id in zip(lists, self.ids, strict=True)
             ]
-            origin = f" (closed by existing bus link {', '.join(on_bus[:3])})" if on_bus else ""
-            self.add(
-                "cycle",
-                ERROR,
-                ids,
-                f"cycle {show_path(ids)}{origin}: these rules would invoke each other "
-                "forever; remove one of the links",
+        sets = {attrs: frozenset(attrs) for attrs in set(lists)}
+        return list(map(sets.__getitem__, lists))
+
+    @cached_property
+    def analysis(self) -> Analysis:
+        """Cycles and longest paths of the combined graph."""
+        return analyse(self.graph)
+
+
+# --------------------------------------------------------------------- the checks
+#
+# Each check is one function over a `_Run`, yielding `(position, finding)`: `position`
+# is the link's index for a per-link finding, `len(links)` for a finding on the whole
+# graph. The run sorts every check's output by position (a stable sort), so findings
+# come per link in plan order, each link's in table order, then the graph's.
+
+
+def _unknown_rule(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`unknown_rule`: a link's source or destination is not in the inventory."""
+    fix = "is not in the inventory; create it first or fix the id"
+    if not run.known_sources:
+        for i in compress(count(), map(is_, run.us, repeat(None))):
+            s = run.sources[i]
+            message = f"links[{i}].source: rule {s!r} {fix}"
+            yield i, Finding("unknown_rule", ERROR, (s,), message)
+    if not run.known_dests:
+        for i in compress(count(), map(is_, run.vs, repeat(None))):
+            d = run.dests[i]
+            if d != run.sources[i]:  # a missing rule linked to itself is named once
+                message = f"links[{i}].destination: rule {d!r} {fix}"
+                yield i, Finding("unknown_rule", ERROR, (d,), message)
+
+
+def _self_link(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`self_link`: a rule that would invoke itself."""
+    # known ids compare as node ints, faster than strings
+    known = run.known_sources and run.known_dests
+    ends = (run.us, run.vs) if known else (run.sources, run.dests)
+    for i in compress(count(), map(eq, *ends)):
+        s = run.sources[i]
+        message = f"links[{i}]: rule {s!r} would invoke itself; remove this link"
+        yield i, Finding("self_link", ERROR, (s,), message)
+
+
+def _duplicate_link(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`duplicate_link`: the same source -> destination again, naming the first."""
+    if run.distinct:
+        return
+    first: dict[tuple[str, str], int] = {}
+    for i, pair in enumerate(zip(run.sources, run.dests, strict=True)):
+        earlier = first.setdefault(pair, i)
+        if earlier != i:
+            s, d = pair
+            message = (
+                f"links[{i}]: link {s} -> {d} repeats links[{earlier}]; merge them into one link"
             )
-        for path in deepest_planned_paths(graph, analysis, longer_than=self.max_depth):
-            ids = graph.path_ids(path)
-            self.add(
-                "depth",
-                ERROR,
-                ids,
-                f"path {show_path(ids)} has {len(ids) - 1} hops, more than max_depth "
-                f"{self.max_depth}; shorten the chain or raise max_depth",
+            yield i, Finding("duplicate_link", ERROR, pair, message)
+
+
+def _event_type(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`event_type`: a link's event type is not the one its source rule emits."""
+    types = list(map(attrgetter("event_type"), run.rules))
+    emitted = run.of_sources(types)
+    link_types = map(itemgetter("event_type"), run.fields)
+    for i in compress(count(), map(ne, link_types, emitted)):
+        u = run.us[i]
+        if u is None:  # an unknown source: `unknown_rule` says so
+            continue
+        s, d, expected = run.sources[i], run.dests[i], types[u]
+        message = (
+            f"links[{i}].event_type: {run.fields[i]['event_type']!r} but source rule {s!r} "
+            f"emits {expected!r}; set event_type to {expected!r}"
+        )
+        yield i, Finding("event_type", ERROR, (s, d), message)
+
+
+def _carried_attributes(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`attribute`, `transform`, `unverified_attribute`: what a link preserves or reads
+    with a transform must parse and be carried by its source's events.
+
+    First a shortcut on the plan's few distinct names: when every path reads some
+    `$.metadata.<key>` and every source rule's `filters.attributes` holds every
+    attribute any link preserves or reads, no link can fail (in the triggers dialect a
+    rule proves at least its `filters.attributes`). Otherwise each link is tested
+    against what its own source carries.
+    """
+    fields, us = run.fields, run.us
+    key_of = run.keys.__getitem__
+    texts = set(chain.from_iterable(map(dict.values, map(itemgetter("transform"), fields))))
+    read = set(map(key_of, texts))
+    needed = read.union(chain.from_iterable(map(itemgetter("preserve"), fields)))
+    if not needed:
+        return
+    if None not in read:
+        sources = map(run.rules.__getitem__, set(us).difference((None,)))  # type: ignore[arg-type]
+        lists = set(map(tuple, map(attrgetter("filters.attributes"), sources)))
+        if all(needed.issubset(attrs) for attrs in lists):
+            return
+    carried = run.carried
+    preserves = map(itemgetter("preserve"), fields)
+    transforms = map(itemgetter("transform"), fields)
+    for i, u, preserve, transform in zip(count(), us, preserves, transforms):
+        if u is None or not (preserve or transform):
+            continue  # an unknown source: `unknown_rule` says so
+        have = carried[u]
+        if have.issuperset(preserve) and have.issuperset(map(key_of, transform.values())):
+            continue
+        yield from _link_attributes(run, i, have)
+
+
+def _link_attributes(run: _Run, i: int, have: frozenset[str]) -> Iterator[tuple[int, Finding]]:
+    """The attribute and transform findings of link `i`, whose source carries `have`."""
+    s, d, fields = run.sources[i], run.dests[i], run.fields[i]
+    where = f"links[{i}]"
+    for name in fields["preserve"]:
+        if name not in have:
+            yield i, _missing(run.triggers, "attribute", f"{where}.preserve", s, d, name, "")
+    for key, text in fields["transform"].items():
+        kind, problem = run.compiler.path_problem(text, have)
+        place = f"{where}.transform.{key}"
+        if kind == "syntax":
+            message = f"{place}: {problem}; read a carried attribute, e.g. $.metadata.<attribute>"
+            yield i, Finding("transform", ERROR, (s, d), message)
+        elif kind == "attribute":
+            name = run.keys[text] or ""
+            subject = f"JSONPath {text!r} reads "
+            yield i, _missing(run.triggers, "transform", place, s, d, name, subject)
+
+
+def _missing(
+    triggers: bool, code: str, place: str, s: str, d: str, name: str, subject: str
+) -> Finding:
+    """An attribute the source does not carry: an error, or for triggers a warning."""
+    if triggers:
+        return Finding(
+            "unverified_attribute",
+            WARNING,
+            (s, d),
+            f"{place}: {subject}attribute {name!r}, which is not proven for trigger "
+            f"{s!r} (no criteria reads it, the plan does not declare it); if its topic "
+            f"carries it, declare it under rules.{s}.attributes in the plan",
+        )
+    fix = "stop preserving it" if code == "attribute" else "read another attribute"
+    return Finding(
+        code,
+        ERROR,
+        (s, d),
+        f"{place}: {subject}attribute {name!r}, which source rule {s!r} does not carry; "
+        f"add it to the source's filters.attributes or {fix}",
+    )
+
+
+def _disabled_rule(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`disabled_rule` (warning): a link touches a disabled rule, so it will not fire."""
+    enabled = list(map(attrgetter("enabled"), run.rules))
+    if all(enabled):
+        return
+    disabled = set(compress(count(), map(not_, enabled)))
+    for role, nodes in (("source", run.us), ("destination", run.vs)):
+        for i in compress(count(), map(disabled.__contains__, nodes)):
+            rule_id = run.ids[nodes[i]]  # type: ignore[index]
+            message = (
+                f"links[{i}]: {role} rule {rule_id!r} is disabled, so this link will not "
+                f"fire; enable it (rules.{rule_id}.enabled: true in the plan)"
             )
+            yield i, Finding("disabled_rule", WARNING, (run.sources[i], run.dests[i]), message)
+
+
+def _dangling_action(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`unknown_rule`: a rule the plan writes already invokes a rule that is gone."""
+    after = len(run.fields)
+    for u, target in run.dangling:
+        message = (
+            f"rule {run.ids[u]!r} already invokes {target!r}, which is not in the inventory; "
+            "the bus will refuse the update until that action is removed"
+        )
+        yield after, Finding("unknown_rule", ERROR, (target,), message)
+
+
+def _fanout(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`fanout`: a rule the plan writes would invoke more than `max_fanout` rules
+    (bus actions and planned links merged, unknown targets included)."""
+    after, limit, extra = len(run.fields), run.max_fanout, run.extra
+    old, new, ids = run.graph.old, run.graph.new, run.ids
+    counts: Iterable[int] = (
+        map(add, map(len, old), map(len, new)) if run.with_actions else map(len, new)
+    )
+    if extra:
+        counts = list(counts)
+        for u, targets in extra.items():
+            counts[u] += len(targets)
+    for u in compress(count(), map(limit.__lt__, counts)):
+        if not (new[u] or u in extra):
+            continue  # the plan does not write this rule
+        names = [ids[v] for v in (*old[u], *new[u])]
+        names.extend(extra.get(u, ()))
+        message = (
+            f"rule {ids[u]!r} would invoke {len(names)} rules, more than "
+            f"max_fanout {limit}: {', '.join(names)}; "
+            "route some of them through an intermediate rule"
+        )
+        yield after, Finding("fanout", ERROR, (ids[u], *names), message)
+
+
+def _cycle(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`cycle`: one per strongly connected component, by the cycle's first rule."""
+    after, graph = len(run.fields), run.graph
+    for path in run.analysis.cycles:
+        ids = graph.path_ids(path)
+        on_bus = [
+            f"{graph.ids[u]} -> {graph.ids[v]}" for u, v in pairwise(path) if v not in graph.new[u]
+        ]
+        origin = f" (closed by existing bus link {', '.join(on_bus[:3])})" if on_bus else ""
+        message = (
+            f"cycle {show_path(ids)}{origin}: these rules would invoke each other "
+            "forever; remove one of the links"
+        )
+        yield after, Finding("cycle", ERROR, tuple(ids), message)
+
+
+def _depth(run: _Run) -> Iterator[tuple[int, Finding]]:
+    """`depth`: one per weakly connected component, naming its longest planned path."""
+    after, graph, limit = len(run.fields), run.graph, run.max_depth
+    for path in deepest_planned_paths(graph, run.analysis, longer_than=limit):
+        ids = graph.path_ids(path)
+        message = (
+            f"path {show_path(ids)} has {len(ids) - 1} hops, more than max_depth "
+            f"{limit}; shorten the chain or raise max_depth"
+        )
+        yield after, Finding("depth", ERROR, tuple(ids), message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One check of the table: the codes it reports and the function that finds them."""
+
+    codes: tuple[str, ...]
+    find: Callable[[_Run], Iterator[tuple[int, Finding]]]
+
+
+# The one table of checks, in report order: per link first (each link's findings in
+# this order), then those on the whole graph. Every check runs on every plan, big or
+# small; there is no second pass that could miss one.
+CHECKS: tuple[_Check, ...] = (
+    _Check(("unknown_rule",), _unknown_rule),
+    _Check(("self_link",), _self_link),
+    _Check(("duplicate_link",), _duplicate_link),
+    _Check(("event_type",), _event_type),
+    _Check(("attribute", "transform", "unverified_attribute"), _carried_attributes),
+    _Check(("disabled_rule",), _disabled_rule),
+    _Check(("unknown_rule",), _dangling_action),
+    _Check(("fanout",), _fanout),
+    _Check(("cycle",), _cycle),
+    _Check(("depth",), _depth),
+)
+
+
+def _run_checks(run: _Run) -> ValidationReport:
+    """Every check of `CHECKS` on one run, merged into the documented order."""
+    hits = [hit for check in CHECKS for hit in check.find(run)]
+    hits.sort(key=itemgetter(0))  # stable: table order within one link, and for the graph
+    return ValidationReport(tuple(map(itemgetter(1), hits)))
 
 
 def validate_chain(
@@ -560,7 +548,7 @@ def validate_chain(
     `unverified_attribute` warnings.
     """
     with _gc_paused():
-        checker = _Checker(
+        run = _Run(
             list(rules),
             list(links),
             max_depth=max_depth,
@@ -568,10 +556,10 @@ def validate_chain(
             dialect=dialect,
             declared_attributes=declared_attributes,
         )
-        report = checker.run()
+        report = _run_checks(run)
         # free the run's containers while the collector is still paused: alive at
         # `gc.enable()`, they would all be walked by the first collection after it
-        del checker
+        del run
     return report
 
 

@@ -81,6 +81,30 @@ def test_bad_credentials_and_transport_errors_hide_the_secret() -> None:
     assert "hunter2" not in repr(creds)
 
 
+def test_transport_error_keeps_its_httpx_cause() -> None:
+    """A dead login host is TransportError naming the token path, the httpx error its cause."""
+    with respx.mock() as router, httpx.Client() as http:
+        router.post(f"{LOGIN}/oauth/token").mock(side_effect=httpx.ConnectError("refused"))
+        creds = ClientCredentials("id", "sec", login_host=LOGIN, http=http, clock=VirtualClock())
+        with pytest.raises(TransportError) as info:
+            creds.token()
+    assert str(info.value) == "POST /oauth/token: ConnectError"
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+def test_renew_drops_only_the_stale_token() -> None:
+    """`renew(stale)` forgets the token only while it is still the cached one."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = _token_route(router)
+        creds = ClientCredentials("id", "sec", login_host=LOGIN, http=http, clock=VirtualClock())
+        first = creds.token()
+        creds.renew(first)
+        second = creds.token()
+        creds.renew(first)  # another thread's stale token: the new one stays
+        assert (first, second, creds.token()) == ("tok-1", "tok-2", "tok-2")
+        assert route.call_count == 2
+
+
 def test_no_repr_shows_the_cached_token() -> None:
     """Neither the credentials nor the cached token's repr shows the bearer token."""
     with respx.mock() as router, httpx.Client() as http:

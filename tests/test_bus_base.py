@@ -2,6 +2,7 @@
 
 import json
 
+import httpx
 import pytest
 
 from chainsim.bus.base import (
@@ -17,6 +18,8 @@ from chainsim.bus.base import (
     Unprocessable,
     error_from_http,
     parse_retry_after,
+    reauthorized,
+    translate_transport_errors,
 )
 
 
@@ -123,3 +126,86 @@ def test_follow_pages_reads_every_page_and_refuses_a_repeated_token() -> None:
     looping = {None: ([rule("a")], "p2"), "p2": ([], "p2")}
     with pytest.raises(BusError, match="GET /x: the bus repeated a page token"):
         list(follow_pages(looping.__getitem__, "GET /x"))
+
+
+# ------------------------------------------------------------- transport errors, re-auth
+
+
+def test_transport_errors_are_translated_with_their_cause() -> None:
+    """An httpx failure becomes TransportError naming the place, the httpx error its cause."""
+    reported: list[str] = []
+    refused = httpx.ConnectError("connection refused")
+    failed = lambda: reported.append("failed")  # noqa: E731
+    with pytest.raises(TransportError) as info, translate_transport_errors("GET /x", failed):
+        raise refused
+    assert str(info.value) == "GET /x: ConnectError"  # one line; the detail is in the cause
+    assert str(info.value.__cause__) == "connection refused"
+    assert info.value.__cause__ is refused and info.value.retryable
+    assert reported == ["failed"]
+    with pytest.raises(TransportError) as bare, translate_transport_errors("POST /oauth/token"):
+        raise httpx.ReadTimeout("")
+    assert str(bare.value) == "POST /oauth/token: ReadTimeout"
+
+
+def test_other_errors_pass_through_untranslated() -> None:
+    """Only httpx failures are transport errors; anything else (and success) is untouched."""
+    reported: list[str] = []
+    failed = lambda: reported.append("failed")  # noqa: E731
+    with pytest.raises(Conflict), translate_transport_errors("PUT /x", failed):
+        raise Conflict("stale")
+    with pytest.raises(KeyError), translate_transport_errors("PUT /x", failed):
+        raise KeyError("k")
+    with translate_transport_errors("GET /x", failed):
+        pass
+    assert reported == []
+
+
+def test_reauthorized_renews_once_after_a_401() -> None:
+    """A 401 renews the credential it was sent with, then the call runs once more with a new one."""
+    tokens = iter(["t1", "t2", "t3"])
+    sent: list[str] = []
+    renewed: list[str] = []
+
+    def call(token: str) -> str:
+        sent.append(token)
+        if token == "t1":
+            raise Unauthorized("expired")
+        return f"ok with {token}"
+
+    assert reauthorized(lambda: next(tokens), call, renewed.append) == "ok with t2"
+    assert sent == ["t1", "t2"] and renewed == ["t1"]
+
+
+def test_reauthorized_gives_up_after_the_second_401() -> None:
+    """A second 401 in a row is the caller's Unauthorized, after exactly one renewal."""
+    renewed: list[int] = []
+    calls: list[int] = []
+
+    def call(credential: int) -> None:
+        calls.append(credential)
+        raise Unauthorized("no")
+
+    with pytest.raises(Unauthorized):
+        reauthorized(lambda: 7, call, renewed.append)
+    assert calls == [7, 7] and renewed == [7]
+
+
+def test_reauthorized_does_not_retry_other_errors_or_a_refused_token() -> None:
+    """A 403 is not a 401; a token request refused by `authorize` is never retried."""
+    calls: list[str] = []
+
+    def forbidden(token: str) -> None:
+        calls.append(token)
+        raise Forbidden("no permission")
+
+    with pytest.raises(Forbidden):
+        reauthorized(lambda: "t", forbidden, calls.append)
+    assert calls == ["t"]
+
+    def refused() -> str:
+        calls.append("authorize")
+        raise Unauthorized("bad client")
+
+    with pytest.raises(Unauthorized):
+        reauthorized(refused, forbidden, calls.append)
+    assert calls == ["t", "authorize"]

@@ -119,8 +119,10 @@ def test_transport_errors_and_exchanges_are_reported(router) -> None:
     router.delete(f"{API}{RULES_PATH}/b").mock(return_value=httpx.Response(204))
     seen: list[Exchange] = []
     bus = _bus(seen)
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as info:
         bus.get_rule("a")
+    assert str(info.value) == f"GET {RULES_PATH}/a: ConnectError"
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
     bus.delete_rule("b")
     assert [(e.method, e.path, e.status) for e in seen] == [
         ("POST", "/oauth/token", 200),

@@ -28,9 +28,8 @@ def test_build_graph_orders_nodes_and_merges_duplicates() -> None:
     graph = build_graph(["a", "b"], [("a", "b"), ("a", "b")], [("a", "b"), ("b", "c"), ("b", "c")])
     assert graph.ids == ["a", "b", "c"]
     assert list(graph.old[0]) == [] and graph.new[0] == [1]
-    assert graph.new[1] == [2]
-    assert graph.out_degree(0) == 1
-    assert graph.successors() == [[1], [2], []]
+    assert graph.new == [[1], [2], []]
+    assert [list(successors) for successors in graph.old] == [[], [], []]
 
 
 def test_tarjan_is_iterative_on_a_long_cycle() -> None:
@@ -53,6 +52,16 @@ def test_analyse_reports_one_cycle_per_scc() -> None:
     graph = graph_of(7, [(0, 1), (1, 0), (1, 2), (2, 0), (3, 4)], [(4, 3), (5, 5), (2, 6)])
     cycles = analyse(graph).cycles
     assert cycles == [[0, 1, 0], [3, 4, 3], [5, 5]]
+
+
+def test_cycles_closed_by_bus_edges_are_found() -> None:
+    """A cycle through bus edges counts: bus-only, bus-closed, and a bus self-loop."""
+    # 0 -> 1 planned, 1 -> 0 on the bus; 2 -> 3 -> 2 on the bus only; 4 self-loop on the bus
+    graph = graph_of(6, [(1, 0), (2, 3), (3, 2), (4, 4)], [(0, 1), (4, 5)])
+    assert analyse(graph).cycles == [[0, 1, 0], [2, 3, 2], [4, 4]]
+    # the same planned edges with the bus edges reversed close nothing
+    graph = graph_of(6, [(0, 2), (2, 3)], [(0, 1), (4, 5)])
+    assert analyse(graph).cycles == []
 
 
 def test_depth_skips_nodes_on_cycles() -> None:

@@ -52,6 +52,17 @@ def test_json_body_and_query_are_sent(router, client):
     assert isinstance(response.data, str)
 
 
+def test_query_is_encoded_as_the_sdk_client_does(router, client):
+    """A cursor with reserved characters goes urlencoded, as urllib3's `fields=` sends it."""
+    route = router.get(f"{API}/t").mock(return_value=httpx.Response(200, json={}))
+    client.request(
+        Options(url=f"{API}/t", method="GET", query_params={"pageSize": 25, "after": "a/b=c d"})
+    )
+    sent = route.calls.last.request
+    assert sent.url.query == b"pageSize=25&after=a%2Fb%3Dc+d"
+    assert sent.url.params["after"] == "a/b=c d"
+
+
 def test_form_post_for_the_token(router, client):
     """A form-encoded request (the token grant) is sent as a form, not JSON."""
     route = router.post(f"{API}/oauth/token").mock(
@@ -112,7 +123,8 @@ def test_transport_failure_is_transport_error(router):
         client = HttpxClient(http, clock=VirtualClock(), on_exchange=seen.append)
         with pytest.raises(TransportError) as info:
             client.request(Options(url=f"{API}/down", method="GET"))
-    assert "ConnectError" in str(info.value)
+    assert str(info.value) == "GET /down: ConnectError"
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
     assert [(e.path, e.status) for e in seen] == [("/down", None)]
 
 

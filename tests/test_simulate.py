@@ -48,6 +48,23 @@ def test_hops_are_breadth_first_with_depths() -> None:
     assert trace.starts == ["r0"] and trace.missing == []
 
 
+def test_every_rule_matching_the_event_starts_a_walk() -> None:
+    """Two rules with the event's type both start walks, in inventory order."""
+    rules = [
+        rule("r0"),
+        rule("x", eventType="evt.r0"),
+        rule("r1"),
+        rule("r2"),
+        rule("other", eventType="evt.other"),
+    ]
+    links = [link("r0", "r1", preserve=["a"]), link("x", "r2")]
+    trace = simulate(rules, links, EVENT)
+    assert trace.starts == ["r0", "x"]
+    assert [(h.source, h.destination, h.depth) for h in trace.hops] == [
+        ("r0", "r1", 1), ("x", "r2", 1),
+    ]  # fmt: skip
+
+
 def test_existing_bus_links_are_followed_and_planned_ones_override() -> None:
     """Bus actions are part of the chain; a planned link for the same pair replaces it."""
     rules = [rule("r0", to=("r1",)), rule("r1", to=("r2",)), rule("r2")]

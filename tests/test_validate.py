@@ -7,11 +7,18 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 from chainsim import strategies as cs
 from chainsim.model import ChainLink, ChainPlan, Rule, RuleSettings
-from chainsim.validate import CODES, Finding, ValidationReport, validate_chain, validate_plan
+from chainsim.validate import (
+    CHECKS,
+    CODES,
+    Finding,
+    ValidationReport,
+    validate_chain,
+    validate_plan,
+)
 
 
 def rule(
@@ -72,6 +79,13 @@ def test_unknown_rule_names_the_missing_source() -> None:
     assert finding.rule_ids == ("ghost",) and "source" in finding.message
 
 
+def test_unknown_rule_linked_to_itself_is_named_once() -> None:
+    """A missing rule invoking itself is one unknown_rule (its source) and a self_link."""
+    report = validate_chain(chain_rules(1), [link("ghost", "ghost")])
+    assert report.codes() == ["unknown_rule", "self_link"]
+    assert report.findings[0].rule_ids == ("ghost",) and "source" in report.findings[0].message
+
+
 def test_self_link() -> None:
     """A rule that would invoke itself is a self_link (and not also a cycle)."""
     finding = only(validate_chain(chain_rules(1), [link("r0", "r0")]))
@@ -97,6 +111,42 @@ def test_cycle_closed_by_an_existing_bus_link() -> None:
     finding = only(validate_chain(rules, [link("r0", "r1"), link("r1", "r2")]))
     assert finding.code == "cycle" and finding.rule_ids == ("r0", "r1", "r2", "r0")
     assert "existing bus link r2 -> r0" in finding.message
+
+
+def test_planned_link_reversing_a_bus_link_is_a_cycle() -> None:
+    """r1 -> r0 on the bus and r0 -> r1 planned: a two-rule cycle closed by the bus."""
+    rules = [rule("r0"), rule("r1", to=("r0",))]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.code == "cycle" and finding.rule_ids == ("r0", "r1", "r0")
+    assert "closed by existing bus link r1 -> r0" in finding.message
+
+
+def test_cycle_closed_by_two_bus_links() -> None:
+    """One planned link plus two bus links around a loop is a cycle naming both bus links."""
+    rules = [rule("r0"), rule("r1", to=("r2",)), rule("r2", to=("r0",))]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.rule_ids == ("r0", "r1", "r2", "r0")
+    assert "closed by existing bus link r1 -> r2, r2 -> r0" in finding.message
+
+
+def test_bus_self_loop_on_a_written_rule_is_a_cycle() -> None:
+    """A written rule that already invokes itself on the bus closes a one-rule cycle."""
+    rules = [rule("r0", to=("r0",)), rule("r1")]
+    report = validate_chain(rules, [link("r0", "r1")])
+    assert report.codes() == ["cycle"] and report.findings[0].rule_ids == ("r0", "r0")
+
+
+def test_bus_cycle_reached_by_a_planned_link_is_reported_once() -> None:
+    """A loop already on the bus that a planned link feeds is one cycle of the combined graph."""
+    rules = [rule("r0"), rule("r1", to=("r2",)), rule("r2", to=("r1",))]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.code == "cycle" and finding.rule_ids == ("r1", "r2", "r1")
+
+
+def test_planned_links_without_a_bus_link_close_no_cycle() -> None:
+    """The same planned links with the bus link pointing elsewhere are a clean chain."""
+    rules = [rule("r0"), rule("r1"), rule("r2", to=("r3",)), rule("r3")]
+    assert validate_chain(rules, [link("r0", "r1"), link("r1", "r2")]).ok
 
 
 def test_depth_is_the_longest_path_not_the_list_length() -> None:
@@ -134,6 +184,40 @@ def test_fanout_merges_existing_and_planned() -> None:
     assert finding.rule_ids == ("s", "d0", "d1", "d2", "d3", "d4", "d5")
 
 
+@pytest.mark.parametrize("limit", [1, 3, 5])
+def test_exactly_max_fanout_passes_and_one_more_fails(limit: int) -> None:
+    """A rule invoking exactly max_fanout rules is valid; one more is a fanout error."""
+    rules = [rule("s"), *(rule(f"d{i}") for i in range(limit + 1))]
+    links = [link("s", f"d{i}") for i in range(limit)]
+    assert validate_chain(rules, links, max_fanout=limit).findings == ()
+    finding = only(validate_chain(rules, [*links, link("s", f"d{limit}")], max_fanout=limit))
+    assert finding.code == "fanout" and len(finding.rule_ids) == limit + 2
+    assert f"would invoke {limit + 1} rules, more than max_fanout {limit}" in finding.message
+
+
+def test_exactly_max_fanout_with_an_unknown_destination_is_no_fanout() -> None:
+    """Four known destinations and one unknown make five: the unknown id only."""
+    rules = [rule("s"), *(rule(f"d{i}") for i in range(4))]
+    links = [*(link("s", f"d{i}") for i in range(4)), link("s", "ghost")]
+    assert validate_chain(rules, links).codes() == ["unknown_rule"]
+
+
+def test_fanout_counts_dangling_bus_actions() -> None:
+    """A bus action naming a gone rule still counts towards the written rule's fan-out."""
+    rules = [rule("s", to=("gone",)), *(rule(f"d{i}") for i in range(5))]
+    four = [link("s", f"d{i}") for i in range(4)]
+    assert validate_chain(rules, four).codes() == ["unknown_rule"]
+    report = validate_chain(rules, [*four, link("s", "d4")])
+    assert report.codes() == ["unknown_rule", "fanout"]
+    assert report.findings[1].rule_ids == ("s", "d0", "d1", "d2", "d3", "d4", "gone")
+
+
+def test_fanout_of_a_rule_the_plan_does_not_write_is_not_reported() -> None:
+    """A wide rule already on the bus is the bus's business unless the plan writes it."""
+    rules = [rule("s", to=tuple(f"d{i}" for i in range(7))), *(rule(f"d{i}") for i in range(7))]
+    assert validate_chain(rules, [link("d0", "d1")]).ok
+
+
 def test_fanout_counts_unknown_destinations_too() -> None:
     """A link to an unknown rule still counts as an invokeRule action on the source."""
     rules = [rule("s"), *(rule(f"d{i}") for i in range(5))]
@@ -145,6 +229,21 @@ def test_event_type_mismatch() -> None:
     """A link whose event_type is not what the source emits."""
     finding = only(validate_chain(chain_rules(2), [link("r0", "r1", event_type="other")]))
     assert finding.code == "event_type" and "evt.r0" in finding.message
+
+
+def test_event_type_is_the_sources_not_the_destinations() -> None:
+    """A link carrying its destination's event type is wrong; its source's is right."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1", event_type="evt.r1")]))
+    assert (finding.code, finding.rule_ids) == ("event_type", ("r0", "r1"))
+    assert "'evt.r1' but source rule 'r0' emits 'evt.r0'" in finding.message
+    assert validate_chain(chain_rules(2), [link("r0", "r1", event_type="evt.r0")]).ok
+
+
+def test_event_type_of_an_unknown_source_is_not_checked() -> None:
+    """A link from a rule not in the inventory is an unknown_rule only."""
+    report = validate_chain(chain_rules(2), [link("ghost", "r1"), link("r0", "r1", event_type="x")])
+    assert report.codes() == ["unknown_rule", "event_type"]
+    assert "links[1].event_type" in report.findings[1].message
 
 
 def test_attribute_not_carried() -> None:
@@ -165,6 +264,10 @@ def test_attribute_not_carried() -> None:
         "",
         "$.metadata.*",
         "$.metadata.a | $.metadata.b",
+        "$.payload.a",
+        "$.attributes.a",
+        "$.metadatas.a",
+        "$['other']['a']",
     ],
 )
 def test_transform_problems(path: str) -> None:
@@ -172,6 +275,13 @@ def test_transform_problems(path: str) -> None:
     finding = only(validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": path})]))
     assert (finding.code, finding.severity) == ("transform", "error")
     assert "links[0].transform.k" in finding.message
+
+
+def test_transform_reads_only_metadata() -> None:
+    """`$.<x>.<key>` is not `$.metadata.<key>`, even when the source carries `<key>`."""
+    finding = only(validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": "$.x.a"})]))
+    assert finding.code == "transform" and "must start with $.metadata" in finding.message
+    assert validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": "$.metadata.a"})]).ok
 
 
 def test_transform_deeper_paths_are_fine() -> None:
@@ -202,6 +312,36 @@ def test_unverified_attribute_in_triggers_dialect() -> None:
     assert validate_chain(chain_rules(2), links).codes() == ["attribute", "transform", "transform"]
 
 
+def test_every_code_comes_from_the_one_table() -> None:
+    """Each code is reported by some check of `CHECKS`, and no check reports another code."""
+    assert {code for check in CHECKS for code in check.codes} == set(CODES)
+
+
+def test_duplicates_of_unknown_and_self_links_are_still_duplicates() -> None:
+    """Repeated links are duplicates whatever else is wrong with them, and count once."""
+    links = [link("r0", "ghost"), link("r0", "ghost"), link("r1", "r1"), link("r1", "r1")]
+    report = validate_chain(chain_rules(2), links)
+    assert report.codes() == [
+        "unknown_rule", "unknown_rule", "duplicate_link", "self_link", "self_link",
+        "duplicate_link",
+    ]  # fmt: skip
+    assert report.findings[2].rule_ids == ("r0", "ghost")
+    assert "links[3]: link r1 -> r1 repeats links[2]" in report.findings[5].message
+
+
+def test_a_disabled_source_and_destination_give_two_warnings_in_role_order() -> None:
+    """Both ends disabled: the source's warning, then the destination's, on that link."""
+    rules = [rule("r0", enabled=False), rule("r1", enabled=False), rule("r2")]
+    report = validate_chain(rules, [link("r2", "r0"), link("r0", "r1")])
+    assert [(f.code, f.message.split(":")[0]) for f in report.findings] == [
+        ("disabled_rule", "links[0]"), ("disabled_rule", "links[1]"),
+        ("disabled_rule", "links[1]"),
+    ]  # fmt: skip
+    assert "destination rule 'r0'" in report.findings[0].message
+    assert "source rule 'r0'" in report.findings[1].message
+    assert "destination rule 'r1'" in report.findings[2].message
+
+
 def test_every_code_is_covered() -> None:
     """The module lists exactly the codes of DESIGN §3."""
     assert set(CODES) == {
@@ -215,6 +355,12 @@ def test_existing_dangling_action_on_a_written_rule() -> None:
     rules = [rule("r0", to=("gone",)), rule("r1")]
     finding = only(validate_chain(rules, [link("r0", "r1")]))
     assert finding.code == "unknown_rule" and finding.rule_ids == ("gone",)
+
+
+def test_dangling_action_on_a_rule_the_plan_does_not_write_is_not_reported() -> None:
+    """A rule already invoking a gone rule is left alone unless the plan writes it."""
+    rules = [rule("r0", to=("gone",)), rule("r1"), rule("r2")]
+    assert validate_chain(rules, [link("r1", "r2")]).findings == ()
 
 
 # ------------------------------------------------------------ order, shape, bounds
@@ -336,15 +482,13 @@ def test_planted_cycles_are_found(chain: cs.Chain) -> None:
 
 @given(cs.deep_chains(min_hops=1, max_hops=9, existing_fraction=0.3))
 def test_exactly_max_depth_passes_and_one_more_fails(chain: cs.Chain) -> None:
-    """Property: a chain of exactly max_depth hops is valid; with max_depth one less it fails."""
+    """Property: a chain of exactly max_depth hops is valid; with max_depth one less it fails,
+    naming the whole chain (some hops on the bus, at least one planned)."""
+    assume(chain.links)  # depth concerns paths through a planned link
     hops = len(chain.edges)
-    if not chain.links:
-        return  # every hop already on the bus: nothing planned to check
     assert validate_chain(chain.rules, chain.links, max_depth=hops).ok
-    report = validate_chain(chain.rules, chain.links, max_depth=hops - 1)
-    if hops > 1 or chain.links:
-        assert report.codes() == (["depth"] if hops - 1 >= 0 else [])
-        assert report.findings[0].rule_ids == tuple(chain.ids)
+    finding = only(validate_chain(chain.rules, chain.links, max_depth=hops - 1))
+    assert finding.code == "depth" and finding.rule_ids == tuple(chain.ids)
 
 
 def test_triggers_criteria_paths_with_a_root_prove_attributes() -> None:

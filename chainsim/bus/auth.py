@@ -17,8 +17,8 @@ from chainsim.bus.base import (
     BusError,
     ExchangeObserver,
     ExchangeObservers,
-    TransportError,
     error_from_http,
+    translate_transport_errors,
 )
 from chainsim.clock import Clock
 from chainsim.model import InputError, is_http_url
@@ -140,17 +140,24 @@ class ClientCredentials:
         with self._lock:
             self._cached = None
 
+    def renew(self, stale: str) -> None:
+        """After a 401 for token `stale`: forget it, unless another thread already replaced it."""
+        with self._lock:
+            if self._cached is not None and self._cached.value == stale:
+                self._cached = None
+
     def _fetch(self) -> _Token:
         start = self._exchanges.start()
-        try:
+
+        def failed() -> None:
+            self._exchanges.report("POST", TOKEN_PATH, None, start, {})
+
+        with translate_transport_errors(f"POST {TOKEN_PATH}", failed):
             response = self._http.post(
                 self.login_host + TOKEN_PATH,
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self._secret),
             )
-        except httpx.HTTPError as exc:
-            self._exchanges.report("POST", TOKEN_PATH, None, start, {})
-            raise TransportError(f"POST {TOKEN_PATH}: {type(exc).__name__}") from None
         self._exchanges.report("POST", TOKEN_PATH, response.status_code, start, response.headers)
         if not response.is_success:
             raise error_from_http(response.status_code, response.content, response.headers)

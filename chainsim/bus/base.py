@@ -11,8 +11,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from chainsim.clock import Clock
@@ -127,6 +128,56 @@ class TransportError(BusError):
     def retryable(self) -> bool:
         """The request may never have arrived; a versioned request is safe to repeat."""
         return True
+
+
+@contextmanager
+def translate_transport_errors(
+    where: str, on_error: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """Turn an httpx failure inside the block (no HTTP answer: refused, reset, timed out)
+    into `TransportError("<where>: <httpx error class>")`, the httpx error kept as its cause.
+
+    `on_error` runs first (a client reports the failed exchange with it). The one place
+    where chainsim maps transport errors; the REST bus, the token fetch and the SDK's
+    httpx client all send through it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        import httpx  # the caller sends with httpx: already loaded, free to import here
+
+        if not isinstance(exc, httpx.HTTPError):
+            raise
+        if on_error is not None:
+            on_error()
+        # one short line (what the CLI prints); the httpx error, with its detail, is the cause
+        raise TransportError(f"{where}: {type(exc).__name__}") from exc
+
+
+Credential = TypeVar("Credential")
+Result = TypeVar("Result")
+
+
+def reauthorized(
+    authorize: Callable[[], Credential],
+    call: Callable[[Credential], Result],
+    renew: Callable[[Credential], object],
+) -> Result:
+    """`call(authorize())`; after a 401 (`Unauthorized`), `renew(credential)` and call once more.
+
+    A token can be refused before its `expires_in` (revoked, or the org's clock ahead of
+    ours); a new one makes the same request valid. The Genesys SDK does the same for its
+    code-authorization tokens: on a 401 it refreshes once and repeats the call
+    (`ApiClient.__call_api` -> `handle_expired_access_token`). A second 401 reaches the
+    caller as `Unauthorized`; a refused token request (from `authorize`) is not retried.
+    The one re-auth rule, for the REST bus and the SDK's triggers bus.
+    """
+    credential = authorize()
+    try:
+        return call(credential)
+    except Unauthorized:
+        renew(credential)
+    return call(authorize())
 
 
 _BY_STATUS: dict[int, type[BusError]] = {

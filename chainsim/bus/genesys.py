@@ -28,6 +28,7 @@ from chainsim.bus.base import (
     TransportError,
     error_from_http,
     follow_pages,
+    reauthorized,
 )
 from chainsim.clock import Clock
 from chainsim.dialects.triggers import (
@@ -280,19 +281,22 @@ class TriggersBus:
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One SDK operation under a current token; a 401 re-acquires it once (`reauthorized`)."""
         from PureCloudPlatformClientV2.rest import ApiException
 
-        generation = self._credentials.ensure(self.api_client)
-        try:
-            return operation(*args, **kwargs)
-        except ApiException as exc:
-            if exc.status != 401:
+        def call(_generation: int) -> T:
+            try:
+                return operation(*args, **kwargs)
+            except ApiException as exc:
                 raise sdk_error(exc) from None
-        self._credentials.refresh(self.api_client, generation)
-        try:
-            return operation(*args, **kwargs)
-        except ApiException as exc:
-            raise sdk_error(exc) from None
+
+        def ensure() -> int:
+            return self._credentials.ensure(self.api_client)
+
+        def renew(generation: int) -> None:
+            self._credentials.refresh(self.api_client, generation)
+
+        return reauthorized(ensure, call, renew)
 
     def _wire(self, model: Any) -> dict[str, Any]:
         return self.api_client.sanitize_for_serialization(model) or {}

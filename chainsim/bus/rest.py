@@ -2,7 +2,8 @@
 
 Every exchange is reported to the observers (metrics, the pacer); every non-2xx answer
 becomes a `BusError` through `bus.base.error_from_http`; an httpx transport failure
-becomes `TransportError`. A 401 drops the cached token and the request is sent once more.
+becomes `TransportError` (`bus.base.translate_transport_errors`). A 401 drops the
+cached token and the request is sent once more (`bus.base.reauthorized`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from chainsim.bus.base import (
     BusError,
     ExchangeObserver,
     ExchangeObservers,
-    TransportError,
     error_from_http,
     follow_pages,
+    reauthorized,
+    translate_transport_errors,
 )
 from chainsim.clock import Clock
 from chainsim.model import Rule
@@ -106,28 +108,32 @@ class RestBus:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> httpx.Response:
-        for attempt in (1, 2):
-            token = self._auth.token()
-            start = self._exchanges.start()
-            try:
-                response = self._http.request(
-                    method,
-                    self.api_host + path,
-                    params=params,
-                    json=json,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-            except httpx.HTTPError as exc:
-                self._exchanges.report(method, path, None, start, {})
-                raise TransportError(f"{method} {path}: {type(exc).__name__}") from None
-            self._exchanges.report(method, path, response.status_code, start, response.headers)
-            if response.status_code == 401 and attempt == 1:
-                self._auth.invalidate()
-                continue
-            if not response.is_success:
-                raise error_from_http(response.status_code, response.content, response.headers)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        def send(token: str) -> httpx.Response:
+            return self._send(method, path, token, params, json)
+
+        return reauthorized(self._auth.token, send, self._auth.renew)
+
+    def _send(
+        self, method: str, path: str, token: str, params: dict[str, Any] | None, json: Any
+    ) -> httpx.Response:
+        """One exchange with bearer `token`; a non-2xx answer raises its `BusError`."""
+        start = self._exchanges.start()
+
+        def failed() -> None:
+            self._exchanges.report(method, path, None, start, {})
+
+        with translate_transport_errors(f"{method} {path}", failed):
+            response = self._http.request(
+                method,
+                self.api_host + path,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        self._exchanges.report(method, path, response.status_code, start, response.headers)
+        if not response.is_success:
+            raise error_from_http(response.status_code, response.content, response.headers)
+        return response
 
     def __repr__(self) -> str:
         return f"RestBus(api_host={self.api_host!r}, client_id={self._auth.client_id!r})"
