@@ -1,0 +1,159 @@
+"""Control endpoints of `fake serve`, on the API's own port (like moto's `/moto-api/`).
+
+- `GET  /_chainsim/health`: 200 `{"status": "ok"}`;
+- `GET  /_chainsim/state`: the stored rules, triggers (and scheduled triggers and
+  workflows when the bus has them) and request counters;
+- `POST /_chainsim/reset`: back to the state the server started with (seeded files);
+- `GET  /_chainsim/requests`: the request log (method, path, query, status, client, time).
+
+They bypass the fake's handler, so they are never authenticated, rate-limited, faulted
+or counted in `FakeBus.requests`. Genesys has no such endpoints: they are chainsim's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+import httpx
+
+from chainsim.fakebus.asgi import CONTROL_PREFIX, Served, error_response, new_context_id
+
+if TYPE_CHECKING:
+    from chainsim.fakebus.bus import FakeBus
+
+LOG_SIZE = 10_000  # entries kept by the request log (oldest dropped first)
+
+
+class RequestLog:
+    """The server's request log: the last `size` API requests; `out` gets one line each.
+
+    Every answer (control endpoints and protocol errors included) is printed to `out`;
+    control requests are not kept, so `/_chainsim/requests` shows the API traffic only.
+    """
+
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        *,
+        size: int = LOG_SIZE,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.out = out
+        self.wall = wall
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, served: Served) -> None:
+        """Stamp one answer with the wall-clock time (UTC), keep it and print it."""
+        stamp = datetime.fromtimestamp(self.wall(), UTC).isoformat(timespec="milliseconds")
+        entry = {
+            "method": served.method,
+            "path": served.path,
+            "query": served.query,
+            "status": served.status,
+            "client": served.client,
+            "time": stamp.replace("+00:00", "Z"),
+        }
+        if not served.control:
+            with self._lock:
+                self._entries.append(entry)
+        if self.out is not None:
+            target = served.path + (f"?{served.query}" if served.query else "")
+            line = f"{entry['time']} {served.client} {served.method} {target} {served.status}"
+            self.out.write(line.encode("ascii", "backslashreplace").decode("ascii") + "\n")
+            self.out.flush()
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The kept entries, oldest first (copies)."""
+        with self._lock:
+            return [dict(e) for e in self._entries]
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+
+def _optional(bus: FakeBus, name: str) -> list[Any] | None:
+    """A listing the bus may offer (`scheduled_triggers()`, `workflows()`), else None."""
+    found = getattr(bus, name, None)
+    if found is None:
+        return None
+    value = found() if callable(found) else found
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [v.model_dump(by_alias=True) if hasattr(v, "model_dump") else v for v in value]
+
+
+class Control:
+    """The control endpoints of one served `FakeBus`; `control(request) -> response`."""
+
+    def __init__(self, bus: FakeBus, log: RequestLog) -> None:
+        self.bus = bus
+        self.log = log
+        # the seeded state, restored by POST /_chainsim/reset
+        self._rules = bus.rules()
+        self._triggers = bus.triggers()
+        self._routes: dict[tuple[str, str], Callable[[], Any]] = {
+            ("GET", "health"): self.health,
+            ("GET", "state"): self.state,
+            ("POST", "reset"): self.reset,
+            ("GET", "requests"): self.requests,
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Answer one `/_chainsim/...` request (404 / 405 for anything else)."""
+        name = request.url.path[len(CONTROL_PREFIX) :]
+        action = self._routes.get((request.method, name))
+        if action is None:
+            allowed = any(n == name for _, n in self._routes)
+            status = 405 if allowed else 404
+            message = (
+                f"{request.method} is not allowed on {request.url.path}"
+                if allowed
+                else f"No control endpoint at {request.url.path}"
+            )
+            return error_response(status, message, new_context_id())
+        return httpx.Response(200, json=action())
+
+    def health(self) -> dict[str, Any]:
+        """The server answers."""
+        return {"status": "ok"}
+
+    def state(self) -> dict[str, Any]:
+        """Rules, triggers (scheduled triggers, workflows when present) and counters."""
+        bus = self.bus
+        records = list(bus.requests)
+        out: dict[str, Any] = {
+            "rules": [rule.to_wire() for rule in bus.rules()],
+            "triggers": bus.triggers(),
+        }
+        for key, name in (("scheduledTriggers", "scheduled_triggers"), ("workflows", "workflows")):
+            listing = _optional(bus, name)
+            if listing is not None:
+                out[key] = listing
+        out["requests"] = {
+            "total": len(records),
+            "byStatus": {str(k): v for k, v in sorted(Counter(r.status for r in records).items())},
+            "byMethod": dict(sorted(Counter(r.method for r in records).items())),
+        }
+        return out
+
+    def reset(self) -> dict[str, Any]:
+        """Back to the seeded state: rules, triggers, limiter, fault windows, both logs."""
+        bus = self.bus
+        with bus.state.lock:
+            bus.reset()
+            bus.seed_rules(self._rules)
+            bus.seed_triggers(self._triggers)
+        self.log.clear()
+        return {"status": "reset", "rules": len(self._rules), "triggers": len(self._triggers)}
+
+    def requests(self) -> dict[str, Any]:
+        """The request log, oldest first."""
+        return {"entities": self.log.entries()}
