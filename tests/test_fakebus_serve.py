@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -386,3 +387,77 @@ def test_concurrency_limit_answers_503_json() -> None:
                 break
         else:
             raise AssertionError("the server kept refusing after the first connection closed")
+
+
+# ------------------------------------------------------------------ the ASGI adapter
+
+
+def _call_app(app: Any, method: str = "GET") -> tuple[int, bytes]:
+    """Run one request through a FakeAsgi in a fresh event loop; (status, body)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/api/v2/x",
+        "raw_path": b"/api/v2/x",
+        "query_string": b"",
+        "headers": [(b"host", b"x")],
+        "client": ("127.0.0.1", 1),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+@pytest.mark.parametrize("may_block", [True, False])
+def test_the_handler_leaves_the_event_loop_only_when_it_may_block(may_block: bool) -> None:
+    """With latency (may_block) the handler runs in a worker thread, else on the loop."""
+    import threading
+
+    from chainsim.fakebus.asgi import FakeAsgi
+
+    threads: list[threading.Thread] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        threads.append(threading.current_thread())
+        return httpx.Response(200, json={})
+
+    app = FakeAsgi(handler, base_url="http://x", may_block=lambda: may_block)
+    assert _call_app(app) == (200, b"{}")
+    assert (threads[0] is not threading.main_thread()) == may_block
+
+
+def test_a_bug_in_the_handler_is_a_genesys_500() -> None:
+    """An exception in the handler answers 500 with a Genesys body, not a traceback."""
+    from chainsim.fakebus.asgi import FakeAsgi
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise KeyError("boom")
+
+    status, body = _call_app(FakeAsgi(handler, base_url="http://x", may_block=lambda: False))
+    assert status == 500
+    assert json.loads(body)["message"] == "fake bus error: KeyError"
+
+
+def test_a_served_bus_with_latency_uses_worker_threads() -> None:
+    """FakeServer marks a bus with injected latency as blocking (so it gets threads)."""
+    from chainsim.fakebus import FaultPlan
+    from chainsim.fakebus.faults import Latency
+    from chainsim.fakebus.server import FakeServer
+
+    bus = FakeBus(clock=VirtualClock())
+    server = FakeServer(bus)
+    try:
+        assert not server.app.may_block()
+        bus.faults = FaultPlan(latency=Latency(mean_ms=50))
+        assert server.app.may_block()
+    finally:
+        server.stop()

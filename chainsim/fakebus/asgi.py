@@ -190,21 +190,28 @@ class FakeAsgi:
         self, scope: Scope, receive: Receive, url: httpx.URL, control: Handler | None
     ) -> httpx.Response | None:
         """Read the body, then run the handler (or `control`) on the request."""
+        has_body = False
         for key, value in scope["headers"]:
-            if key == b"content-length" and int(value) > self.max_body:
-                return self.error(400, f"Content-Length must be 0..{self.max_body}", close=True)
-        try:
-            with anyio.fail_after(self.read_timeout):
-                body = await self._body(receive)
-        except TimeoutError:
-            message = f"The request body did not arrive within {self.read_timeout:g} s"
-            return self.error(408, message, close=True)
-        except _TooLarge:
-            return self.error(
-                400, f"The request body is larger than {self.max_body} bytes", close=True
-            )
-        if body is None:
-            return None
+            if key == b"content-length":
+                if int(value) > self.max_body:
+                    message = f"Content-Length must be 0..{self.max_body}"
+                    return self.error(400, message, close=True)
+                has_body = value != b"0"
+            elif key == b"transfer-encoding":
+                has_body = True
+        body: bytes | None = b""
+        if has_body:  # without Content-Length or chunked there is no body (RFC 9112 §6.3)
+            try:
+                with anyio.fail_after(self.read_timeout):
+                    body = await self._body(receive)
+            except TimeoutError:
+                message = f"The request body did not arrive within {self.read_timeout:g} s"
+                return self.error(408, message, close=True)
+            except _TooLarge:
+                message = f"The request body is larger than {self.max_body} bytes"
+                return self.error(400, message, close=True)
+            if body is None:
+                return None
         request = httpx.Request(scope["method"], url, headers=scope["headers"], content=body)
         target = control if control is not None else self.handler
         if control is None and self.may_block():

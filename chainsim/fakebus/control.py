@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 LOG_SIZE = 10_000  # entries kept by the request log (oldest dropped first)
 
 
+def _utc(at: float) -> str:
+    """`at` (Unix seconds) as ISO 8601 UTC with milliseconds, `Z` suffix."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 class RequestLog:
     """The server's request log: the last `size` API requests; `out` gets one line each.
 
@@ -45,33 +50,36 @@ class RequestLog:
     ) -> None:
         self.out = out
         self.wall = wall
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._entries: deque[tuple[Served, float]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     def add(self, served: Served) -> None:
-        """Stamp one answer with the wall-clock time (UTC), keep it and print it."""
-        stamp = datetime.fromtimestamp(self.wall(), UTC).isoformat(timespec="milliseconds")
-        entry = {
-            "method": served.method,
-            "path": served.path,
-            "query": served.query,
-            "status": served.status,
-            "client": served.client,
-            "time": stamp.replace("+00:00", "Z"),
-        }
+        """Keep one answer with the wall-clock time (unless a control request); print it."""
+        at = self.wall()
         if not served.control:
             with self._lock:
-                self._entries.append(entry)
+                self._entries.append((served, at))
         if self.out is not None:
             target = served.path + (f"?{served.query}" if served.query else "")
-            line = f"{entry['time']} {served.client} {served.method} {target} {served.status}"
+            line = f"{_utc(at)} {served.client} {served.method} {target} {served.status}"
             self.out.write(line.encode("ascii", "backslashreplace").decode("ascii") + "\n")
             self.out.flush()
 
     def entries(self) -> list[dict[str, Any]]:
-        """The kept entries, oldest first (copies)."""
+        """The kept entries, oldest first: method, path, query, status, client, time (UTC)."""
         with self._lock:
-            return [dict(e) for e in self._entries]
+            kept = list(self._entries)
+        return [
+            {
+                "method": s.method,
+                "path": s.path,
+                "query": s.query,
+                "status": s.status,
+                "client": s.client,
+                "time": _utc(at),
+            }
+            for s, at in kept
+        ]
 
     def clear(self) -> None:
         """Forget every entry."""
