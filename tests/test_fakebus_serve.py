@@ -461,3 +461,19 @@ def test_a_served_bus_with_latency_uses_worker_threads() -> None:
         assert server.app.may_block()
     finally:
         server.stop()
+
+
+def test_stopping_drops_a_connection_stuck_in_its_body() -> None:
+    """stop() does not wait out the read timeout of a client stuck mid-body."""
+    import time
+
+    from chainsim.fakebus.server import FakeServer
+
+    server = FakeServer(FakeBus(clock=VirtualClock()), read_timeout=60).start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab")
+        assert httpx.get(f"{server.base_url}/_chainsim/health").status_code == 200
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+        assert _read_all(sock) == b""
