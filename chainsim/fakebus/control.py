@@ -2,7 +2,8 @@
 
 - `GET  /_chainsim/health`: 200 `{"status": "ok"}`;
 - `GET  /_chainsim/state`: the stored rules, triggers (and scheduled triggers and
-  workflows when the bus has them) and request counters;
+  workflows when the bus has them: `FakeBus.scheduled()`, `.workflows()`) and request
+  counters;
 - `POST /_chainsim/reset`: back to the state the server started with (seeded files);
 - `GET  /_chainsim/requests`: the request log (method, path, query, status, client, time).
 
@@ -87,15 +88,15 @@ class RequestLog:
             self._entries.clear()
 
 
-def _optional(bus: FakeBus, name: str) -> list[Any] | None:
-    """A listing the bus may offer (`scheduled_triggers()`, `workflows()`), else None."""
-    found = getattr(bus, name, None)
-    if found is None:
-        return None
-    value = found() if callable(found) else found
-    if isinstance(value, dict):
-        value = list(value.values())
-    return [v.model_dump(by_alias=True) if hasattr(v, "model_dump") else v for v in value]
+def _listing(bus: FakeBus, name: str) -> list[dict[str, Any]] | None:
+    """`bus.<name>()` when the bus has that listing (`scheduled`, `workflows`), else None."""
+    method = getattr(bus, name, None)
+    return list(method()) if callable(method) else None
+
+
+def _seedable(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wire entities as seeds: without the `selfUri` the listing adds."""
+    return [{k: v for k, v in e.items() if k != "selfUri"} for e in entities]
 
 
 class Control:
@@ -106,7 +107,9 @@ class Control:
         self.log = log
         # the seeded state, restored by POST /_chainsim/reset
         self._rules = bus.rules()
-        self._triggers = bus.triggers()
+        self._triggers = _seedable(bus.triggers())
+        scheduled = _listing(bus, "scheduled")
+        self._scheduled = _seedable(scheduled) if scheduled is not None else None
         self._routes: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "health"): self.health,
             ("GET", "state"): self.state,
@@ -141,8 +144,8 @@ class Control:
             "rules": [rule.to_wire() for rule in bus.rules()],
             "triggers": bus.triggers(),
         }
-        for key, name in (("scheduledTriggers", "scheduled_triggers"), ("workflows", "workflows")):
-            listing = _optional(bus, name)
+        for key, name in (("scheduledTriggers", "scheduled"), ("workflows", "workflows")):
+            listing = _listing(bus, name)
             if listing is not None:
                 out[key] = listing
         out["requests"] = {
@@ -159,8 +162,13 @@ class Control:
             bus.reset()
             bus.seed_rules(self._rules)
             bus.seed_triggers(self._triggers)
+            if self._scheduled is not None:
+                getattr(bus, "seed_scheduled")(self._scheduled)  # noqa: B009 (newer FakeBus)
         self.log.clear()
-        return {"status": "reset", "rules": len(self._rules), "triggers": len(self._triggers)}
+        out = {"status": "reset", "rules": len(self._rules), "triggers": len(self._triggers)}
+        if self._scheduled is not None:
+            out["scheduledTriggers"] = len(self._scheduled)
+        return out
 
     def requests(self) -> dict[str, Any]:
         """The request log, oldest first."""
