@@ -84,17 +84,19 @@ app.add_typer(fake_app, name="fake")
 @fake_app.command("serve")
 @bad_input_exits_2
 def fake_serve(
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port on 127.0.0.1"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0: any free)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
     rules: Path | None = typer.Option(None, "--rules", help="EventBridge rules to seed"),
     triggers: Path | None = typer.Option(None, "--triggers", help="triggers (SDK wire JSON)"),
     faults: Path | None = typer.Option(None, "--faults", help="faults file (YAML)"),
     client: list[str] = typer.Option([], "--client", help="ID:SECRET (repeatable)"),
     grant: list[str] = typer.Option([], "--grant", help="ID=PERM[,PERM...] (repeatable)"),
     workflows: Path | None = typer.Option(None, "--workflows", help="[{id, name, published}]"),
+    log: bool = typer.Option(False, "--log", help="one line per request on stderr"),
 ) -> None:
-    """Serve the fake bus (both dialects and /oauth/token) on 127.0.0.1 until stopped."""
-    import signal
-    import threading
+    """Serve the fake bus (both dialects, /oauth/token, /_chainsim/) on uvicorn until stopped."""
+    import errno
+    import socket
 
     from chainsim.clock import SystemClock
     from chainsim.fakebus.bus import load_bus
@@ -111,17 +113,17 @@ def fake_serve(
         workflows=workflows,
     )
     try:
-        server = FakeServer(bus.handler, port=port)
-    except OSError as exc:
+        server = FakeServer(bus, port=port, host=host, log=sys.stderr if log else None)
+    except (socket.gaierror, OSError) as exc:
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise fail(f"--host {host}: {exc.strerror or exc}") from None
         raise fail(f"--port {port}: {exc.strerror or exc}") from None
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with server:
-        typer.echo(f"listening on {server.base_url}")
+
+    def ready(base_url: str) -> None:
+        typer.echo(f"listening on {base_url}")
         sys.stdout.flush()
-        while not stop.wait(3600):
-            pass
+
+    server.run(ready)  # returns on SIGINT / SIGTERM
 
 
 # ------------------------------------------------------------- validate / simulate

@@ -185,7 +185,7 @@ class FakeBus:
         """Serve the handler on loopback HTTP; yields the base URL `http://127.0.0.1:N`."""
         from chainsim.fakebus.server import FakeServer
 
-        with FakeServer(self.handler, port=port, host=host) as server:
+        with FakeServer(self, port=port, host=host) as server:
             yield server.base_url
 
 
