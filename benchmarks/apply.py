@@ -7,15 +7,24 @@
    2/4/8 s backoff, 3 tries, no pacing) and how many updates it lost; and the same loop
    with `version` added, to show what pacing saves.
 2. 100 ms latency per request, no rate limit: `concurrency=8` vs `concurrency=1`.
+3. Scale: unthrottled `chainsim apply --bus fake` (the CLI's own runner, with its
+   audit log, journal and report) of 2,000 and 8,000 updates: the wall time of each and
+   their ratio (linear is 4; target: 8,000 in under 15 s, ratio <= 4.4).
 
-Run: `python benchmarks/apply.py [--updates N]`. Everything runs on a VirtualClock, so
-the figures are deterministic and the run takes seconds of wall time.
+Run: `python benchmarks/apply.py [--updates N] [--scale 2000,8000] [--only-scale]`.
+Everything runs on a VirtualClock, so the virtual-time figures are deterministic; the
+scale run measures real wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -127,11 +136,62 @@ def run_seed_style(n: int, faults: FaultPlan, *, with_version: bool) -> dict[str
     }
 
 
+def run_cli_apply(n: int, workdir: Path) -> dict[str, Any]:
+    """`chainsim apply PLAN --bus fake --inventory INV --faults UNTHROTTLED` of `n` updates."""
+    from chainsim.commands import ApplyOptions, BusOptions, run_apply
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    inv, plan_file, faults = (workdir / name for name in ("inv.json", "plan.json", "faults.json"))
+    inv.write_text(json.dumps(inventory(n)), encoding="utf-8")
+    plan_file.write_text(plan(n).model_dump_json(exclude_none=True), encoding="utf-8")
+    faults.write_text(json.dumps({"rate_limit": {"requests": 10**9, "per_seconds": 1}}))
+    options = BusOptions(bus="fake", inventory=inv, faults=faults)
+    apply = ApplyOptions(
+        audit=workdir / "audit.jsonl",
+        spool=workdir / "spool.jsonl",
+        journal=workdir / "journal.json",
+        report=workdir / "report.json",
+    )
+    wall = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # the table is rendered, not shown
+        code = run_apply(plan_file, options, apply)
+    wall = time.perf_counter() - wall
+    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+    return {"exit": code, "status": report["status"], "wall": wall}
+
+
+def scale(sizes: list[int]) -> None:
+    """Print the wall time of each CLI apply and the ratio of the last to the first."""
+    print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
+    walls = []
+    with tempfile.TemporaryDirectory(prefix="chainsim-bench-") as tmp:
+        for n in sizes:
+            row = run_cli_apply(n, Path(tmp) / str(n))
+            walls.append(row["wall"])
+            print(
+                f"{n:>7} updates: {row['wall']:7.2f} s  status {row['status']} (exit {row['exit']})"
+            )
+    if len(walls) > 1:
+        expected = sizes[-1] / sizes[0]
+        print(
+            f"ratio {sizes[-1]}/{sizes[0]}: {walls[-1] / walls[0]:.2f} "
+            f"(linear {expected:g}; target <= {expected * 1.1:g}); "
+            f"target {sizes[-1]} in < 15 s: {'yes' if walls[-1] < 15 else 'NO'}"
+        )
+
+
 def main() -> None:
-    """Print both comparisons."""
+    """Print the comparisons and the scale run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=1000)
-    n = parser.parse_args().updates
+    parser.add_argument("--scale", default="2000,8000", help="comma-separated sizes")
+    parser.add_argument("--only-scale", action="store_true")
+    args = parser.parse_args()
+    n = args.updates
+    sizes = [int(x) for x in args.scale.split(",") if x.strip()]
+    if args.only_scale:
+        scale(sizes)
+        return
 
     limited = FaultPlan()  # Genesys default: 300 requests / 60 s per client
     capacity, rate = (
@@ -173,6 +233,7 @@ def main() -> None:
     speedup = one["makespan"] / eight["makespan"]
     print(f"concurrency 1: {one['makespan']:.2f} s   concurrency 8: {eight['makespan']:.2f} s")
     print(f"speedup {speedup:.2f}x (target >= 6x); lost updates {one['lost']} / {eight['lost']}")
+    scale(sizes)
 
 
 if __name__ == "__main__":

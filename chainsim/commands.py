@@ -286,8 +286,7 @@ def run_apply(plan_path: Path, options: BusOptions, apply: ApplyOptions) -> int:
             orch = Orchestrator(
                 backend.bus,
                 clock=backend.clock,
-                dead_letter=sink,
-                callback=notifier,
+                sinks=lambda _plan: (sink, notifier),
                 audit=AuditLog(apply.audit, clock=backend.clock),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,

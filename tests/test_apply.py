@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chainsim.apply import Orchestrator
+from chainsim.apply import Journal, Orchestrator
 from chainsim.audit import verify
 from chainsim.callbacks import SIGNATURE_HEADER, CallbackNotifier, verify_signature
 from chainsim.deadletter import read_spool
@@ -131,6 +131,11 @@ def test_no_atomic_leaves_a_partial_result_described_rule_by_rule(tmp_path: Path
     assert len(spool) == 1
 
 
+def _journal(tmp: Path) -> dict[str, Any]:
+    """The rig's journal as `Journal.load` replays it."""
+    return Journal(tmp / "journal.json").load() or {}
+
+
 class Killed(BaseException):
     """Stands for the process being killed."""
 
@@ -160,7 +165,7 @@ def test_kill_mid_apply_then_resume_finishes_consistently(tmp_path: Path) -> Non
     with rig(tmp_path, rules) as r:
         with pytest.raises(Killed):
             r.orchestrator(KillAfter(r.bus(), 2)).apply(plan)
-        journal = json.loads((tmp_path / "journal.json").read_text())
+        journal = _journal(tmp_path)
         assert journal["status"] == "applying" and journal["order"] == ["r0", "r2"]
         with pytest.raises(InputError, match="resume"):
             r.orchestrator().apply(plan)
@@ -177,7 +182,7 @@ def test_kill_mid_apply_then_resume_finishes_consistently(tmp_path: Path) -> Non
     ]
     for i in range(0, 7, 2):
         assert applied_links(final[f"r{i}"]) == {f"r{i + 1}"}
-    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "applied"
+    assert _journal(tmp_path)["status"] == "applied"
     assert verify(tmp_path / "audit.jsonl").ok
 
 
@@ -218,7 +223,7 @@ def test_kill_during_rollback_then_resume_finishes_the_rollback(tmp_path: Path) 
         before = r.contents()
         with pytest.raises(Killed):
             r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
-        assert json.loads((tmp_path / "journal.json").read_text())["status"] == "rolling_back"
+        assert _journal(tmp_path)["status"] == "rolling_back"
         result = r.orchestrator().resume()
         assert r.contents() == before
     assert result.status == "rolled_back"
@@ -358,6 +363,9 @@ def test_an_endless_listing_fails_the_run_instead_of_hanging(
         def list_page(self, token: str | None) -> tuple[list[Rule], str]:
             self.pages += 1
             return [], f"t{self.pages}"
+
+        def add_observer(self, observer: Any) -> None:
+            """No HTTP, nothing to observe."""
 
     monkeypatch.setattr(chainsim.bus.base, "MAX_PAGES", 50)
     from chainsim.clock import VirtualClock
