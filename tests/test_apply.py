@@ -386,3 +386,50 @@ def test_conflicts_on_every_attempt_dead_letter_with_the_buss_code(tmp_path: Pat
     assert result.status == "failed" and result.dead_letters == 1
     letter = read_spool(tmp_path / "spool.jsonl")[0]
     assert (letter.status, letter.code) == (409, "conflict")
+
+
+def test_sinks_are_built_per_plan_by_the_injected_factory(tmp_path: Path) -> None:
+    """`sinks(plan)` gives the run's dead-letter sink and callback; explicit ones win."""
+    from chainsim.deadletter import DeadLetterSink
+
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        hook = r.router.post(CALLBACK_URL).mock(return_value=httpx.Response(200))
+        built: list[Any] = []
+
+        def sinks(given: Any) -> tuple[Any, Any]:
+            built.append(given)
+            sink = DeadLetterSink(url=None, spool=tmp_path / "from-factory.jsonl")
+            return sink, CallbackNotifier(CALLBACK_URL, "s3cret", http=r.http)
+
+        result = r.orchestrator(dead_letter=None, sinks=sinks).apply(plan)
+        assert built == [plan] and hook.call_count == 1
+        assert result.callback is not None and result.callback["delivered"] is True
+        assert [x.rule_id for x in read_spool(tmp_path / "from-factory.jsonl")] == ["b"]
+        explicit = DeadLetterSink(url=None, spool=tmp_path / "explicit.jsonl")
+        r.orchestrator(dead_letter=explicit, sinks=sinks, journal_path=None).apply(plan)
+    assert [x.rule_id for x in read_spool(tmp_path / "explicit.jsonl")] == ["b"]
+    assert len(read_spool(tmp_path / "from-factory.jsonl")) == 1
+
+
+def test_without_sinks_letters_go_to_the_default_spool_and_no_callback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sinks: a spool-only sink at the default spool path; the plan's URLs are not used."""
+    from chainsim.deadletter import DEFAULT_SPOOL
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CB_SECRET", "s3cret")
+    plan = plan_of(
+        ("a", "b"),
+        ("c", "d"),
+        ("b", "c"),
+        dead_letter={"url": DLQ_URL},
+        callback={"url": CALLBACK_URL, "secret_env": "CB_SECRET"},
+    )
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        dlq = r.router.post(DLQ_URL).mock(return_value=httpx.Response(202))
+        result = r.orchestrator(dead_letter=None).apply(plan)
+    assert dlq.call_count == 0
+    assert [x.rule_id for x in read_spool(tmp_path / DEFAULT_SPOOL)] == ["b"]
+    assert result.callback is not None and result.callback["delivered"] is False
