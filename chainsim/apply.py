@@ -42,11 +42,11 @@ from chainsim.plan import (
     compute_changes,
     merger_for,
     overlay,
-    same_content,
 )
 from chainsim.results import ApplyResult, RuleOutcome, Status
+from chainsim.resume import reconcile
 from chainsim.retry import Pacer, RetryPolicy
-from chainsim.rollback import DEFAULT_RESTORE_DEADLINE, Rollback
+from chainsim.rollback import DEFAULT_RESTORE_DEADLINE, Rollback, half_applied
 from chainsim.workers import run_workers
 
 __all__ = [
@@ -235,7 +235,7 @@ class Orchestrator:
         if resume_status is not None:
             self.metrics.begin_step("resume")
             self.journal.adopt(self.journal.load() or {})
-            prior = self._reconcile_writing(prior, outcomes)
+            prior = reconcile(self.journal, prior, outcomes, self.inventory)
         if resume_status == "rolling_back":
             return finish(self._rollback(prior, outcomes, letters))
 
@@ -303,37 +303,6 @@ class Orchestrator:
             if row.outcome == "pending":
                 row.outcome = "skipped"
         return finish(status)
-
-    def _reconcile_writing(
-        self, prior: list[Applied], outcomes: dict[str, RuleOutcome]
-    ) -> list[Applied]:
-        """On resume: a PUT in flight when the run died may have landed; record it if so.
-
-        Every rule still `writing` in the journal (sent, or only intended) is checked
-        against one listing of the bus.
-        """
-        known = {item.rule_id for item in prior}
-        pending = {
-            rule_id: entry
-            for rule_id, entry in self.journal.entries.items()
-            if entry.get("state") == "writing" and rule_id not in known
-        }
-        on_bus = {rule.id: rule for rule in self.inventory()} if pending else {}
-        for rule_id, entry in pending.items():
-            base, target = Rule.model_validate(entry["base"]), Rule.model_validate(entry["target"])
-            fields = list(entry["fields"])
-            current = on_bus.get(rule_id)
-            if current is not None and same_content(overlay(current, target, fields), current):
-                item = Applied(rule_id, base, fields)
-                prior.append(item)
-                self.journal.applied(item)
-                row = outcomes.setdefault(rule_id, RuleOutcome(rule_id))
-                row.outcome, row.version_before, row.version_after = (
-                    "applied",
-                    base.version,
-                    current.version,
-                )
-        return prior
 
     def _apply_all(
         self, changes: ChangeSet, index: PlanIndex, outcomes: dict[str, RuleOutcome]
@@ -427,7 +396,7 @@ class Orchestrator:
         if self.journal.active:
             self.journal.status(status)
         if error is None and status == "failed":
-            error = _half_applied(outcomes)
+            error = half_applied(outcomes)
         result = ApplyResult(
             run_id=run_id,
             status=status,
@@ -474,12 +443,3 @@ class Orchestrator:
         return (
             f"Orchestrator(bus={self.bus!r}, atomic={self.atomic}, concurrency={self.concurrency})"
         )
-
-
-def _half_applied(outcomes: dict[str, RuleOutcome]) -> str | None:
-    """The report's error when a rollback left rules changed: which, and why."""
-    stuck = [row for row in outcomes.values() if row.outcome == "rollback_failed"]
-    if not stuck:
-        return None
-    named = "; ".join(f"{row.id}: {row.error}" for row in stuck)
-    return f"half-applied: {len(stuck)} rule(s) could not be restored ({named})"

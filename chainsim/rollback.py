@@ -71,3 +71,12 @@ class Rollback:
         restore = partial(overlay, source=item.base, fields=item.fields)
         stored, _ = conv.converge(current, restore, row, deadline=deadline)
         return stored
+
+
+def half_applied(outcomes: dict[str, RuleOutcome]) -> str | None:
+    """The report's error when a rollback left rules changed: which, and why."""
+    stuck = [row for row in outcomes.values() if row.outcome == "rollback_failed"]
+    if not stuck:
+        return None
+    named = "; ".join(f"{row.id}: {row.error}" for row in stuck)
+    return f"half-applied: {len(stuck)} rule(s) could not be restored ({named})"
