@@ -11,6 +11,9 @@
    audit log, journal and report) of 2,000 and 8,000 updates: the wall time of each and
    their ratio (linear is 4; target: 8,000 in under 15 s, ratio <= 4.4).
 
+4. `--contention N`: N seeded atomic runs whose PUTs meet a concurrent writer 90% of
+   the time (409s) and whose last update the bus refuses: how many end half-applied.
+
 Run: `python benchmarks/apply.py [--updates N] [--scale 2000,8000] [--only-scale]`.
 Everything runs on a VirtualClock, so the virtual-time figures are deterministic; the
 scale run measures real wall time.
@@ -33,6 +36,7 @@ from chainsim.apply import Orchestrator
 from chainsim.bus.auth import ClientCredentials
 from chainsim.bus.rest import RULES_PATH, RestBus
 from chainsim.clock import VirtualClock
+from chainsim.deadletter import DeadLetterSink
 from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST, FakeBus
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import ChainLink, ChainPlan, Rule
@@ -160,6 +164,46 @@ def run_cli_apply(n: int, workdir: Path) -> dict[str, Any]:
     return {"exit": code, "status": report["status"], "wall": wall}
 
 
+def contention(runs: int) -> None:
+    """Seeded atomic runs under 90% concurrent-writer 409s: how many end half-applied."""
+    rules = [
+        {
+            "id": x,
+            "name": x,
+            "eventType": f"type.{x}",
+            "filters": {"attributes": ["callerId", "queueId"]},
+        }
+        for x in "abcd"
+    ]
+    links = [("a", "b"), ("c", "d"), ("b", "c")]  # the third breaks max_depth 2: rollback
+    chain = ChainPlan(
+        links=[
+            ChainLink(source=s, destination=d, event_type=f"type.{s}", preserve=["queueId"])
+            for s, d in links
+        ]
+    )
+    ends: dict[str, int] = {}
+    half = 0
+    for seed in range(runs):
+        clock = VirtualClock()
+        faults = FaultPlan.model_validate({"seed": seed, "conflicts": {"fraction": 0.9}})
+        fake = FakeBus(clock=clock, faults=faults, max_depth=2)
+        fake.seed_rules(rules)
+        with tempfile.TemporaryDirectory() as tmp, fake.mock(), httpx.Client() as http:
+            auth = ClientCredentials(
+                "chainsim", "chainsim-secret", login_host=DEFAULT_LOGIN_HOST, http=http, clock=clock
+            )
+            bus = RestBus(http, auth, api_host=DEFAULT_API_HOST, clock=clock)
+            orch = Orchestrator(bus, clock=clock, journal_path=Path(tmp) / "j.json")
+            orch.dead_letter = DeadLetterSink(url=None, spool=Path(tmp) / "spool.jsonl")
+            result = orch.apply(chain)
+        ends[result.status] = ends.get(result.status, 0) + 1
+        written = {r.id for r in fake.rules() if r.links()}
+        half += bool(written) and result.status != "applied"
+    print(f"\n== {runs} seeded atomic runs, 90% of PUTs meet a concurrent writer (409)")
+    print(f"final status: {ends}; half-applied buses: {half} (target 0)")
+
+
 def scale(sizes: list[int]) -> None:
     """Print the wall time of each CLI apply and the ratio of the last to the first."""
     print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
@@ -186,7 +230,11 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--scale", default="2000,8000", help="comma-separated sizes")
     parser.add_argument("--only-scale", action="store_true")
+    parser.add_argument("--contention", type=int, default=0, help="seeded 409-storm runs")
     args = parser.parse_args()
+    if args.contention:
+        contention(args.contention)
+        return
     n = args.updates
     sizes = [int(x) for x in args.scale.split(",") if x.strip()]
     if args.only_scale:

@@ -144,6 +144,7 @@ class Journal:
             self._header = {k: data[k] for k in ("run_id", "status", "atomic") if k in data}
             self._order = list(data.get("order", []))
             self._entries = {k: dict(v) for k, v in data.get("rules", {}).items()}
+            self._intents = {}
             if self.path is None or not self._header:
                 return
             if data.get("version") == VERSION:
@@ -165,7 +166,7 @@ class Journal:
             return
         with self._lock:
             self._header = {"run_id": run_id, "status": "applying", "atomic": atomic}
-            self._order, self._entries = [], {}
+            self._order, self._entries, self._intents = [], {}, {}
             self._open(truncate=True)
             plan_json = json.loads(plan.model_dump_json(exclude_none=True))
             self._append({"k": "begin", "version": VERSION, **self._header, "plan": plan_json})

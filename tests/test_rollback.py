@@ -140,13 +140,15 @@ def test_a_restore_that_never_lands_stops_at_its_deadline(tmp_path: Path) -> Non
     assert len(letters) == 2 and all("deadline passed" in x.message for x in letters)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_heavy_409_contention_never_ends_half_applied(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "concurrency"), [(s, 1) for s in range(16)] + [(16, 3)])
+def test_heavy_409_contention_never_ends_half_applied(
+    tmp_path: Path, seed: int, concurrency: int
+) -> None:
     """Concurrent writers on 90% of PUTs: the chain ends whole or rolled back, never half."""
     faults = FaultPlan.model_validate({"seed": seed, "conflicts": {"fraction": 0.9}})
     with rig(tmp_path, RULES, faults, max_depth=2) as r:
         before = {k: _owned(v) for k, v in r.contents().items()}
-        result = r.orchestrator().apply(FAILING_LAST)
+        result = r.orchestrator(concurrency=concurrency).apply(FAILING_LAST)
         after = {k: _owned(v) for k, v in r.contents().items()}
     assert result.status in ("rolled_back", "failed")
     assert after == before  # the description a concurrent writer set is theirs to keep
