@@ -156,12 +156,12 @@ def run_cli_apply(n: int, workdir: Path) -> dict[str, Any]:
         journal=workdir / "journal.json",
         report=workdir / "report.json",
     )
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):  # the table is rendered, not shown
         code = run_apply(plan_file, options, apply)
-    wall = time.perf_counter() - wall
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
-    return {"exit": code, "status": report["status"], "wall": wall}
+    return {"exit": code, "status": report["status"], "wall": wall, "cpu": cpu}
 
 
 def contention(runs: int) -> None:
@@ -207,18 +207,21 @@ def contention(runs: int) -> None:
 def scale(sizes: list[int]) -> None:
     """Print the wall time of each CLI apply and the ratio of the last to the first."""
     print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
-    walls = []
+    walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="chainsim-bench-") as tmp:
         for n in sizes:
             row = run_cli_apply(n, Path(tmp) / str(n))
             walls.append(row["wall"])
+            cpus.append(row["cpu"])
             print(
-                f"{n:>7} updates: {row['wall']:7.2f} s  status {row['status']} (exit {row['exit']})"
+                f"{n:>7} updates: {row['wall']:7.2f} s wall, {row['cpu']:7.2f} s CPU"
+                f"  status {row['status']} (exit {row['exit']})"
             )
     if len(walls) > 1:
         expected = sizes[-1] / sizes[0]
         print(
-            f"ratio {sizes[-1]}/{sizes[0]}: {walls[-1] / walls[0]:.2f} "
+            f"ratio {sizes[-1]}/{sizes[0]}: {walls[-1] / walls[0]:.2f} wall, "
+            f"{cpus[-1] / cpus[0]:.2f} CPU "
             f"(linear {expected:g}; target <= {expected * 1.1:g}); "
             f"target {sizes[-1]} in < 15 s: {'yes' if walls[-1] < 15 else 'NO'}"
         )
