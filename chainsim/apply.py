@@ -229,8 +229,9 @@ class Orchestrator:
         letters = LetterBox(run_id, sink, self.clock, self._audit, self.letters_deadline)
         index = PlanIndex.of(plan)
         outcomes: dict[str, RuleOutcome] = {}
-        finish = partial(self._finish, run_id, plan, outcomes=outcomes, letters=letters)
-        finish = partial(finish, notifier=notifier)
+        finish = partial(
+            self._finish, run_id, plan, outcomes=outcomes, letters=letters, notifier=notifier
+        )
 
         if resume_status is not None:
             self.metrics.begin_step("resume")
