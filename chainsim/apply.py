@@ -321,8 +321,9 @@ class Orchestrator:
             with self._lock:
                 applied.append(item)
 
-        def one(change: Change) -> None:
+        def one(planned: tuple[Change, list[str]]) -> None:
             nonlocal done
+            change, fields = planned
             row = outcomes[change.rule_id]
             assert change.before is not None  # an update has a rule before it
             try:
@@ -331,6 +332,7 @@ class Orchestrator:
                     lambda fresh: self.merger.desired(fresh, index),
                     row,
                     on_applied=record,
+                    planned=(change.after, fields),
                 )
             except Failed as failure:
                 row.outcome, row.error = "failed", str(failure.error)
@@ -363,8 +365,9 @@ class Orchestrator:
                 if self.progress is not None:
                     self.progress(done, total)
 
-        self.journal.intend((c.before, c.fields, c.after) for c in todo if c.before is not None)
-        run_workers(todo, one, workers=self.concurrency, clock=self.clock, stop=stop)
+        work = [(change, change.fields) for change in todo]
+        self.journal.intend((c.before, f, c.after) for c, f in work if c.before is not None)
+        run_workers(work, one, workers=self.concurrency, clock=self.clock, stop=stop)
         return applied, failures
 
     def _rollback(

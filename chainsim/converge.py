@@ -117,9 +117,12 @@ class Converger:
         *,
         on_applied: Callable[[Applied], None] | None = None,
         deadline: float | None = None,
+        planned: tuple[Rule, list[str]] | None = None,
     ) -> tuple[Rule, Rule | None]:
         """Write `make_target(current)` with a versioned PUT; on 409 re-read and re-merge.
 
+        `planned` is the first round's (target, changed fields) when the caller has
+        already merged and diffed `current` (a ChangeSet's update: it differs).
         Returns (stored rule, the base it was merged onto), or (current, None) when the
         rule already holds its target. Raises `Failed` when the write fails for good.
         """
@@ -127,20 +130,22 @@ class Converger:
         conflict: Conflict | None = None
         sent = False
         last_base: Rule | None = None
-        target = make_target(current)
-        fields: list[str] = []
+        target, fields = planned if planned is not None else (make_target(current), [])
         rounds = 0
         last_error: BusError | None = None
         while True:
             if rounds:
                 target = make_target(current)
-            if same_content(current, target):
+            if rounds == 0 and planned is not None:
+                pass  # planned: merged and diffed already, and not yet the rule's content
+            elif same_content(current, target):
                 if sent and last_base is not None:  # our earlier PUT landed but its answer was lost
                     if on_applied is not None:
                         on_applied(Applied(current.id, last_base, fields))
                     return current, last_base
                 return current, None
-            fields = changed_fields(current, target)
+            else:
+                fields = changed_fields(current, target)
             self.journal.writing(current.id, current, fields, target)
             sent, last_base = True, current
 
