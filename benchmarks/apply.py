@@ -7,15 +7,27 @@
    2/4/8 s backoff, 3 tries, no pacing) and how many updates it lost; and the same loop
    with `version` added, to show what pacing saves.
 2. 100 ms latency per request, no rate limit: `concurrency=8` vs `concurrency=1`.
+3. Scale: unthrottled `chainsim apply --bus fake` (the CLI's own runner, with its
+   audit log, journal and report) of 2,000 and 8,000 updates: the wall time of each and
+   their ratio (linear is 4; target: 8,000 in under 15 s, ratio <= 4.4).
 
-Run: `python benchmarks/apply.py [--updates N]`. Everything runs on a VirtualClock, so
-the figures are deterministic and the run takes seconds of wall time.
+4. `--contention N`: N seeded atomic runs whose PUTs meet a concurrent writer 90% of
+   the time (409s) and whose last update the bus refuses: how many end half-applied.
+
+Run: `python benchmarks/apply.py [--updates N] [--scale 2000,8000] [--only-scale]`.
+Everything runs on a VirtualClock, so the virtual-time figures are deterministic; the
+scale run measures real wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +36,7 @@ from chainsim.apply import Orchestrator
 from chainsim.bus.auth import ClientCredentials
 from chainsim.bus.rest import RULES_PATH, RestBus
 from chainsim.clock import VirtualClock
+from chainsim.deadletter import DeadLetterSink
 from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_LOGIN_HOST, FakeBus
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import ChainLink, ChainPlan, Rule
@@ -127,11 +140,118 @@ def run_seed_style(n: int, faults: FaultPlan, *, with_version: bool) -> dict[str
     }
 
 
+def run_cli_apply(n: int, workdir: Path) -> dict[str, Any]:
+    """`chainsim apply PLAN --bus fake --inventory INV --faults UNTHROTTLED` of `n` updates."""
+    try:  # the CLI's runner: chainsim.runners behind the front hall, else chainsim.commands
+        from chainsim.runners import ApplyOptions, run_apply
+        from chainsim.session import Target as Where
+    except ImportError:
+        from chainsim.commands import ApplyOptions, run_apply  # type: ignore[no-redef]
+        from chainsim.commands import BusOptions as Where  # type: ignore[no-redef]
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    inv, plan_file, faults = (workdir / name for name in ("inv.json", "plan.json", "faults.json"))
+    inv.write_text(json.dumps(inventory(n)), encoding="utf-8")
+    plan_file.write_text(plan(n).model_dump_json(exclude_none=True), encoding="utf-8")
+    faults.write_text(json.dumps({"rate_limit": {"requests": 10**9, "per_seconds": 1}}))
+    options = Where(bus="fake", inventory=inv, faults=faults)
+    apply = ApplyOptions(
+        audit=workdir / "audit.jsonl",
+        spool=workdir / "spool.jsonl",
+        journal=workdir / "journal.json",
+        report=workdir / "report.json",
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):  # the table is rendered, not shown
+        code = run_apply(plan_file, options, apply)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+    return {"exit": code, "status": report["status"], "wall": wall, "cpu": cpu}
+
+
+def contention(runs: int) -> None:
+    """Seeded atomic runs under 90% concurrent-writer 409s: how many end half-applied."""
+    rules = [
+        {
+            "id": x,
+            "name": x,
+            "eventType": f"type.{x}",
+            "filters": {"attributes": ["callerId", "queueId"]},
+        }
+        for x in "abcd"
+    ]
+    links = [("a", "b"), ("c", "d"), ("b", "c")]  # the third breaks max_depth 2: rollback
+    chain = ChainPlan(
+        links=[
+            ChainLink(source=s, destination=d, event_type=f"type.{s}", preserve=["queueId"])
+            for s, d in links
+        ]
+    )
+    ends: dict[str, int] = {}
+    half = 0
+    for seed in range(runs):
+        clock = VirtualClock()
+        faults = FaultPlan.model_validate({"seed": seed, "conflicts": {"fraction": 0.9}})
+        fake = FakeBus(clock=clock, faults=faults, max_depth=2)
+        fake.seed_rules(rules)
+        with tempfile.TemporaryDirectory() as tmp, fake.mock(), httpx.Client() as http:
+            auth = ClientCredentials(
+                "chainsim", "chainsim-secret", login_host=DEFAULT_LOGIN_HOST, http=http, clock=clock
+            )
+            bus = RestBus(http, auth, api_host=DEFAULT_API_HOST, clock=clock)
+            orch = Orchestrator(bus, clock=clock, journal_path=Path(tmp) / "j.json")
+            orch.dead_letter = DeadLetterSink(url=None, spool=Path(tmp) / "spool.jsonl")
+            result = orch.apply(chain)
+        ends[result.status] = ends.get(result.status, 0) + 1
+        written = {r.id for r in fake.rules() if r.links()}
+        half += bool(written) and result.status != "applied"
+    print(f"\n== {runs} seeded atomic runs, 90% of PUTs meet a concurrent writer (409)")
+    print(f"final status: {ends}; half-applied buses: {half} (target 0)")
+
+
+def scale(sizes: list[int]) -> None:
+    """Print the wall time of each CLI apply and the ratio of the last to the first."""
+    print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
+    walls, cpus = [], []
+    with tempfile.TemporaryDirectory(prefix="chainsim-bench-") as tmp:
+        for n in sizes:
+            row = run_cli_apply(n, Path(tmp) / str(n))
+            walls.append(row["wall"])
+            cpus.append(row["cpu"])
+            print(
+                f"{n:>7} updates: {row['wall']:7.2f} s wall, {row['cpu']:7.2f} s CPU"
+                f"  status {row['status']} (exit {row['exit']})"
+            )
+    if len(walls) > 1:
+        expected = sizes[-1] / sizes[0]
+        print(
+            f"ratio {sizes[-1]}/{sizes[0]}: {walls[-1] / walls[0]:.2f} wall, "
+            f"{cpus[-1] / cpus[0]:.2f} CPU "
+            f"(linear {expected:g}; target <= {expected * 1.1:g}); "
+            + (
+                f"target 8000 in < 15 s: {'yes' if walls[-1] < 15 else 'NO'}"
+                if sizes[-1] == 8000
+                else ""
+            )
+        )
+
+
 def main() -> None:
-    """Print both comparisons."""
+    """Print the comparisons and the scale run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=1000)
-    n = parser.parse_args().updates
+    parser.add_argument("--scale", default="2000,8000", help="comma-separated sizes")
+    parser.add_argument("--only-scale", action="store_true")
+    parser.add_argument("--contention", type=int, default=0, help="seeded 409-storm runs")
+    args = parser.parse_args()
+    if args.contention:
+        contention(args.contention)
+        return
+    n = args.updates
+    sizes = [int(x) for x in args.scale.split(",") if x.strip()]
+    if args.only_scale:
+        scale(sizes)
+        return
 
     limited = FaultPlan()  # Genesys default: 300 requests / 60 s per client
     capacity, rate = (
@@ -173,6 +293,7 @@ def main() -> None:
     speedup = one["makespan"] / eight["makespan"]
     print(f"concurrency 1: {one['makespan']:.2f} s   concurrency 8: {eight['makespan']:.2f} s")
     print(f"speedup {speedup:.2f}x (target >= 6x); lost updates {one['lost']} / {eight['lost']}")
+    scale(sizes)
 
 
 if __name__ == "__main__":

@@ -2,305 +2,67 @@
 
 One run (DESIGN §6): read every rule (all pages, retried), validate the plan against
 them (errors stop the run before anything is written), compute the ChangeSet, then
-write each changed rule with a versioned PUT. A 409 re-reads the rule and re-merges the
-plan onto the fresh copy, so a concurrent writer's edits survive; 429/5xx/transport
-errors are retried under a shared pacer. If an update fails for good, every update
-already applied is restored (newest first) unless the run is not atomic. Failed
-updates become dead letters; the run is audited, measured and reported to a callback.
+write each changed rule with a versioned PUT (`chainsim.converge`: a 409 re-reads the
+rule and re-merges the plan onto the fresh copy, so a concurrent writer's edits
+survive; 429/5xx/transport errors are retried under one shared pacer), on a pool of
+workers (`chainsim.workers`). If an update fails for good, every update already
+applied is restored, newest first (`chainsim.rollback`), unless the run is not atomic.
+Failed updates and restores become dead letters, sent after rollback
+(`chainsim.dispatch`); the run is audited, measured and reported to a callback.
 
-A journal (JSON, replaced atomically before each PUT) records what was applied and what
-each rule held before, so `resume()` can finish or roll back a run that was killed.
+An append-only journal (`chainsim.journal`) records, before each PUT, what each rule
+held, so `resume()` can finish or roll back a run that was killed.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from chainsim.audit import AuditLog
-from chainsim.bus.base import Bus, BusError, Conflict, follow_pages
+from chainsim.bus.base import Bus, BusError, follow_pages
 from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import Clock
+from chainsim.converge import ConflictsExhausted, Converger, Failed
 from chainsim.deadletter import DEFAULT_SPOOL, DeadLetter, DeadLetterSink
 from chainsim.dialects import dialect_of
-from chainsim.durable import atomic_write_text
+from chainsim.dispatch import DEFAULT_LETTERS_DEADLINE, LetterBox
+from chainsim.journal import Applied, Journal, applied_from_journal
 from chainsim.metrics import Metrics
 from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.plan import (
+    Change,
     ChangeSet,
     Merger,
     PlanIndex,
     changed_fields,
     compute_changes,
     overlay,
-    same_content,
 )
-from chainsim.retry import Pacer, RetryPolicy, call_with_retry
+from chainsim.results import ApplyResult, RuleOutcome, Status
+from chainsim.resume import reconcile
+from chainsim.retry import Pacer, RetryPolicy
+from chainsim.rollback import DEFAULT_RESTORE_DEADLINE, Rollback, half_applied
+from chainsim.workers import run_workers
 
-Status = Literal["applied", "unchanged", "rolled_back", "partial", "failed"]
+__all__ = [
+    "DEFAULT_JOURNAL",
+    "ApplyResult",
+    "ConflictsExhausted",
+    "Journal",
+    "Orchestrator",
+    "RuleOutcome",
+    "Sinks",
+    "Status",
+]
+
 DEFAULT_JOURNAL = ".chainsim/journal.json"
 ProgressHook = Callable[[int, int], None]
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class RuleOutcome:
-    """What happened to one rule in a run (one row of the report's `rules`)."""
-
-    id: str
-    outcome: str = "pending"
-    attempts: int = 0
-    version_before: int | None = None
-    version_after: int | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """`{"id", "outcome", "attempts", "version_before", "version_after"[, "error"]}`."""
-        out: dict[str, Any] = {
-            "id": self.id,
-            "outcome": self.outcome,
-            "attempts": self.attempts,
-            "version_before": self.version_before,
-            "version_after": self.version_after,
-        }
-        if self.error:
-            out["error"] = self.error
-        return out
-
-
-@dataclass
-class ApplyResult:
-    """The result of one run; `to_report()` is the apply report of DESIGN §9."""
-
-    run_id: str
-    status: Status
-    rules: list[RuleOutcome]
-    metrics: dict[str, Any]
-    dead_letters: int = 0
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    changes: ChangeSet | None = None
-    callback: dict[str, Any] | None = None
-    audit_head: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True for `applied` and `unchanged`."""
-        return self.status in ("applied", "unchanged")
-
-    def to_report(self) -> dict[str, Any]:
-        """The DESIGN §9 report: status, rules, metrics, dead_letters (+ run id, findings...)."""
-        report: dict[str, Any] = {
-            "run_id": self.run_id,
-            "status": self.status,
-            "rules": [r.to_json() for r in self.rules],
-            "metrics": self.metrics,
-            "dead_letters": self.dead_letters,
-        }
-        if self.findings:
-            report["findings"] = self.findings
-        if self.error:
-            report["error"] = self.error
-        if self.callback is not None:
-            report["callback"] = self.callback
-        if self.audit_head is not None:
-            report["audit_head"] = self.audit_head
-        return report
-
-
-# --------------------------------------------------------------------------- journal
-
-
-@dataclass
-class _Applied:
-    """One update that reached the bus: what the rule held before, and which fields changed."""
-
-    rule_id: str
-    base: Rule
-    fields: list[str]
-
-
-def _compact(rule: Rule, fields: Iterable[str]) -> dict[str, Any]:
-    """The identity of `rule` plus only `fields`: all a journal entry needs to undo or check."""
-    wire = rule.to_wire()
-    out: dict[str, Any] = {k: wire[k] for k in ("id", "eventType", "version") if k in wire}
-    out.update({key: wire[key] for key in fields if key in wire})
-    return out
-
-
-class Journal:
-    """The on-disk record of an unfinished run, replaced atomically before each PUT.
-
-    `journal.json` holds the run's status and one compact entry per rule written (its
-    state, the changed fields' values before and after); the plan itself is written
-    once beside it (`journal.plan.json`). A success is recorded in memory and reaches
-    the disk with the next write: a PUT whose entry still says `writing` is checked
-    against the bus on resume, which is exactly what a crash mid-PUT needs anyway.
-    Entries are serialised once each, so a write costs O(entries) string joins.
-    """
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path else None
-        self._lock = threading.Lock()
-        self._header: dict[str, Any] = {}
-        self._order: list[str] = []
-        self._entries: dict[str, dict[str, Any]] = {}
-        self._cache: dict[str, str] = {}
-
-    @property
-    def plan_path(self) -> Path | None:
-        """Where the run's plan is kept (`journal.plan.json` beside `journal.json`)."""
-        return self.path.with_suffix(".plan.json") if self.path else None
-
-    @property
-    def active(self) -> bool:
-        """True while a run is recorded in this journal object."""
-        return bool(self._header)
-
-    @property
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """The per-rule entries (a copy)."""
-        with self._lock:
-            return {k: dict(v) for k, v in self._entries.items()}
-
-    def load(self) -> dict[str, Any] | None:
-        """The journal's content with its plan, or None when there is no journal file."""
-        if self.path is None or not self.path.exists():
-            return None
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and self.plan_path and self.plan_path.exists():
-                data["plan"] = json.loads(self.plan_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise InputError(str(self.path), "", "the journal is not valid JSON") from None
-        if not isinstance(data, dict) or "status" not in data:
-            raise InputError(str(self.path), "", "not a chainsim journal")
-        return data
-
-    def adopt(self, data: Mapping[str, Any]) -> None:
-        """Continue the run recorded in `data` (as `load` returned it)."""
-        with self._lock:
-            self._header = {
-                k: data[k] for k in ("version", "run_id", "status", "atomic") if k in data
-            }
-            self._order = list(data.get("order", []))
-            self._entries = {k: dict(v) for k, v in data.get("rules", {}).items()}
-            self._cache = {}
-
-    def begin(self, run_id: str, plan: ChainPlan, atomic: bool) -> None:
-        """Start a run: write the plan, then an empty journal in status `applying`."""
-        if self.path is None or self.plan_path is None:
-            return
-        atomic_write_text(self.plan_path, plan.model_dump_json(exclude_none=True))
-        with self._lock:
-            self._header = {"version": 2, "run_id": run_id, "status": "applying", "atomic": atomic}
-            self._order, self._entries, self._cache = [], {}, {}
-            self._write()
-
-    def writing(self, rule_id: str, base: Rule, fields: list[str], target: Rule) -> None:
-        """Record, before a PUT, what the rule holds and what is about to be written."""
-        with self._lock:
-            if not self._header:
-                return
-            entry = self._entries.get(rule_id)
-            if entry is not None and entry.get("state") in ("applied", "restoring", "restored"):
-                entry["state"] = "restoring"  # a rollback PUT: the entry keeps its snapshot
-            else:
-                self._entries[rule_id] = {
-                    "state": "writing",
-                    "base": _compact(base, fields),
-                    "fields": list(fields),
-                    "target": _compact(target, fields),
-                }
-            self._cache.pop(rule_id, None)
-            self._write()
-
-    def applied(self, item: _Applied) -> None:
-        """Record a successful PUT (on disk with the next write)."""
-        self._mark(
-            item.rule_id, "applied", base=_compact(item.base, item.fields), fields=item.fields
-        )
-        with self._lock:
-            if item.rule_id not in self._order:
-                self._order.append(item.rule_id)
-
-    def failed(self, rule_id: str) -> None:
-        """Record that a rule's update failed for good (it was not written)."""
-        self._mark(rule_id, "failed")
-
-    def restored(self, rule_id: str) -> None:
-        """Record that an applied rule was restored to its snapshot."""
-        self._mark(rule_id, "restored")
-
-    def status(self, status: str) -> None:
-        """Set the run's status (`applying`, `rolling_back`, or a final report status)."""
-        with self._lock:
-            if not self._header:
-                return
-            self._header["status"] = status
-            self._write()
-
-    def _mark(self, rule_id: str, state: str, **update: Any) -> None:
-        with self._lock:
-            if not self._header:
-                return
-            entry = self._entries.setdefault(rule_id, {})
-            entry.update(state=state, **update)
-            self._cache.pop(rule_id, None)
-
-    def _write(self) -> None:
-        if self.path is None:
-            return
-        parts = []
-        for rule_id, entry in self._entries.items():
-            text = self._cache.get(rule_id)
-            if text is None:
-                text = self._cache[rule_id] = json.dumps(entry, separators=(",", ":"))
-            parts.append(f"{json.dumps(rule_id)}:{text}")
-        head = json.dumps({**self._header, "order": self._order}, separators=(",", ":"))
-        atomic_write_text(self.path, head[:-1] + ',"rules":{' + ",".join(parts) + "}}")
-
-
-def _applied_from_journal(data: Mapping[str, Any]) -> list[_Applied]:
-    """Updates the journal records as applied (or mid-restore), oldest first."""
-    items = []
-    rules = data.get("rules", {})
-    for rule_id in data.get("order", []):
-        entry = rules.get(rule_id, {})
-        if entry.get("state") in ("applied", "restoring"):
-            items.append(
-                _Applied(rule_id, Rule.model_validate(entry["base"]), list(entry["fields"]))
-            )
-    return items
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class _Failed(Exception):
-    """An update that failed for good (wraps the last bus error)."""
-
-    def __init__(self, error: BusError, target: Rule, fields: list[str]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.target = target
-        self.fields = fields
-
-
-class ConflictsExhausted(Conflict):
-    """409 after every re-read and re-merge the policy allows."""
-
-
-# --------------------------------------------------------------------------- orchestrator
+Sinks = Callable[[ChainPlan], "tuple[DeadLetterSink | None, CallbackNotifier | None]"]
 
 
 class Orchestrator:
@@ -322,7 +84,16 @@ class Orchestrator:
         pacer: Pacer | None = None,
         merger: Merger | None = None,
         progress: ProgressHook | None = None,
+        sinks: Sinks | None = None,
+        restore_deadline: float = DEFAULT_RESTORE_DEADLINE,
+        letters_deadline: float = DEFAULT_LETTERS_DEADLINE,
     ) -> None:
+        """`dead_letter`/`callback` win over what `sinks(plan)` builds for each run.
+
+        Without either, letters go to a spool-only sink at the default spool path and
+        no callback is sent. `restore_deadline` bounds each restore of a rollback and
+        `letters_deadline` all dead-letter POSTs of a run (seconds on `clock`).
+        """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.bus = bus
@@ -330,6 +101,7 @@ class Orchestrator:
         self.retry = retry or RetryPolicy()
         self.dead_letter = dead_letter
         self.callback = callback
+        self.sinks = sinks
         self.audit = audit
         self.metrics = metrics or Metrics(clock)
         self.atomic = atomic
@@ -340,12 +112,12 @@ class Orchestrator:
         )
         self.merger = merger or dialect_of(bus).merger
         self.progress = progress
+        self.restore_deadline = restore_deadline
+        self.letters_deadline = letters_deadline
+        self.converger = Converger(bus, clock, self.retry, self.pacer, self.journal)
         self._lock = threading.Lock()
-        self._plan_sink = DeadLetterSink(url=None, spool=DEFAULT_SPOOL)
         self._trail_from = 0
-        add_observer = getattr(bus, "add_observer", None)
-        if callable(add_observer):
-            add_observer(self._observe)
+        bus.add_observer(self._observe)
 
     def _observe(self, exchange: Any) -> None:
         self.metrics.observe(exchange)
@@ -354,14 +126,14 @@ class Orchestrator:
     # ------------------------------------------------------------------ public API
 
     def inventory(self) -> list[Rule]:
-        """Every rule on the bus, page by page when it offers `list_page`; each page retried."""
+        """Every rule on the bus, page by page (`Bus.list_page`); each page retried."""
         rng = self.retry.rng("inventory")
-        list_page = getattr(self.bus, "list_page", None)
-        if not callable(list_page):
-            return self._call(lambda: list(self.bus.list_rules()), rng)
 
         def fetch_page(token: str | None) -> tuple[list[Rule], str | None]:
-            return self._call(partial(list_page, token), rng)
+            page: tuple[list[Rule], str | None] = self._call(
+                partial(self.bus.list_page, token), rng
+            )
+            return page
 
         return list(follow_pages(fetch_page, "listing rules"))
 
@@ -399,7 +171,7 @@ class Orchestrator:
             raise InputError(where, "", "no unfinished run to resume")
         try:
             plan = ChainPlan.model_validate(data["plan"])
-            prior = _applied_from_journal(data)
+            prior = applied_from_journal(data)
         except (KeyError, TypeError, ValueError):
             raise InputError(str(self.journal.path), "", "the journal is damaged") from None
         self.atomic = bool(data.get("atomic", self.atomic))
@@ -419,10 +191,10 @@ class Orchestrator:
                 outcome.version_before = current.version
                 fields = letter.fields or changed_fields(current, source)
                 target = partial(overlay, source=source, fields=fields)
-                stored, _ = self._converge(current, target, outcome)
+                stored, _ = self.converger.converge(current, target, outcome)
                 outcome.outcome, outcome.version_after = "applied", stored.version
-            except (_Failed, BusError, ValueError) as exc:
-                outcome.outcome, outcome.error = "failed", _error_text(exc)
+            except (Failed, BusError, ValueError) as exc:
+                outcome.outcome, outcome.error = "failed", str(exc)
             self._audit(
                 "redrive", rule=letter.rule_id, outcome=outcome.outcome, trace_id=letter.trace_id
             )
@@ -432,39 +204,54 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ the run
 
+    def _sinks_for(self, plan: ChainPlan) -> tuple[DeadLetterSink, CallbackNotifier | None]:
+        """The run's sinks: explicit ones first, then `sinks(plan)`, then the default spool."""
+        sink, notifier = self.sinks(plan) if self.sinks is not None else (None, None)
+        sink = self.dead_letter or sink or DeadLetterSink(url=None, spool=DEFAULT_SPOOL)
+        return sink, self.callback or notifier
+
     def _run(
-        self, plan: ChainPlan, run_id: str, *, prior: list[_Applied], resume_status: str | None
+        self, plan: ChainPlan, run_id: str, *, prior: list[Applied], resume_status: str | None
+    ) -> ApplyResult:
+        try:
+            return self._steps(plan, run_id, prior=prior, resume_status=resume_status)
+        finally:
+            self.journal.close()
+
+    def _steps(
+        self, plan: ChainPlan, run_id: str, *, prior: list[Applied], resume_status: str | None
     ) -> ApplyResult:
         self.metrics.reset()
         self.metrics.start()
         self._trail_from = len(self.audit.run_lines) if self.audit else 0
         self._audit("start", run_id=run_id, links=len(plan.links), resume=resume_status is not None)
-        self._plan_sink = self._sink_from(plan)
+        sink, notifier = self._sinks_for(plan)
+        letters = LetterBox(run_id, sink, self.clock, self._audit, self.letters_deadline)
         index = PlanIndex.of(plan)
         outcomes: dict[str, RuleOutcome] = {}
-        letters: list[DeadLetter] = []
+        finish = partial(
+            self._finish, run_id, plan, outcomes=outcomes, letters=letters, notifier=notifier
+        )
 
         if resume_status is not None:
             self.metrics.begin_step("resume")
             self.journal.adopt(self.journal.load() or {})
-            prior = self._reconcile_writing(prior, outcomes)
+            prior = reconcile(self.journal, prior, outcomes, self.inventory)
         if resume_status == "rolling_back":
-            final = self._rollback(prior, outcomes, run_id, letters)
-            return self._finish(run_id, plan, final, outcomes, letters)
+            return finish(self._rollback(prior, outcomes, letters))
 
         self.metrics.begin_step("inventory")
         try:
             rules = self.inventory()
         except BusError as exc:
-            self._audit("inventory", ok=False, error=_error_text(exc))
-            return self._finish(
-                run_id, plan, "failed", outcomes, letters, error=f"inventory: {_error_text(exc)}"
-            )
+            self._audit("inventory", ok=False, error=str(exc))
+            return finish("failed", error=f"inventory: {exc}")
         self._audit("inventory", ok=True, rules=len(rules))
 
         report = self.validate(plan, rules)
         changes = compute_changes(rules, index, self.merger)
         findings = [f.to_json() for f in report.findings]
+        finish = partial(finish, findings=findings, changes=changes)
         errors = [f for f in findings if f["severity"] == "error"]
         self._audit(
             "validate", ok=not errors, errors=len(errors), codes=sorted({f["code"] for f in errors})
@@ -475,9 +262,7 @@ class Orchestrator:
                 outcomes[change.rule_id] = RuleOutcome(
                     change.rule_id, "skipped", 0, version, version
                 )
-            return self._finish(
-                run_id, plan, "failed", outcomes, letters, findings=findings, changes=changes
-            )
+            return finish("failed")
         self._audit("plan", **changes.counts())
 
         prior_by_id = {item.rule_id: item for item in prior}
@@ -498,84 +283,59 @@ class Orchestrator:
             row.outcome = "applied"
 
         if not changes.has_changes and not prior:
-            return self._finish(
-                run_id, plan, "unchanged", outcomes, letters, findings=findings, changes=changes
-            )
+            return finish("unchanged")
 
         if resume_status is None:
             self.journal.begin(run_id, plan, self.atomic)
         self.metrics.begin_step("apply")
         applied, failures = self._apply_all(changes, index, outcomes)
         applied = prior + applied
-
         for rule_id, failure in failures:
-            letters.append(self._dead_letter(run_id, rule_id, failure, "apply"))
+            letters.add(rule_id, failure, "apply")
 
         if not failures:
             status: Status = "applied"
         elif self.atomic:
             self.journal.status("rolling_back")
-            status = self._rollback(applied, outcomes, run_id, letters)
+            status = self._rollback(applied, outcomes, letters)
         else:
             status = "partial" if applied else "failed"
         for row in outcomes.values():
             if row.outcome == "pending":
                 row.outcome = "skipped"
-        return self._finish(
-            run_id, plan, status, outcomes, letters, findings=findings, changes=changes
-        )
-
-    def _reconcile_writing(
-        self, prior: list[_Applied], outcomes: dict[str, RuleOutcome]
-    ) -> list[_Applied]:
-        """On resume: a PUT in flight when the run died may have landed; record it if so."""
-        known = {item.rule_id for item in prior}
-        for rule_id, entry in self.journal.entries.items():
-            if entry.get("state") != "writing" or rule_id in known:
-                continue
-            base, target = Rule.model_validate(entry["base"]), Rule.model_validate(entry["target"])
-            fields = list(entry["fields"])
-            current = self._call(partial(self.bus.get_rule, rule_id), self.retry.rng(rule_id))
-            if same_content(overlay(current, target, fields), current):
-                item = _Applied(rule_id, base, fields)
-                prior.append(item)
-                self.journal.applied(item)
-                row = outcomes.setdefault(rule_id, RuleOutcome(rule_id))
-                row.outcome, row.version_before, row.version_after = (
-                    "applied",
-                    base.version,
-                    current.version,
-                )
-        return prior
+        return finish(status)
 
     def _apply_all(
         self, changes: ChangeSet, index: PlanIndex, outcomes: dict[str, RuleOutcome]
-    ) -> tuple[list[_Applied], list[tuple[str, _Failed]]]:
+    ) -> tuple[list[Applied], list[tuple[str, Failed]]]:
+        """Converge every update on the worker pool; stop early when an atomic run fails."""
         todo = list(changes.updates)
-        applied: list[_Applied] = []
-        failures: list[tuple[str, _Failed]] = []
+        applied: list[Applied] = []
+        failures: list[tuple[str, Failed]] = []
         stop = threading.Event()
         total = len(todo)
-        done = [0]
-        position = [0]
-        crash: list[BaseException] = []
+        done = 0
 
-        def record(item: _Applied) -> None:
+        def record(item: Applied) -> None:
             self.journal.applied(item)
             with self._lock:
                 applied.append(item)
 
-        def one(change: Any) -> None:
+        def one(planned: tuple[Change, list[str]]) -> None:
+            nonlocal done
+            change, fields = planned
             row = outcomes[change.rule_id]
+            assert change.before is not None  # an update has a rule before it
             try:
-                stored, base = self._converge(
+                stored, base = self.converger.converge(
                     change.before,
                     lambda fresh: self.merger.desired(fresh, index),
                     row,
                     on_applied=record,
+                    planned=(change.after, fields),
                 )
-            except _Failed as failure:
-                row.outcome, row.error = "failed", _error_text(failure.error)
+            except Failed as failure:
+                row.outcome, row.error = "failed", str(failure.error)
                 self.journal.failed(change.rule_id)
                 self._audit(
                     "failed",
@@ -588,10 +348,11 @@ class Orchestrator:
                 if self.atomic:
                     stop.set()
             else:
-                if base is None:  # already in the desired state when re-read
-                    row.outcome, row.version_after = "unchanged", stored.version
-                else:
-                    row.outcome, row.version_after = "applied", stored.version
+                row.outcome, row.version_after = (
+                    "unchanged" if base is None else "applied",
+                    stored.version,
+                )
+                if base is not None:
                     self._audit(
                         "put",
                         rule=change.rule_id,
@@ -600,196 +361,59 @@ class Orchestrator:
                         attempts=row.attempts,
                     )
             with self._lock:
-                done[0] += 1
+                done += 1
                 if self.progress is not None:
-                    self.progress(done[0], total)
+                    self.progress(done, total)
 
-        def worker() -> None:
-            while not stop.is_set() and not crash:
-                with self._lock:
-                    if position[0] >= len(todo):
-                        return
-                    change = todo[position[0]]
-                    position[0] += 1
-                try:
-                    one(change)
-                except BaseException as exc:  # a crash (or a kill) ends the run as it stands
-                    crash.append(exc)
-                    return
-
-        workers = min(self.concurrency, len(todo))
-        if workers <= 1:
-            worker()
-        else:
-            reserve = getattr(self.clock, "reserve", None)
-            actor = getattr(self.clock, "actor", None)
-            if callable(reserve) and callable(actor):
-                reserve(workers)
-
-            def run() -> None:
-                if callable(actor):
-                    with actor():
-                        worker()
-                else:
-                    worker()
-
-            threads = [
-                threading.Thread(target=run, name=f"chainsim-apply-{i}") for i in range(workers)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        if crash:
-            raise crash[0]
+        work = [(change, change.fields) for change in todo]
+        self.journal.intend((c.before, f, c.after) for c, f in work if c.before is not None)
+        run_workers(work, one, workers=self.concurrency, clock=self.clock, stop=stop)
         return applied, failures
 
-    def _converge(
-        self,
-        current: Rule,
-        make_target: Callable[[Rule], Rule],
-        row: RuleOutcome,
-        *,
-        on_applied: Callable[[_Applied], None] | None = None,
-    ) -> tuple[Rule, Rule | None]:
-        """Write `make_target(current)` with a versioned PUT; on 409 re-read and re-merge.
-
-        Returns (stored rule, the base it was merged onto), or (current, None) when the rule
-        already holds its target. Raises `_Failed` when the update fails for good.
-        """
-        rng = self.retry.rng(current.id)
-        conflict: Conflict | None = None
-        sent = False
-        last_base: Rule | None = None
-        target = make_target(current)
-        fields = changed_fields(current, target)
-        for _ in range(self.retry.max_conflicts + 1):
-            target = make_target(current)
-            if same_content(current, target):
-                if sent and last_base is not None:  # our earlier PUT landed but its answer was lost
-                    if on_applied is not None:
-                        on_applied(_Applied(current.id, last_base, fields))
-                    return current, last_base
-                return current, None
-            fields = changed_fields(current, target)
-            self.journal.writing(current.id, current, fields, target)
-            sent, last_base = True, current
-
-            def count() -> None:
-                row.attempts += 1
-
-            try:
-                stored = self._call(partial(self.bus.put_rule, target), rng, on_attempt=count)
-            except Conflict as exc:
-                conflict = exc
-                try:
-                    current = self._call(partial(self.bus.get_rule, current.id), rng)
-                except BusError as exc:
-                    raise _Failed(exc, target, fields) from None
-                continue
-            except BusError as exc:
-                raise _Failed(exc, target, fields) from None
-            if on_applied is not None:
-                on_applied(_Applied(current.id, current, fields))
-            return stored, current
-        exhausted = ConflictsExhausted(
-            "409 on every attempt to merge",
-            status=409,
-            code=conflict.code if conflict else None,
-            context_id=conflict.context_id if conflict else None,
-        )
-        raise _Failed(exhausted, target, fields)
-
     def _rollback(
-        self,
-        applied: list[_Applied],
-        outcomes: dict[str, RuleOutcome],
-        run_id: str,
-        letters: list[DeadLetter],
+        self, applied: list[Applied], outcomes: dict[str, RuleOutcome], letters: LetterBox
     ) -> Status:
-        """Restore every applied rule to its snapshot, newest first; `rolled_back` or `failed`."""
+        """Restore every applied rule, newest first; each failed restore is a dead letter."""
         self.metrics.begin_step("rollback")
-        self._audit("rollback", rules=len(applied))
-        ok = True
-        restored_any = False
-        for item in reversed(applied):
-            row = outcomes.setdefault(
-                item.rule_id, RuleOutcome(item.rule_id, version_before=item.base.version)
-            )
-            try:
-                current = self._call(
-                    partial(self.bus.get_rule, item.rule_id), self.retry.rng(item.rule_id)
-                )
-                stored, _ = self._converge(
-                    current, partial(overlay, source=item.base, fields=item.fields), row
-                )
-            except (_Failed, BusError) as exc:
-                ok = False
-                row.outcome, row.error = "rollback_failed", _error_text(exc)
-                failure = exc if isinstance(exc, _Failed) else _Failed(exc, item.base, item.fields)
-                letters.append(self._dead_letter(run_id, item.rule_id, failure, "restore"))
-                self._audit("restore", rule=item.rule_id, ok=False)
-                continue
-            restored_any = True
-            row.outcome, row.version_after = "rolled_back", stored.version
-            self.journal.restored(item.rule_id)
-            self._audit("restore", rule=item.rule_id, ok=True, version_after=stored.version)
-        if not ok:
-            return "failed"
-        return "rolled_back" if restored_any or applied else "failed"
-
-    def _dead_letter(
-        self, run_id: str, rule_id: str, failure: _Failed, operation: str
-    ) -> DeadLetter:
-        error = failure.error
-        letter = DeadLetter(
-            rule_id=rule_id,
-            payload=failure.target.to_wire(),
-            status=error.status,
-            code=error.code,
-            message=error.message,
-            trace_id=f"{run_id}:{rule_id}",
-            fields=list(failure.fields),
-            operation=operation,
-        )
-        sink = self.dead_letter or self._plan_sink
-        delivery = sink.send(letter)
-        self._audit(
-            "dead_letter",
-            rule=rule_id,
-            where=delivery.where,
-            error=delivery.error,
-            operation=operation,
-        )
-        return letter
+        step = Rollback(self.converger, self._audit, self.restore_deadline)
+        status, failures = step.run(applied, outcomes)
+        for rule_id, failure in failures:
+            letters.add(rule_id, failure, "restore")
+        return status
 
     def _finish(
         self,
         run_id: str,
         plan: ChainPlan,
         status: Status,
-        outcomes: dict[str, RuleOutcome],
-        letters: list[DeadLetter],
         *,
+        outcomes: dict[str, RuleOutcome],
+        letters: LetterBox,
+        notifier: CallbackNotifier | None,
         findings: list[dict[str, Any]] | None = None,
         changes: ChangeSet | None = None,
         error: str | None = None,
     ) -> ApplyResult:
+        """After rollback: send the dead letters, record the status, audit, call back."""
+        letters.send_all()
         self.metrics.stop()
         if self.journal.active:
             self.journal.status(status)
+        if error is None and status == "failed":
+            error = half_applied(outcomes)
         result = ApplyResult(
             run_id=run_id,
             status=status,
             rules=list(outcomes.values()),
             metrics=self.metrics.summary(),
-            dead_letters=len(letters),
+            dead_letters=len(letters.letters),
             findings=findings or [],
             changes=changes,
             error=error,
         )
-        self._audit("finish", status=status, dead_letters=len(letters), metrics=result.metrics)
-        notifier = self.callback or self._callback_from(plan)
+        self._audit(
+            "finish", status=status, dead_letters=len(letters.letters), metrics=result.metrics
+        )
         if notifier is not None:
             trail = self.audit.run_lines[self._trail_from :] if self.audit else []
             outcome = notifier.notify(
@@ -808,32 +432,12 @@ class Orchestrator:
             result.audit_head = self.audit.head().digest
         return result
 
-    @staticmethod
-    def _sink_from(plan: ChainPlan) -> DeadLetterSink:
-        """The plan's dead-letter URL and spool (default spool when the plan names none)."""
-        config = plan.dead_letter
-        url = config.url if config else None
-        return DeadLetterSink(url=url, spool=(config.spool if config else None) or DEFAULT_SPOOL)
-
-    def _callback_from(self, plan: ChainPlan) -> CallbackNotifier | None:
-        if plan.callback is None:
-            return None
-        secret = os.environ.get(plan.callback.secret_env)
-        return CallbackNotifier(plan.callback.url, secret) if secret else None
-
     # ------------------------------------------------------------------ helpers
 
     def _call(
         self, fn: Callable[[], Any], rng: Any, on_attempt: Callable[[], None] | None = None
     ) -> Any:
-        return call_with_retry(
-            fn,
-            policy=self.retry,
-            clock=self.clock,
-            rng=rng,
-            pacer=self.pacer if self.retry.pacing else None,
-            on_attempt=on_attempt,
-        )
+        return self.converger.call(fn, rng, on_attempt)
 
     def _audit(self, step: str, **data: Any) -> None:
         if self.audit is not None:
@@ -843,9 +447,3 @@ class Orchestrator:
         return (
             f"Orchestrator(bus={self.bus!r}, atomic={self.atomic}, concurrency={self.concurrency})"
         )
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, _Failed):
-        exc = exc.error
-    return str(exc)

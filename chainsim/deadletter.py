@@ -152,16 +152,23 @@ class DeadLetterSink:
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []
 
-    def send(self, letter: DeadLetter) -> Delivery:
-        """POST the letter; on no URL or any failure, spool it. Returns where it went."""
+    def send(self, letter: DeadLetter, *, timeout: float | None = None) -> Delivery:
+        """POST the letter; on no URL or any failure, spool it. Returns where it went.
+
+        `timeout` (seconds) overrides the sink's own; at or below 0 the letter is spooled
+        without a POST (the caller's total deadline has passed).
+        """
         error: str | None = "no dead-letter URL"
-        if self.url:
+        timeout = self.timeout if timeout is None else min(timeout, self.timeout)
+        if self.url and timeout <= 0:
+            error = "dead-letter deadline passed"
+        elif self.url:
             try:
                 body = encode(letter.to_json())
                 headers = {"Content-Type": "application/json"}
                 if self._secret is not None:
                     headers = signed_headers(body, self._secret, self._now)
-                response = _post(self._http, self.url, body, headers, self.timeout)
+                response = _post(self._http, self.url, body, headers, timeout)
                 error = None if response.is_success else f"HTTP {response.status_code}"
             except Exception as exc:
                 error = type(exc).__name__

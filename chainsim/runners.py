@@ -231,7 +231,6 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
         with render.progress() as progress:
             orch = session.orchestrator(
                 sinks=partial(session.sinks_for, spool=apply.spool),
-                plan=plan,
                 audit=AuditLog(apply.audit, clock=session.clock, key=session.audit_key()),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,

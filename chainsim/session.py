@@ -13,7 +13,6 @@ each plan's `callback.secret_env` and `dead_letter.secret_env`.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -215,23 +214,10 @@ def spool_path(plan: ChainPlan, spool: Path | None = None) -> Path:
 def build_orchestrator(
     bus: Bus, *, clock: Clock, merger: Any, sinks: Sinks, **kwargs: Any
 ) -> Orchestrator:
-    """`Orchestrator(bus, clock=, merger=, sinks=, **kwargs)`: the one place one is built.
-
-    Until the orchestrator that takes `sinks=` lands (branch `orchestrator`), an
-    `Orchestrator` without that keyword gets the sinks of the plan named by `plan=`
-    (popped from kwargs; an empty plan when none) as `dead_letter=` / `callback=`.
-    """
+    """`Orchestrator(bus, clock=, merger=, sinks=, **kwargs)`: the one place one is built."""
     from chainsim.apply import Orchestrator
-    from chainsim.model import ChainPlan
 
-    plan = kwargs.pop("plan", None)
-    if "sinks" in inspect.signature(Orchestrator).parameters:  # TRANSITION: drop with the merge
-        kwargs["sinks"] = sinks
-        return Orchestrator(bus, clock=clock, merger=merger, **kwargs)
-    dead, notifier = sinks(plan if plan is not None else ChainPlan.model_validate({"links": []}))
-    kwargs.setdefault("dead_letter", dead)
-    kwargs.setdefault("callback", notifier)
-    return Orchestrator(bus, clock=clock, merger=merger, **kwargs)
+    return Orchestrator(bus, clock=clock, merger=merger, sinks=sinks, **kwargs)
 
 
 def new_clock(live: bool) -> Clock:

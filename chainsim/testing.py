@@ -370,12 +370,13 @@ class ScenarioSession:
 def _workdir_sinks(workdir: Path) -> Any:
     """Sinks for a test orchestrator: dead letters spooled in `workdir` (no URL); the
     plan's callback when its secret is set (read through the front hall)."""
-    from chainsim.callbacks import CallbackNotifier
     from chainsim.deadletter import DeadLetterSink
 
     environment = Environment()
 
     def sinks(plan: ChainPlan) -> tuple[Any, Any]:
+        from chainsim.callbacks import CallbackNotifier  # looked up per plan: tests patch it
+
         sink = DeadLetterSink(url=None, spool=workdir / "deadletter.jsonl")
         secret = environment.get(plan.callback.secret_env) if plan.callback else None
         notifier = CallbackNotifier(plan.callback.url, secret) if plan.callback and secret else None

@@ -69,7 +69,7 @@ def test_callback_from_the_plan_uses_the_named_secret(chain_factory, orchestrato
     monkeypatch.setenv("CERT_CALLBACK_SECRET", SECRET)
     receiver = Receiver()
     monkeypatch.setattr(
-        "chainsim.apply.CallbackNotifier",
+        "chainsim.callbacks.CallbackNotifier",
         lambda url, secret, **kw: CallbackNotifier(url, secret, http=receiver.client()),
     )
 

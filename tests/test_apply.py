@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chainsim.apply import Orchestrator
+from chainsim.apply import Journal, Orchestrator
 from chainsim.audit import verify
 from chainsim.callbacks import SIGNATURE_HEADER, CallbackNotifier, verify_signature
 from chainsim.deadletter import read_spool
@@ -131,6 +131,11 @@ def test_no_atomic_leaves_a_partial_result_described_rule_by_rule(tmp_path: Path
     assert len(spool) == 1
 
 
+def _journal(tmp: Path) -> dict[str, Any]:
+    """The rig's journal as `Journal.load` replays it."""
+    return Journal(tmp / "journal.json").load() or {}
+
+
 class Killed(BaseException):
     """Stands for the process being killed."""
 
@@ -160,7 +165,7 @@ def test_kill_mid_apply_then_resume_finishes_consistently(tmp_path: Path) -> Non
     with rig(tmp_path, rules) as r:
         with pytest.raises(Killed):
             r.orchestrator(KillAfter(r.bus(), 2)).apply(plan)
-        journal = json.loads((tmp_path / "journal.json").read_text())
+        journal = _journal(tmp_path)
         assert journal["status"] == "applying" and journal["order"] == ["r0", "r2"]
         with pytest.raises(InputError, match="resume"):
             r.orchestrator().apply(plan)
@@ -177,7 +182,7 @@ def test_kill_mid_apply_then_resume_finishes_consistently(tmp_path: Path) -> Non
     ]
     for i in range(0, 7, 2):
         assert applied_links(final[f"r{i}"]) == {f"r{i + 1}"}
-    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "applied"
+    assert _journal(tmp_path)["status"] == "applied"
     assert verify(tmp_path / "audit.jsonl").ok
 
 
@@ -218,7 +223,7 @@ def test_kill_during_rollback_then_resume_finishes_the_rollback(tmp_path: Path) 
         before = r.contents()
         with pytest.raises(Killed):
             r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
-        assert json.loads((tmp_path / "journal.json").read_text())["status"] == "rolling_back"
+        assert _journal(tmp_path)["status"] == "rolling_back"
         result = r.orchestrator().resume()
         assert r.contents() == before
     assert result.status == "rolled_back"
@@ -360,6 +365,9 @@ def test_an_endless_listing_fails_the_run_instead_of_hanging(
             self.pages += 1
             return [], f"t{self.pages}"
 
+        def add_observer(self, observer: Any) -> None:
+            """No HTTP, nothing to observe."""
+
     monkeypatch.setattr(chainsim.bus.base, "MAX_PAGES", 50)
     from chainsim.clock import VirtualClock
 
@@ -379,3 +387,50 @@ def test_conflicts_on_every_attempt_dead_letter_with_the_buss_code(tmp_path: Pat
     assert result.status == "failed" and result.dead_letters == 1
     letter = read_spool(tmp_path / "spool.jsonl")[0]
     assert (letter.status, letter.code) == (409, "conflict")
+
+
+def test_sinks_are_built_per_plan_by_the_injected_factory(tmp_path: Path) -> None:
+    """`sinks(plan)` gives the run's dead-letter sink and callback; explicit ones win."""
+    from chainsim.deadletter import DeadLetterSink
+
+    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        hook = r.router.post(CALLBACK_URL).mock(return_value=httpx.Response(200))
+        built: list[Any] = []
+
+        def sinks(given: Any) -> tuple[Any, Any]:
+            built.append(given)
+            sink = DeadLetterSink(url=None, spool=tmp_path / "from-factory.jsonl")
+            return sink, CallbackNotifier(CALLBACK_URL, "s3cret", http=r.http)
+
+        result = r.orchestrator(dead_letter=None, sinks=sinks).apply(plan)
+        assert built == [plan] and hook.call_count == 1
+        assert result.callback is not None and result.callback["delivered"] is True
+        assert [x.rule_id for x in read_spool(tmp_path / "from-factory.jsonl")] == ["b"]
+        explicit = DeadLetterSink(url=None, spool=tmp_path / "explicit.jsonl")
+        r.orchestrator(dead_letter=explicit, sinks=sinks, journal_path=None).apply(plan)
+    assert [x.rule_id for x in read_spool(tmp_path / "explicit.jsonl")] == ["b"]
+    assert len(read_spool(tmp_path / "from-factory.jsonl")) == 1
+
+
+def test_without_sinks_letters_go_to_the_default_spool_and_no_callback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sinks: a spool-only sink at the default spool path; the plan's URLs are not used."""
+    from chainsim.deadletter import DEFAULT_SPOOL
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CB_SECRET", "s3cret")
+    plan = plan_of(
+        ("a", "b"),
+        ("c", "d"),
+        ("b", "c"),
+        dead_letter={"url": DLQ_URL},
+        callback={"url": CALLBACK_URL, "secret_env": "CB_SECRET"},
+    )
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        dlq = r.router.post(DLQ_URL).mock(return_value=httpx.Response(202))
+        result = r.orchestrator(dead_letter=None).apply(plan)
+    assert dlq.call_count == 0
+    assert [x.rule_id for x in read_spool(tmp_path / DEFAULT_SPOOL)] == ["b"]
+    assert result.callback is not None and result.callback["delivered"] is False

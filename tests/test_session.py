@@ -215,8 +215,6 @@ def test_build_orchestrator_hands_the_plans_sinks_over(tmp_path: Path) -> None:
 
     plan = _plan()
     with open_session(Target(), environ={}) as session:
-        orch = build_orchestrator(
-            session.bus, clock=session.clock, merger=EVENTBRIDGE, sinks=sinks, plan=plan
-        )
+        orch = build_orchestrator(session.bus, clock=session.clock, merger=EVENTBRIDGE, sinks=sinks)
         assert orch.apply(plan).status in ("applied", "unchanged")
     assert seen and seen[0] is plan

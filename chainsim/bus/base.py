@@ -320,6 +320,14 @@ class Bus(Protocol):
         """Every rule, following every page."""
         ...
 
+    def list_page(self, token: str | None = None, /) -> tuple[list[Rule], str | None]:
+        """One page of rules and the token of the next page (None on the last page)."""
+        ...
+
+    def add_observer(self, observer: ExchangeObserver) -> None:
+        """Report every later HTTP exchange (API and token) to `observer` too."""
+        ...
+
     def get_rule(self, rule_id: str) -> Rule:
         """One rule by id (NotFound if absent)."""
         ...

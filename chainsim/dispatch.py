@@ -1,0 +1,62 @@
+"""Dead-lettering: every update or restore that failed for good becomes a dead letter.
+
+Letters are collected while the run applies and rolls back, and sent only at the end,
+after rollback: a slow dead-letter endpoint can never hold a half-applied chain live.
+Sending has one total deadline (`deadline` seconds on the run's clock, for all the
+letters together); each POST's timeout is the time left, and once the deadline has
+passed the remaining letters go straight to the durable spool. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chainsim.clock import Clock
+from chainsim.converge import Failed
+from chainsim.deadletter import DeadLetter, DeadLetterSink
+
+DEFAULT_LETTERS_DEADLINE = 30.0  # seconds for every dead-letter POST of one run together
+
+AuditHook = Callable[..., None]
+
+
+@dataclass
+class LetterBox:
+    """The dead letters of one run: collected as failures happen, sent after rollback."""
+
+    run_id: str
+    sink: DeadLetterSink
+    clock: Clock
+    audit: AuditHook
+    deadline: float = DEFAULT_LETTERS_DEADLINE
+    letters: list[DeadLetter] = field(default_factory=list)
+
+    def add(self, rule_id: str, failure: Failed, operation: str) -> DeadLetter:
+        """Keep a letter for `rule_id`'s failed `operation` (`apply` or `restore`)."""
+        error = failure.error
+        letter = DeadLetter(
+            rule_id=rule_id,
+            payload=failure.target.to_wire(),
+            status=error.status,
+            code=error.code,
+            message=error.message,
+            trace_id=f"{self.run_id}:{rule_id}",
+            fields=list(failure.fields),
+            operation=operation,
+        )
+        self.letters.append(letter)
+        return letter
+
+    def send_all(self) -> None:
+        """Send every letter kept (POST within the total deadline, else spool), in order."""
+        until = self.clock.now() + self.deadline
+        for letter in self.letters:
+            delivery = self.sink.send(letter, timeout=until - self.clock.now())
+            self.audit(
+                "dead_letter",
+                rule=letter.rule_id,
+                where=delivery.where,
+                error=delivery.error,
+                operation=letter.operation,
+            )

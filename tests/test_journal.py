@@ -1,0 +1,180 @@
+"""The append-only resume journal: never rewritten, O(1) per record, documented fsyncs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chainsim import journal as journal_module
+from chainsim.journal import Applied, Journal, applied_from_journal
+from chainsim.model import ChainPlan, InputError, Rule
+from tests.orchestrator_rig import make_rule, plan_of, rig
+
+PLAN = plan_of(("a", "b"))
+
+
+def _rule(rule_id: str, version: int = 1, **extra: object) -> Rule:
+    return Rule.model_validate(make_rule(rule_id, version=version, **extra))
+
+
+def _target(rule: Rule) -> Rule:
+    return rule.model_copy(update={"description": "changed"})
+
+
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = journal_module.os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(journal_module.os, "fsync", counting)
+    return calls
+
+
+def test_records_only_ever_append(tmp_path: Path) -> None:
+    """Each record leaves every byte written before it unchanged (append-only)."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    seen = path.read_bytes()
+    a, c = _rule("a"), _rule("c")
+    steps = [
+        lambda: j.intend([(a, ["description"], _target(a))]),
+        lambda: j.writing("c", c, ["description"], _target(c)),
+        lambda: j.applied(Applied("a", a, ["description"])),
+        lambda: j.failed("c"),
+        lambda: j.status("rolling_back"),
+        lambda: j.writing("a", a, ["description"], a),
+        lambda: j.restored("a"),
+        lambda: j.status("rolled_back"),
+    ]
+    for step in steps:
+        step()
+        now = path.read_bytes()
+        assert now.startswith(seen) and len(now) > len(seen)
+        assert now.count(b"\n") == seen.count(b"\n") + 1  # one line per record
+        seen = now
+    j.close()
+    data = Journal(path).load() or {}
+    assert data["status"] == "rolled_back" and data["order"] == ["a"]
+    assert data["rules"]["a"]["state"] == "restored" and data["rules"]["c"]["state"] == "failed"
+    assert ChainPlan.model_validate(data["plan"]) == PLAN
+
+
+def test_record_cost_does_not_grow_with_the_journal(tmp_path: Path) -> None:
+    """The bytes one record adds are the same after 10 records as after 1,000."""
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    sizes = []
+    for i in range(1000):
+        before = j.path.stat().st_size  # type: ignore[union-attr]
+        j.applied(Applied(f"r{i:04d}", _rule(f"r{i:04d}"), ["description"]))
+        sizes.append(j.path.stat().st_size - before)  # type: ignore[union-attr]
+    j.close()
+    assert sizes[10] == sizes[999]
+
+
+def test_fsync_policy_as_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """begin, status and a new write-ahead fsync; intents share one; marks ride along."""
+    calls = _fsyncs(monkeypatch)
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    assert calls  # the file (and its directory entry)
+    calls.clear()
+    rules = [_rule(x) for x in "abc"]
+    j.intend((r, ["description"], _target(r)) for r in rules)
+    assert len(calls) == 1  # one fsync for every intent
+    j.writing("a", rules[0], ["description"], _target(rules[0]))
+    assert len(calls) == 1  # the first attempt matches its intent: nothing to write
+    fresh = _rule("b", version=2)
+    j.writing("b", fresh, ["description"], _target(fresh))
+    assert len(calls) == 2  # a re-merge onto a fresh copy: its own durable record
+    j.applied(Applied("a", rules[0], ["description"]))
+    j.failed("c")
+    j.restored("a")
+    assert len(calls) == 2
+    j.status("rolling_back")
+    assert len(calls) == 3
+    j.close()
+
+
+def test_a_torn_last_line_is_ignored_and_a_broken_middle_line_is_damage(tmp_path: Path) -> None:
+    """A write cut short by a kill was never acknowledged; damage elsewhere is bad input."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.close()
+    whole = path.read_text()
+    path.write_text(whole + '{"k":"status","stat')
+    data = Journal(path).load() or {}
+    assert data["status"] == "applying" and data["order"] == ["a"]
+    lines = whole.splitlines()
+    path.write_text("\n".join([lines[0], "{broken", *lines[1:]]) + "\n")
+    with pytest.raises(InputError, match="line 2"):
+        Journal(path).load()
+
+
+def test_applied_records_keep_the_snapshot_for_rollback(tmp_path: Path) -> None:
+    """A replayed journal gives back each applied rule's snapshot, oldest first."""
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    a, b = _rule("a", description="before a"), _rule("b", description="before b")
+    j.intend([(a, ["description"], _target(a))])
+    j.applied(Applied("a", a, ["description"]))  # slim record: the intent has the base
+    j.applied(Applied("b", b, ["description"]))  # no intent: the record carries the base
+    j.close()
+    items = applied_from_journal(Journal(tmp_path / "journal.json").load() or {})
+    assert [(x.rule_id, x.base.description, x.fields) for x in items] == [
+        ("a", "before a", ["description"]),
+        ("b", "before b", ["description"]),
+    ]
+
+
+def test_a_version_2_journal_is_resumed_and_continued_append_only(tmp_path: Path) -> None:
+    """A run killed under the old whole-file format resumes; the file is then JSONL."""
+    rules = [make_rule(f"r{i}") for i in range(4)]
+    plan = plan_of(("r0", "r1"), ("r2", "r3"))
+    with rig(tmp_path, rules) as r:
+        first = r.orchestrator().apply(plan_of(("r0", "r1")))
+        assert first.status == "applied"
+        applied = next(x for x in r.fake.rules() if x.id == "r0")
+        before = Rule.model_validate(make_rule("r0"))
+        path = tmp_path / "journal.json"
+        entry = {
+            "state": "applied",
+            "base": {"id": "r0", "eventType": "type.r0", "version": 1, "actions": []},
+            "fields": ["actions"],
+        }
+        head = {"version": 2, "run_id": "old", "status": "applying", "atomic": True}
+        path.write_text(json.dumps({**head, "order": ["r0"], "rules": {"r0": entry}}))
+        path.with_suffix(".plan.json").write_text(plan.model_dump_json(exclude_none=True))
+        result = r.orchestrator().resume()
+        final = {x.id: x for x in r.fake.rules()}
+    assert result.status == "applied" and applied.version == 2 and before.version == 1
+    assert {row.id: row.outcome for row in result.rules} == {"r0": "applied", "r2": "applied"}
+    assert final["r2"].links() and final["r0"].links()
+    first_line = json.loads(path.read_text().splitlines()[0])
+    assert first_line["k"] == "begin" and first_line["run_id"] == "old"
+    assert (Journal(path).load() or {})["status"] == "applied"
+
+
+def test_resume_checks_every_pending_rule_against_one_listing(tmp_path: Path) -> None:
+    """A run killed after its intents: resume reads the bus once, not one GET per rule."""
+    from tests.test_apply import KillAfter, Killed
+
+    rules = [make_rule(f"r{i}") for i in range(20)]
+    plan = plan_of(*[(f"r{i}", f"r{i + 1}") for i in range(0, 19, 2)])
+    with rig(tmp_path, rules) as r:
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
+        seen = len(r.fake.requests)
+        result = r.orchestrator().resume()
+        gets = [x for x in r.fake.requests[seen:] if x.method == "GET" and "/rules/" in x.path]
+        puts = [x for x in r.fake.requests[seen:] if x.method == "PUT"]
+    assert result.status == "applied"
+    assert gets == [] and len(puts) == 7
