@@ -82,10 +82,15 @@ def test_summary_counts_outcomes_and_verdict() -> None:
     assert (summary["passed"], summary["failed"], summary["skipped"]) == (1, 1, 1)
     assert summary["duration"] == pytest.approx(1.75)
     assert summary["certified"] is False
-    ok = CertificationReport(
-        "r", "fake", "eventbridge", "e", scenarios=[ScenarioResult("t", "skipped", 0)]
-    )
+    passed = ScenarioResult("p", "passed", 0)
+    ours = ScenarioResult("t", "skipped", 0, (), "live only", skipped_by="chainsim")
+    ok = CertificationReport("r", "fake", "eventbridge", scenarios=[passed, ours])
     assert ok.summary()["certified"] is True
+    theirs = ScenarioResult("t", "skipped", 0, (), "not today", skipped_by="test")
+    user_skip = CertificationReport("r", "fake", "eventbridge", scenarios=[passed, theirs])
+    assert user_skip.summary()["certified"] is False
+    only_skips = CertificationReport("r", "fake", "eventbridge", scenarios=[ours])
+    assert only_skips.summary()["blockers"] == ["no test passed"]
 
 
 def test_a_run_without_scenarios_is_not_certified() -> None:
