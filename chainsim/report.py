@@ -390,7 +390,7 @@ def latency_bins(values: Sequence[float], count: int = 30) -> tuple[list[float],
     """Histogram edges covering every value (zeros included) and the x scale to draw them on.
 
     A long tail (max over 50 times the smallest positive value) gets geometric edges on
-    a symlog axis whose first bin starts at 0, so instant applies are counted too.
+    a symlog axis, plus a narrow first bin at 0, so instant applies are counted too.
     """
     data = sorted(float(v) for v in values)
     if not data:
@@ -402,8 +402,8 @@ def latency_bins(values: Sequence[float], count: int = 30) -> tuple[list[float],
         first = positive[0]
         edges = [first * (high / first) ** (i / n) for i in range(n + 1)]
         edges[-1] = high  # no float drift past the largest sample
-        if low < first:
-            edges.insert(0, min(0.0, low))
+        if low < first:  # instant applies: a narrow bar at 0, an empty gap up to `first`
+            edges[:0] = [min(0.0, low), first / 10]
         return edges, "symlog"
     if high == low:
         return [low - 0.5, high + 0.5], "linear"
