@@ -111,9 +111,21 @@ class CertificationRun:
         self.collected.update(plain_nodeid(item.nodeid) for item in session.items)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        """A collection error (say an import error in a test module) blocks the verdict."""
-        if report.failed and not self.is_worker:
+        """A collection error blocks the verdict; a module skipped while collected is a skip."""
+        if self.is_worker:
+            return
+        if report.failed:
             self.collect_errors[report.nodeid or "."] = _one_line(str(report.longrepr))
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            where, _, reason = report.longrepr
+            origin = Path(str(where)).resolve()
+            self.results[plain_nodeid(report.nodeid)] = {
+                "outcome": "skipped",
+                "duration": 0.0,
+                "markers": [],
+                "message": str(reason).removeprefix("Skipped: "),
+                "skipped_by": "chainsim" if CHAINSIM_DIR in origin.parents else "test",
+            }
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Any:

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
     from chainsim.model import ChainLink, ChainPlan, Rule
     from chainsim.session import Session as FrontSession
 
+    class CallablePlan(ChainPlan):
+        """The type of `Chain.plan`: a ChainPlan that, called, gives an overridden copy."""
+
+        def __call__(self, **kwargs: Any) -> ChainPlan: ...
+
+
 __all__ = ["CREDENTIAL_VARS", "DIALECTS", "FAKE_WORKFLOW_ID", "WORKFLOW_VAR"]  # re-exported
 
 # Real Process Automation topics (the triggers dialect's event types), used round robin.
@@ -414,7 +420,7 @@ class Chain:
         return [link for link in self.links if not realised(link, by_id)]
 
     @property
-    def plan(self) -> ChainPlan:
+    def plan(self) -> CallablePlan:
         """A ChainPlan of this chain's links (and settings): `orchestrator.apply(chain.plan)`.
 
         The plan is also callable: `chain.plan(callback=...)` is a new ChainPlan with those
@@ -427,11 +433,11 @@ class Chain:
 
 
 @functools.cache
-def _callable_plan_class() -> type[ChainPlan]:
+def _callable_plan_class() -> type[CallablePlan]:
     """`ChainPlan` that, called with field overrides, gives a new plain ChainPlan (built once)."""
     from chainsim.model import ChainPlan
 
-    class CallablePlan(ChainPlan):
+    class ChainsPlan(ChainPlan):
         """A chain's plan; `plan(**fields)` is a ChainPlan with those fields overridden."""
 
         def __call__(self, **kwargs: Any) -> ChainPlan:
@@ -440,7 +446,7 @@ def _callable_plan_class() -> type[ChainPlan]:
             data.update(kwargs)
             return ChainPlan.model_validate(data)
 
-    return CallablePlan
+    return ChainsPlan  # type: ignore[return-value]  # the same shape as CallablePlan
 
 
 class ChainFactory:

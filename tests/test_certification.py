@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -218,6 +218,25 @@ def test_collection_errors_and_tests_that_never_ran_block_the_verdict(
     doc = _report(project)
     assert doc["not_run"] == ["test_ok.py::test_b"]
     assert "`test_ok.py::test_b` collected but never ran" in doc["summary"]["blockers"]
+
+
+def test_a_module_skipped_at_collection_is_listed(project: pytest.Pytester) -> None:
+    """`pytest.importorskip` at module level is a skip by the test: listed, NOT CERTIFIED."""
+    project.makepyfile(
+        test_ok="def test_ok():\n    pass\n",
+        test_optional="import pytest\n\npytest.importorskip('no_such_module_here')\n",
+    )
+    project.runpytest("--chainsim-report=cert.json").assert_outcomes(passed=1, skipped=1)
+    doc = _report(project)
+    assert doc["skipped"] == [
+        {
+            "nodeid": "test_optional.py",
+            "reason": "could not import 'no_such_module_here': No module named "
+            "'no_such_module_here'",
+            "skipped_by": "test",
+        }
+    ]
+    assert doc["summary"]["certified"] is False
 
 
 def test_an_expected_failure_is_not_a_pass(project: pytest.Pytester) -> None:
@@ -501,3 +520,37 @@ def test_the_readme_usage_works_in_a_bare_project(
     doc = _report(project, "reports/cert.json")
     assert doc["summary"]["certified"] is True and doc["dialect"] == "triggers"
     assert [p["path"] for p in doc["plans"]] == ["plans/mine.yaml"]
+
+
+def test_chain_plan_is_a_plan_and_callable_with_overrides() -> None:
+    """`chain.plan` is a ChainPlan; `chain.plan(**fields)` a plain copy with those overridden."""
+    from chainsim.model import ChainLink, ChainPlan, Filters, Rule
+    from chainsim.testing import Chain
+
+    link = ChainLink(source="a", destination="b", event_type="t", preserve=["q"])
+    chain = Chain("p", {"A": "a", "B": "b"}, {}, [link], dialect="triggers")
+    assert isinstance(chain.plan, ChainPlan) and chain.plan.links == [link]
+    again = chain.plan(max_depth=3)
+    assert type(again) is ChainPlan and again.max_depth == 3 and again.links == [link]
+    assert chain.plan().model_dump() == chain.plan.model_dump()
+
+    class OneBus:
+        """Anything with `list_rules()` is read as a bus."""
+
+        def list_rules(self) -> list[Rule]:
+            return [Rule(id="b", event_type="t", filters=Filters(attributes=["q"]))]
+
+    assert chain.missing_links(cast(Any, OneBus())) == []
+    assert chain.missing_links([]) == [link]
+
+
+def test_api_host_and_backend_per_kind_of_run() -> None:
+    """The fake names its respx host; live names the region's or the override's URL."""
+    from chainsim.certification import api_host_of
+
+    host, backend = api_host_of(Options())
+    assert host == "https://api.mypurecloud.com" and backend.startswith("fake: ")
+    host, backend = api_host_of(Options(bus="live", env="mypurecloud.de"))
+    assert host == "https://api.mypurecloud.de" and backend.startswith("live: ")
+    host, backend = api_host_of(Options(bus="live", api_host="http://localhost:9/"))
+    assert host == "http://localhost:9" and "loopback host (localhost)" in backend
