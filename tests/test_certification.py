@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -31,9 +32,16 @@ def heavy_modules() -> None:
     import chainsim.fakebus  # noqa: F401
 
 
+@pytest.fixture(scope="module")
+def plotting() -> None:
+    """Import matplotlib and numpy once (numpy cannot be re-imported after an inline run)."""
+    with contextlib.suppress(ImportError):
+        import matplotlib.figure  # noqa: F401
+
+
 @pytest.fixture
 def project(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plotting: None
 ) -> Iterator[pytest.Pytester]:
     """A throwaway project without conftest or ini (the Hypothesis profile is restored after)."""
     from hypothesis import settings
