@@ -28,7 +28,7 @@ import _pytest
 import pytest
 
 import chainsim
-from chainsim.testing import CREDENTIAL_VARS, LatencyRecorder
+from chainsim.testing import LatencyRecorder
 
 if TYPE_CHECKING:
     from chainsim.report import CertificationReport
@@ -315,9 +315,10 @@ def read_org_info(options: Options, *, timeout: float = 10.0) -> dict[str, Any]:
     OAuth client (SDK `apis/organization_api.py`). A 401/403 (the client may not read
     it), a network error or a missing credential leaves it unknown with the reason.
     """
-    import os
+    from chainsim.session import Environment
 
-    missing = [name for name in CREDENTIAL_VARS if not os.environ.get(name)]
+    environment = Environment()
+    missing = environment.missing_credentials()
     if missing:
         return {"id": None, "name": None, "reason": f"no {' and '.join(missing)}"}
     try:
@@ -331,13 +332,8 @@ def read_org_info(options: Options, *, timeout: float = 10.0) -> dict[str, Any]:
         api, login = live_hosts(options.env, options.api_host, options.login_host)
         clock = SystemClock()
         with httpx.Client(timeout=timeout) as http:
-            auth = ClientCredentials(
-                os.environ[CREDENTIAL_VARS[0]],
-                os.environ[CREDENTIAL_VARS[1]],
-                login_host=login,
-                http=http,
-                clock=clock,
-            )
+            client_id, secret = environment.credentials()
+            auth = ClientCredentials(client_id, secret, login_host=login, http=http, clock=clock)
             bus = TriggersBus.from_httpx(http, auth, api_host=api, login_host=login, clock=clock)
             org = bus._call(OrganizationApi(bus.api_client).get_organizations_me)
     except Exception as exc:  # any failure only makes the org unknown; the run stands
