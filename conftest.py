@@ -1,18 +1,6 @@
-"""Root conftest: Hypothesis profiles, chosen with --hypothesis-profile (default `ci`)."""
+"""Root conftest: intentionally empty.
 
-from hypothesis import HealthCheck, settings
-
-settings.register_profile(
-    "ci",
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "deep",
-    max_examples=1000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile("ci")
+The Hypothesis profiles `ci` (loaded by default) and `deep` (`--hypothesis-profile=deep`)
+are registered by chainsim's pytest plugin (chainsim/pytest_plugin.py), so a user's repo
+gets them too.
+"""

@@ -4,23 +4,30 @@
 org (`--chainsim-bus live`). Loading the plugin imports only pytest and the standard
 library; httpx, respx, the fake bus and the Genesys SDK load when a fixture needs them.
 
-Dialects: with `--chainsim-dialect` every chainsim test runs in that dialect; without
-it, tests that use a bus run once per dialect on the fake (`[eventbridge]`,
-`[triggers]`) and in the triggers dialect (the real Genesys API) against a live org.
+Dialects: a test that uses a bus runs once, in the configured dialect: `--chainsim-dialect`,
+else the ini setting `chainsim_dialect`, else `triggers` (the real Genesys API). `both`
+runs it once per dialect (`[eventbridge]`, `[triggers]`). chainsim's own scenarios (test
+files inside the chainsim package or its checkout's `scenarios/`) run in both dialects on
+the fake unless a dialect is configured. The outcome aggregation and the certification
+report live in `chainsim.certification`.
+
+The plugin registers the Hypothesis profiles `ci` and `deep` (unless already registered)
+and loads `ci` unless `--hypothesis-profile` or the user's own code chose another.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chainsim.certification import (
+    CHAINSIM_DIR,
+    CertificationRun,
+    hypothesis_profile,
+)
 from chainsim.dialects import get_dialect
 from chainsim.session import Environment
 from chainsim.testing import (
@@ -41,8 +48,42 @@ if TYPE_CHECKING:
     from chainsim.fakebus import FakeBus
     from chainsim.fakebus.faults import FaultPlan
 
-MARKERS = ("chainsim_live_safe", "chainsim_fake_only")
 _RUN = pytest.StashKey["CertificationRun"]()
+DEFAULT_DIALECT = "triggers"
+BOTH = "both"
+PROFILES: dict[str, dict[str, Any]] = {
+    "ci": {"max_examples": 30, "deadline": None, "derandomize": True},
+    "deep": {"max_examples": 1000, "deadline": None},
+}
+
+
+def register_hypothesis_profiles() -> list[str]:
+    """Register the `ci` and `deep` Hypothesis profiles where absent; the names registered.
+
+    Hypothesis ships a built-in `ci` profile (`hypothesis/_settings.py`: derandomize, no
+    deadline, 100 examples); chainsim's replaces that one, never a profile a user registered.
+    """
+    from hypothesis import HealthCheck, _settings, settings
+    from hypothesis.errors import InvalidArgument
+
+    builtin = getattr(_settings, "CI", None)
+    done = []
+    for name, values in PROFILES.items():
+        try:
+            present = settings.get_profile(name)
+        except InvalidArgument:
+            present = None
+        if present is None or (builtin is not None and present is builtin):
+            settings.register_profile(
+                name,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                **values,
+            )
+            done.append(name)
+    return done
+
+
+register_hypothesis_profiles()  # at import: before Hypothesis reads --hypothesis-profile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,10 +99,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--chainsim-dialect",
-        choices=DIALECTS,
+        choices=(*DIALECTS, BOTH),
         default=None,
-        help="bus dialect: EventBridge rules over httpx, or Process Automation triggers "
-        "through the Genesys SDK (default: both on the fake, triggers on a live org)",
+        help="bus dialect: EventBridge rules over httpx, Process Automation triggers "
+        f"through the Genesys SDK, or {BOTH} (each test once per dialect); default: the "
+        f"ini setting chainsim_dialect, else {DEFAULT_DIALECT} (chainsim's own scenarios: "
+        "both on the fake)",
+    )
+    parser.addini(
+        "chainsim_dialect",
+        f"default bus dialect of tests using a bus: {', '.join(DIALECTS)} or {BOTH}",
+        default=None,
     )
     group.addoption(
         "--chainsim-env",
@@ -82,14 +130,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def configured_dialect(config: pytest.Config) -> str | None:
+    """The dialect asked for: `--chainsim-dialect`, else the ini `chainsim_dialect` (or None)."""
+    chosen = config.getoption("chainsim_dialect") or config.getini("chainsim_dialect")
+    if not chosen:
+        return None
+    chosen = str(chosen).strip()
+    if chosen not in (*DIALECTS, BOTH):
+        raise pytest.UsageError(
+            f"ini chainsim_dialect = {chosen!r}: expected one of {', '.join((*DIALECTS, BOTH))}"
+        )
+    return chosen
+
+
 def options_from(config: pytest.Config) -> Options:
-    """The run's Options from the command line."""
+    """The run's Options from the command line and ini (`dialects`: all it may run)."""
     bus = config.getoption("chainsim_bus")
-    dialect = config.getoption("chainsim_dialect")
-    if dialect:
-        dialects: tuple[str, ...] = (dialect,)
+    dialect = configured_dialect(config)
+    if dialect == BOTH:
+        dialects: tuple[str, ...] = DIALECTS
+    elif dialect:
+        dialects = (dialect,)
     else:
-        dialects = ("triggers",) if bus == "live" else DIALECTS
+        dialects = (DEFAULT_DIALECT,) if bus == "live" else DIALECTS
     return Options(
         bus=bus,
         dialects=dialects,
@@ -124,8 +187,12 @@ def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("chainsim_report")
     if report:
         _check_report_path(Path(report))
-    run = CertificationRun(config, options)
+    chosen = configured_dialect(config)
+    default = "+".join(options.dialects) if chosen or options.live else DEFAULT_DIALECT
+    run = CertificationRun(config, options, default_dialect=default)
+    run.backend = Backend(options, run.run_id, run.worker)
     config.stash[_RUN] = run
+    _load_ci_profile(config)
     config.pluginmanager.register(run, "chainsim-run")
 
 
@@ -146,29 +213,47 @@ def pytest_report_header(config: pytest.Config) -> str:
     run = config.stash[_RUN]
     o = run.options
     env = f" env={o.env}" if o.live else ""
+    dialect = "+".join(o.dialects)
+    if not configured_dialect(config) and not o.live:
+        dialect = f"{DEFAULT_DIALECT} (chainsim's own scenarios: {dialect})"
     return (
-        f"chainsim: bus={o.bus} dialect={'+'.join(o.dialects)}{env} "
+        f"chainsim: bus={o.bus} dialect={dialect}{env} "
         f"hypothesis-profile={hypothesis_profile(config)} run-id={run.run_id}"
     )
 
 
-def hypothesis_profile(config: pytest.Config) -> str | None:
-    """The Hypothesis settings profile in force (from its option, else the loaded one)."""
+def _load_ci_profile(config: pytest.Config) -> None:
+    """Load `ci` unless `--hypothesis-profile` or the user's code loaded another profile."""
+    from hypothesis import settings
+
     try:
         chosen = config.getoption("hypothesis_profile")
     except ValueError:
         chosen = None
-    if chosen:
-        return str(chosen)
-    try:
-        from hypothesis import settings
-    except ImportError:  # pragma: no cover - hypothesis is a dependency
-        return None
-    return getattr(settings, "_current_profile", None)
+    if not chosen and getattr(settings, "_current_profile", "default") in ("default", "ci"):
+        settings.load_profile("ci")  # `ci`: Hypothesis loads its built-in one on a CI host
+
+
+def test_dialects(config: pytest.Config, path: Path) -> tuple[str, ...]:
+    """The dialects a test (in file `path`) runs in when it does not pin its own.
+
+    The configured dialect (`both`: each); else chainsim's own scenarios run in every
+    dialect of the run, and any other test once, in `triggers`.
+    """
+    options = config.stash[_RUN].options
+    if configured_dialect(config) or options.live:
+        return options.dialects
+    return DIALECTS if is_chainsim_scenario(path) else (DEFAULT_DIALECT,)
+
+
+def is_chainsim_scenario(path: Path) -> bool:
+    """True for a test file of chainsim itself: in its package or its checkout's `scenarios/`."""
+    resolved = Path(path).resolve()
+    return CHAINSIM_DIR in resolved.parents or CHAINSIM_DIR.parent / "scenarios" in resolved.parents
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each test that needs a bus once per selected dialect (unless it pins its own)."""
+    """Run each test that needs a bus in its dialects (unless it pins its own)."""
     if "chainsim_dialect" not in metafunc.fixturenames:
         return
     for mark in metafunc.definition.iter_markers("parametrize"):
@@ -177,7 +262,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             names = [n.strip() for n in names.split(",")]
         if "chainsim_dialect" in names:
             return  # the test chose its dialects itself
-    dialects = metafunc.config.stash[_RUN].options.dialects
+    dialects = test_dialects(metafunc.config, metafunc.definition.path)
     metafunc.parametrize("chainsim_dialect", dialects, indirect=True, scope="session")
 
 
@@ -188,16 +273,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     With `-n N --dist loadgroup` every triggers test runs on one worker, so only that
     worker pays for importing the Genesys SDK.
     """
-    live = config.stash[_RUN].options.live
+    run = config.stash[_RUN]
+    live = run.options.live
     grouping = config.pluginmanager.hasplugin("xdist")  # the marker is xdist's own
-    skip = pytest.mark.skip(reason="chainsim_fake_only: needs the fake bus (fault injection)")
     for item in items:
         callspec = getattr(item, "callspec", None)
         dialect = callspec.params.get("chainsim_dialect") if callspec is not None else None
         if grouping and dialect is not None and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(f"chainsim-{dialect}"))
         if live and item.get_closest_marker("chainsim_fake_only"):
-            item.add_marker(skip)
+            run.skip_when_live(item)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -324,160 +409,13 @@ def chain_factory(
             pytest.fail(f"chain_factory could not delete {len(left)} rule(s): {', '.join(left)}")
 
 
-# --------------------------------------------------------------------------- the report
+@pytest.fixture
+def certify_plan(pytestconfig: pytest.Config) -> Callable[[str | Path], Path]:
+    """`certify_plan(path)`: record a plan file (its sha256) in the report; returns the path."""
+    run = pytestconfig.stash[_RUN]
 
+    def record(path: str | Path) -> Path:
+        run.record_plan(path)
+        return Path(path)
 
-class CertificationRun:
-    """Collects outcomes and latency samples; the controller writes the report.
-
-    Under pytest-xdist each worker sends its samples to the controller through
-    `workeroutput`; outcomes reach the controller as test reports anyway.
-    """
-
-    def __init__(self, config: pytest.Config, options: Options) -> None:
-        self.config = config
-        self.options = options
-        workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
-        if workerinput is not None:
-            self.run_id = str(workerinput.get("chainsim_run_id") or uuid.uuid4().hex[:8])
-            worker = str(workerinput.get("workerid", "w"))
-        else:
-            self.run_id = uuid.uuid4().hex[:8]
-            worker = "main"
-        self.backend = Backend(options, self.run_id, worker)
-        self.recorder = LatencyRecorder()
-        self.results: dict[str, dict[str, Any]] = {}
-        self.samples: list[dict[str, Any]] = []
-        self.written: list[Path] = []
-        self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """xdist controller: give every worker the run id, so prefixes name one run."""
-        node.workerinput["chainsim_run_id"] = self.run_id
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Any:
-        """Attribute the samples recorded while a test runs to that test."""
-        self.recorder.scenario = plain_nodeid(item.nodeid)
-        try:
-            return (yield)
-        finally:
-            self.recorder.scenario = ""
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Fold each phase report into the scenario's outcome and duration."""
-        if self.is_worker:
-            return
-        entry = self.results.setdefault(
-            plain_nodeid(report.nodeid),
-            {"outcome": "passed", "duration": 0.0, "markers": _markers(report), "message": ""},
-        )
-        entry["duration"] += report.duration
-        outcome = _phase_outcome(report)
-        if outcome is None:
-            return
-        if _RANK[outcome] > _RANK[entry["outcome"]]:
-            entry["outcome"] = outcome
-            entry["message"] = _message(report)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist controller: collect a finished worker's latency samples."""
-        output = getattr(node, "workeroutput", None) or {}
-        self.samples.extend(output.get("chainsim_samples", []))
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Worker: hand samples to the controller. Controller: write the report."""
-        taken = [asdict(s) for s in self.recorder.drain()]
-        if self.is_worker:
-            self.config.workeroutput["chainsim_samples"] = taken  # type: ignore[attr-defined]
-            return
-        self.samples.extend(taken)
-        path = self.config.getoption("chainsim_report")
-        if path:
-            self.written = self.write(Path(path))
-
-    def build(self) -> Any:
-        """The CertificationReport of this run so far."""
-        from chainsim.report import CertificationReport, ScenarioResult, samples_from
-
-        scenarios, others = [], dict[str, int]()
-        for nodeid, entry in self.results.items():
-            if _is_scenario(nodeid, entry["markers"]):
-                scenarios.append(ScenarioResult(nodeid=nodeid, **_as_result(entry)))
-            else:
-                others[entry["outcome"]] = others.get(entry["outcome"], 0) + 1
-        return CertificationReport(
-            run_id=self.run_id,
-            bus=self.options.bus,
-            dialect="+".join(self.options.dialects),
-            env=self.options.env,
-            created=self.created,
-            hypothesis_profile=hypothesis_profile(self.config),
-            scenarios=scenarios,
-            samples=samples_from(self.samples),
-            other_tests=others,
-        )
-
-    def write(self, path: Path) -> list[Path]:
-        """Write the report files (JSON, Markdown, PNG with matplotlib)."""
-        from chainsim.report import write_report
-
-        return write_report(self.build(), path)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Say where the report went."""
-        if self.written:
-            names = ", ".join(str(p) for p in self.written)
-            terminalreporter.write_line(f"chainsim certification report: {names}")
-
-
-_RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "xpassed": 2, "failed": 3, "error": 4}
-
-
-def _phase_outcome(report: pytest.TestReport) -> str | None:
-    """The outcome one phase contributes (None: nothing to change)."""
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.failed:
-        return "failed" if report.when == "call" else "error"
-    if report.skipped:
-        return "skipped"
-    return None
-
-
-def _message(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2])
-    if report.failed:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        return str(crash.message) if crash is not None else str(report.longrepr)[:500]
-    return ""
-
-
-def _markers(report: pytest.TestReport) -> list[str]:
-    return [name for name in MARKERS if name in report.keywords]
-
-
-def plain_nodeid(nodeid: str) -> str:
-    """A node id without the `@group` suffix pytest-xdist adds under `--dist loadgroup`."""
-    return _GROUP_SUFFIX.sub("", nodeid)
-
-
-_GROUP_SUFFIX = re.compile(r"@[^@\[\]/:]+$")
-
-
-def _is_scenario(nodeid: str, markers: list[str]) -> bool:
-    """A scenario carries a chainsim marker or lives in a `scenarios/` directory."""
-    return bool(markers) or nodeid.split("/", 1)[0] == "scenarios" or "/scenarios/" in nodeid
-
-
-def _as_result(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "outcome": entry["outcome"],
-        "duration": round(entry["duration"], 6),
-        "markers": tuple(entry["markers"]),
-        "message": entry["message"],
-    }
+    return record

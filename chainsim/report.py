@@ -33,6 +33,7 @@ class ScenarioResult:
     duration: float
     markers: tuple[str, ...] = ()
     message: str = ""
+    skipped_by: str = ""  # a skip: `chainsim` (its markers/fixtures) or `test` (anything else)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScenarioResult:
@@ -43,7 +44,20 @@ class ScenarioResult:
             duration=float(data["duration"]),
             markers=tuple(data.get("markers", ())),
             message=str(data.get("message", "")),
+            skipped_by=str(data.get("skipped_by", "")),
         )
+
+    def blocker(self) -> str | None:
+        """Why this test keeps the run from being certified (None: it does not)."""
+        if self.outcome in ("failed", "error", "xpassed"):
+            return f"{self.outcome}: {self.message}" if self.message else self.outcome
+        if self.outcome == "xfailed":
+            return "xfailed (an expected failure is not a pass)"
+        if self.outcome == "skipped" and self.skipped_by != "chainsim":
+            return f"skipped by the test, not by chainsim: {self.message or 'no reason given'}"
+        if self.outcome == "skipped" and not self.message.strip():
+            return "skipped without a reason"
+        return None
 
 
 @dataclass(frozen=True)
@@ -90,13 +104,25 @@ def package_version(name: str) -> str | None:
 
 @dataclass
 class CertificationReport:
-    """A certification run: where it ran, every scenario's outcome, apply latencies."""
+    """A certification run: where it ran, every test's outcome and skip, apply latencies.
+
+    `api_host` is the exact API base URL used and `api_backend` says what answered it (the
+    in-process fake, or a live client); `org` is the live org's id and name, or None
+    with the reason; `plans` the plan files certified with their sha256; `others` the
+    tests outside the scenarios that did not pass; `not_run` tests collected but never
+    reported (say after `-x`); `exit_status` pytest's exit status.
+    """
 
     run_id: str
     bus: str
     dialect: str
-    env: str
+    env: str | None = None
     created: str = ""
+    api_host: str = ""
+    api_backend: str = ""
+    org: dict[str, Any] = field(
+        default_factory=lambda: {"id": None, "name": None, "reason": "not recorded"}
+    )
     hypothesis_profile: str | None = None
     chainsim_version: str | None = field(default_factory=lambda: package_version("chainsim"))
     sdk_version: str | None = field(
@@ -105,14 +131,51 @@ class CertificationReport:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     samples: list[LatencySample] = field(default_factory=list)
     other_tests: dict[str, int] = field(default_factory=dict)
+    others: list[ScenarioResult] = field(default_factory=list)
+    plans: list[dict[str, str]] = field(default_factory=list)
+    collection_errors: list[dict[str, str]] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    exit_status: int | None = None
+
+    def blockers(self) -> list[str]:
+        """Every reason the run is not certified, one line each (empty: nothing blocks)."""
+        found = [
+            f"{_code(t.nodeid)} {why}"
+            for t in sorted([*self.scenarios, *self.others], key=lambda t: t.nodeid)
+            if (why := t.blocker()) is not None
+        ]
+        found += [
+            f"{_code(e['nodeid'])} collection error: {_one_line(e['message'])}"
+            for e in self.collection_errors
+        ]
+        found += [f"{_code(n)} collected but never ran" for n in self.not_run]
+        if self.exit_status not in (None, 0) and not found:
+            found.append(f"pytest exited with status {self.exit_status}")
+        if not any(s.outcome == "passed" for s in self.scenarios) and not self.other_tests.get(
+            "passed"
+        ):
+            found.append("no test passed")
+        return found
 
     @property
     def ok(self) -> bool:
-        """True when no scenario failed or errored (skips are allowed)."""
-        return not any(s.outcome in ("failed", "error", "xpassed") for s in self.scenarios)
+        """True when nothing blocks the verdict (see `blockers`)."""
+        return not self.blockers()
+
+    def skips(self) -> list[dict[str, str]]:
+        """Every skipped test: node id, reason and who skipped it (`chainsim` or `test`)."""
+        return [
+            {"nodeid": t.nodeid, "reason": t.message, "skipped_by": t.skipped_by or "test"}
+            for t in sorted([*self.scenarios, *self.others], key=lambda t: t.nodeid)
+            if t.outcome == "skipped"
+        ]
 
     def summary(self) -> dict[str, Any]:
-        """Outcome counts (overall and per dialect), total scenario seconds, the verdict."""
+        """Outcome counts (overall and per dialect), total scenario seconds, the verdict.
+
+        `certified` is true only when every test of the run passed or was skipped by
+        chainsim for a stated reason, and at least one passed.
+        """
         counts = Counter(s.outcome for s in self.scenarios)
         by_dialect: dict[str, Counter[str]] = {}
         for s in self.scenarios:
@@ -121,7 +184,8 @@ class CertificationReport:
             "total": len(self.scenarios),
             **{name: counts.get(name, 0) for name in OUTCOMES},
             "duration": round(sum(s.duration for s in self.scenarios), 6),
-            "certified": self.ok and bool(self.scenarios),
+            "certified": self.ok,
+            "blockers": self.blockers(),
             "by_dialect": {d: dict(sorted(c.items())) for d, c in sorted(by_dialect.items())},
         }
 
@@ -142,15 +206,27 @@ class CertificationReport:
             "bus": self.bus,
             "dialect": self.dialect,
             "env": self.env,
+            "api_host": self.api_host,
+            "api_backend": self.api_backend,
+            "org": dict(self.org),
             "hypothesis_profile": self.hypothesis_profile,
             "versions": {"chainsim": self.chainsim_version, "sdk": self.sdk_version},
+            "plans": [dict(p) for p in self.plans],
+            "exit_status": self.exit_status,
             "summary": self.summary(),
+            "skipped": self.skips(),
             "apply_latency": self.latency(),
             "scenarios": [
                 {**asdict(s), "markers": list(s.markers)}
                 for s in sorted(self.scenarios, key=lambda s: s.nodeid)
             ],
             "other_tests": dict(sorted(self.other_tests.items())),
+            "others": [
+                {**asdict(t), "markers": list(t.markers)}
+                for t in sorted(self.others, key=lambda t: t.nodeid)
+            ],
+            "collection_errors": [dict(e) for e in self.collection_errors],
+            "not_run": list(self.not_run),
             "samples": [asdict(s) for s in self.samples],
         }
 
@@ -164,14 +240,22 @@ class CertificationReport:
             run_id=data["run_id"],
             bus=data["bus"],
             dialect=data["dialect"],
-            env=data["env"],
+            env=data.get("env"),
             created=data.get("created", ""),
+            api_host=data.get("api_host", ""),
+            api_backend=data.get("api_backend", ""),
+            org=dict(data.get("org") or {"id": None, "name": None, "reason": "not recorded"}),
             hypothesis_profile=data.get("hypothesis_profile"),
             chainsim_version=versions.get("chainsim"),
             sdk_version=versions.get("sdk"),
             scenarios=[ScenarioResult.from_dict(s) for s in data.get("scenarios", [])],
             samples=[LatencySample.from_dict(s) for s in data.get("samples", [])],
             other_tests=dict(data.get("other_tests", {})),
+            others=[ScenarioResult.from_dict(t) for t in data.get("others", [])],
+            plans=[dict(p) for p in data.get("plans", [])],
+            collection_errors=[dict(e) for e in data.get("collection_errors", [])],
+            not_run=list(data.get("not_run", [])),
+            exit_status=data.get("exit_status"),
         )
 
     def clock_labels(self) -> tuple[str, str]:
@@ -182,15 +266,31 @@ class CertificationReport:
         """The report as Markdown: header, verdict, latency table, one row per scenario."""
         summary = self.summary()
         verdict = "CERTIFIED" if summary["certified"] else "NOT CERTIFIED"
+        env = f"; env: {self.env}" if self.env else ""
         lines = [
             f"# chainsim certification: {verdict}",
             "",
             f"- run id: `{self.run_id}`",
             f"- created: {self.created or 'n/a'}",
-            f"- bus: {self.bus}; dialect: {self.dialect}; env: {self.env}",
-            f"- Hypothesis profile: {self.hypothesis_profile or 'n/a'}",
+            f"- bus: {self.bus}; dialect: {self.dialect}{env}",
+            f"- api_host: {self.api_host or 'n/a'} ({self.api_backend or 'n/a'})",
+            f"- org: {self.org_line()}",
             f"- chainsim {self.chainsim_version or 'n/a'}; "
             f"PureCloudPlatformClientV2 {self.sdk_version or 'n/a'}",
+            f"- Hypothesis profile: {self.hypothesis_profile or 'n/a'}",
+        ]
+        if self.plans:
+            lines.append(f"- plans certified ({len(self.plans)}):")
+            lines += [f"  - {_code(p['path'])} sha256 `{p['sha256']}`" for p in self.plans]
+        else:
+            lines.append("- plans certified: none recorded")
+        blockers = summary["blockers"]
+        if blockers:
+            lines += ["", f"## Why not certified ({len(blockers)})", ""]
+            lines += [f"- {_one_line(b, 300)}" for b in blockers[:50]]
+            if len(blockers) > 50:
+                lines.append(f"- ... and {len(blockers) - 50} more (see the JSON report)")
+        lines += [
             "",
             "## Summary",
             "",
@@ -228,12 +328,31 @@ class CertificationReport:
         for s in sorted(self.scenarios, key=lambda s: s.nodeid):
             marks = ", ".join(s.markers)
             lines.append(f"| {_code(s.nodeid)} | {s.outcome} | {s.duration:.2f} | {marks} |")
-        failures = [s for s in self.scenarios if s.message]
+        skips = self.skips()
+        lines += ["", f"## Skipped tests ({len(skips)})", ""]
+        if skips:
+            lines += ["| test | skipped by | reason |", "|---|---|---|"]
+            for skip in skips:
+                reason = _one_line(skip["reason"]).replace("|", "\\|") or "(no reason given)"
+                lines.append(f"| {_code(skip['nodeid'])} | {skip['skipped_by']} | {reason} |")
+        else:
+            lines.append("None.")
+        failures = [
+            s
+            for s in [*self.scenarios, *self.others]
+            if s.message and s.outcome not in ("skipped", "passed")
+        ]
         if failures:
-            lines += ["", "## Failures and skips", ""]
+            lines += ["", "## Failures", ""]
             for s in sorted(failures, key=lambda s: s.nodeid):
                 lines.append(f"- {_code(s.nodeid)} ({s.outcome}): {_one_line(s.message)}")
         return "\n".join(lines) + "\n"
+
+    def org_line(self) -> str:
+        """The org as one line: `name (id)`, or `unknown (reason)`."""
+        if self.org.get("id"):
+            return f"{self.org.get('name') or 'n/a'} (`{self.org['id']}`)"
+        return f"unknown ({self.org.get('reason') or 'no reason recorded'})"
 
 
 def dialect_of(nodeid: str) -> str:
@@ -267,39 +386,73 @@ def sibling(path: str | Path, suffix: str) -> Path:
     return path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
 
 
-def plot_latency(report: CertificationReport, path: str | Path) -> Path | None:
-    """Draw the apply-latency histogram (virtual and wall) to PNG; None without matplotlib."""
-    try:
-        from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-    except ImportError:
-        return None
-    path = Path(path)
+def latency_bins(values: Sequence[float], count: int = 30) -> tuple[list[float], str]:
+    """Histogram edges covering every value (zeros included) and the x scale to draw them on.
+
+    A long tail (max over 50 times the smallest positive value) gets geometric edges on
+    a symlog axis, plus a narrow first bin at 0, so instant applies are counted too.
+    """
+    data = sorted(float(v) for v in values)
+    if not data:
+        return [0.0, 1.0], "linear"
+    low, high = data[0], data[-1]
+    positive = [v for v in data if v > 0]
+    n = min(count, max(5, len(data) // 3))
+    if positive and high > 50 * positive[0]:
+        first = positive[0]
+        edges = [first * (high / first) ** (i / n) for i in range(n + 1)]
+        edges[-1] = high  # no float drift past the largest sample
+        if low < first:  # instant applies: a narrow bar at 0, an empty gap up to `first`
+            edges[:0] = [min(0.0, low), first / 10]
+        return edges, "symlog"
+    if high == low:
+        return [low - 0.5, high + 0.5], "linear"
+    step = (high - low) / n
+    edges = [low + i * step for i in range(n)] + [high]
+    return edges, "linear"
+
+
+def latency_figure(report: CertificationReport) -> Any:
+    """A matplotlib Figure: one histogram per clock of every sample, p50/p95/p99 marked."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 2)
     titles = [
         f"{label} clock" if label != "system clock" else label for label in report.clock_labels()
     ]
     for ax, attr, title in zip(axes, ("virtual", "wall"), titles, strict=True):
-        everything = [getattr(s, attr) * 1000 for s in report.samples]
-        values = [v for v in everything if v > 0]
-        bins: Any = min(30, max(5, len(values) // 3))
-        if values and max(values) > 50 * min(values):  # long tail (storms): log scale
-            import numpy as np  # a matplotlib dependency
-
-            bins = np.geomspace(min(values), max(values), bins + 1)
-            ax.set_xscale("log")
-        if len(values) < len(everything):
-            title += f" (+{len(everything) - len(values)} at 0 ms)"
+        values = [getattr(s, attr) * 1000 for s in report.samples]
         if values:
-            ax.hist(values, bins=bins, color="#3b6ea5")
-            stats = distribution(everything)
-            for q, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
-                ax.axvline(float(stats[q] or 0), color="#c0392b", linestyle=style, label=q)
-            ax.legend()
-        ax.set_title(f"apply latency, {title}")
+            edges, scale = latency_bins(values)
+            ax.hist(values, bins=edges, color="#3b6ea5", label=f"{len(values)} applies")
+            if scale == "symlog":
+                ax.set_xscale("symlog", linthresh=min(v for v in values if v > 0))
+            stats = distribution(values)
+            for q, style, width in (("p50", ":", 1.0), ("p95", "-", 2.0), ("p99", "--", 1.0)):
+                at = float(stats[q] or 0)
+                ax.axvline(
+                    at,
+                    color="#c0392b",
+                    linestyle=style,
+                    linewidth=width,
+                    label=f"{q} {_fmt_seconds(at / 1000)}",
+                )
+            ax.legend(fontsize="small")
+        ax.set_title(f"apply latency, {title} ({len(values)} samples)")
         ax.set_xlabel("ms")
         ax.set_ylabel("applies")
     fig.tight_layout()
+    return fig
+
+
+def plot_latency(report: CertificationReport, path: str | Path) -> Path | None:
+    """Draw the apply-latency histograms (virtual and wall) to PNG; None without matplotlib."""
+    try:
+        fig = latency_figure(report)
+    except ImportError:
+        return None
+    path = Path(path)
     fig.savefig(path, dpi=100)
     return path
 

@@ -10,6 +10,7 @@ are imported inside the functions that need them, so importing this module is ch
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import tempfile
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
     from chainsim.fakebus import FakeBus
     from chainsim.model import ChainLink, ChainPlan, Rule
     from chainsim.session import Session as FrontSession
+
+    class CallablePlan(ChainPlan):
+        """The type of `Chain.plan`: a ChainPlan that, called, gives an overridden copy."""
+
+        def __call__(self, **kwargs: Any) -> ChainPlan: ...
+
 
 __all__ = ["CREDENTIAL_VARS", "DIALECTS", "FAKE_WORKFLOW_ID", "WORKFLOW_VAR"]  # re-exported
 
@@ -402,25 +409,45 @@ class Chain:
     def __getitem__(self, label: str) -> str:
         return self.ids[label]
 
-    def missing_links(self, rules: Iterable[Rule]) -> list[ChainLink]:
-        """The links `rules` (a bus's current rules) do not realise, in this chain's dialect.
+    def missing_links(self, rules: Bus | Iterable[Rule]) -> list[ChainLink]:
+        """The links `rules` (a Bus, or a bus's current rules) do not realise, in this dialect.
 
         EventBridge: the source carries an `invokeRule` to the destination preserving
         the link's attributes. Triggers: the destination's criteria require them.
         """
-        by_id = {rule.id: rule for rule in rules}
+        listing = rules.list_rules() if hasattr(rules, "list_rules") else rules
+        by_id = {rule.id: rule for rule in listing}
         realised = get_dialect(self.dialect).link_realised
         return [link for link in self.links if not realised(link, by_id)]
 
-    def plan(self, **kwargs: Any) -> ChainPlan:
-        """A ChainPlan with this chain's links (and rule settings); kwargs override fields."""
-        from chainsim.model import ChainPlan
+    @property
+    def plan(self) -> CallablePlan:
+        """A ChainPlan of this chain's links (and settings): `orchestrator.apply(chain.plan)`.
 
+        The plan is also callable: `chain.plan(callback=...)` is a new ChainPlan with those
+        fields overridden (`chain.plan()` is the plain plan).
+        """
         data: dict[str, Any] = {"links": [link.model_dump() for link in self.links]}
         if self.settings:
             data["rules"] = self.settings
-        data.update(kwargs)
-        return ChainPlan.model_validate(data)
+        return _callable_plan_class().model_validate(data)
+
+
+@functools.cache
+def _callable_plan_class() -> type[CallablePlan]:
+    """`ChainPlan` that, called with field overrides, gives a new plain ChainPlan (built once)."""
+    from chainsim.model import ChainPlan
+
+    class ChainsPlan(ChainPlan):
+        """A chain's plan; `plan(**fields)` is a ChainPlan with those fields overridden."""
+
+        def __call__(self, **kwargs: Any) -> ChainPlan:
+            """A plain ChainPlan of this plan's fields with `kwargs` overriding them."""
+            data = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            data.update(kwargs)
+            return ChainPlan.model_validate(data)
+
+    return ChainsPlan  # type: ignore[return-value]  # the same shape as CallablePlan
 
 
 class ChainFactory:

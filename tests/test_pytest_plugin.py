@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,22 @@ def plotting() -> None:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A throwaway project: no conftest, no ini; chainsim comes in by its entry point."""
+def project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.Pytester]:
+    """A throwaway project: no conftest, no ini; chainsim comes in by its entry point.
+
+    An inline run may load another Hypothesis profile (`--hypothesis-profile`) into this
+    process's global settings: the profile in force is restored afterwards.
+    """
+    from hypothesis import settings
+
     for name in CREDENTIALS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return pytester
+    profile = getattr(settings, "_current_profile", None) or "ci"
+    yield pytester
+    settings.load_profile(profile)
 
 
 def test_help_lists_the_options_under_a_chainsim_group(project: pytest.Pytester) -> None:
@@ -49,7 +60,7 @@ def test_help_lists_the_options_under_a_chainsim_group(project: pytest.Pytester)
     group = out[out.index("chainsim certification:") :]
     for option in (
         "--chainsim-bus={fake,live}",
-        "--chainsim-dialect={eventbridge,triggers}",
+        "--chainsim-dialect={eventbridge,triggers,both}",
         "--chainsim-env",
         "--chainsim-api-host",
         "--chainsim-report=PATH",
@@ -100,7 +111,10 @@ def test_header_names_bus_dialects_and_hypothesis_profile(project: pytest.Pytest
     )
     result = project.runpytest("--hypothesis-profile=default")
     result.stdout.re_match_lines(
-        [r"chainsim: bus=fake dialect=eventbridge\+triggers hypothesis-profile=default .*"]
+        [
+            r"chainsim: bus=fake dialect=triggers \(chainsim's own scenarios: "
+            r"eventbridge\+triggers\) hypothesis-profile=default .*"
+        ]
     )
 
 
@@ -171,8 +185,8 @@ def test_live_skips_fake_only_tests_and_the_fake_bus(
     )
 
 
-def test_tests_using_a_bus_run_once_per_dialect(project: pytest.Pytester) -> None:
-    """Without --chainsim-dialect a test that uses the dialect runs in both; with it, in one."""
+def test_a_users_test_runs_once_in_the_configured_dialect(project: pytest.Pytester) -> None:
+    """A user's test runs once, in triggers by default; `both` (option or ini) runs each."""
     project.makepyfile(
         """
         def test_dialect(chainsim_dialect):
@@ -183,12 +197,27 @@ def test_tests_using_a_bus_run_once_per_dialect(project: pytest.Pytester) -> Non
         """
     )
     result = project.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_dialect?triggers? PASSED*"])
+    assert "eventbridge" not in result.stdout.str().split("collected")[1]
+    result = project.runpytest("-v", "--chainsim-dialect=eventbridge")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_dialect?eventbridge? PASSED*"])
+    result = project.runpytest("-v", "--chainsim-dialect=both")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         ["*test_dialect?eventbridge? PASSED*", "*test_dialect?triggers? PASSED*"]
     )
-    result = project.runpytest("-v", "--chainsim-dialect=eventbridge")
+    project.makeini("[pytest]\nchainsim_dialect = both\n")
+    project.runpytest("-v").assert_outcomes(passed=3)
+    project.makeini("[pytest]\nchainsim_dialect = eventbridge\n")
+    result = project.runpytest("-v")
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_dialect?eventbridge? PASSED*"])
+    project.makeini("[pytest]\nchainsim_dialect = soap\n")
+    result = project.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini chainsim_dialect = 'soap': expected one of*"])
 
 
 REPORT_PROJECT = """
@@ -221,8 +250,11 @@ def _check_report(path: Path) -> dict:
     doc = json.loads(path.read_text())
     assert doc["schema"] == "chainsim.certification/1"
     assert doc["bus"] == "fake"
-    assert doc["dialect"] == "eventbridge+triggers"
-    assert doc["env"] == "mypurecloud.com"
+    assert doc["dialect"] == "triggers"  # no test used a bus: the default dialect
+    assert doc["env"] is None  # the fake is in no Genesys environment
+    assert doc["api_host"] == "https://api.mypurecloud.com"
+    assert doc["api_backend"].startswith("fake: in-process FakeBus behind respx")
+    assert doc["org"]["id"] is None and doc["org"]["reason"]
     assert len(doc["run_id"]) == 8
     assert doc["versions"]["chainsim"]
     outcomes = {s["nodeid"].split("::")[1]: s["outcome"] for s in doc["scenarios"]}
@@ -234,6 +266,9 @@ def _check_report(path: Path) -> dict:
         "test_fake[2]": "passed",
     }
     assert doc["summary"]["certified"] is False
+    assert doc["skipped"] == [
+        {"nodeid": "test_cert.py::test_skipped", "reason": "not today", "skipped_by": "test"}
+    ]
     lat = doc["apply_latency"]
     assert lat["count"] == 5
     assert lat["virtual_seconds"]["max"] == pytest.approx(2.0)
@@ -282,7 +317,9 @@ def test_report_under_xdist_loadgroup_keeps_plain_node_ids(
             chainsim_recorder.record(virtual=1.0, wall=0.0)
         """
     )
-    result = project.runpytest("-n", "2", "--dist", "loadgroup", "--chainsim-report=c.json")
+    result = project.runpytest(
+        "-n", "2", "--dist", "loadgroup", "--chainsim-dialect=both", "--chainsim-report=c.json"
+    )
     result.assert_outcomes(passed=2)
     doc = json.loads((project.path / "c.json").read_text())
     assert sorted(s["nodeid"] for s in doc["scenarios"]) == [
@@ -325,8 +362,10 @@ def test_fixtures_give_a_working_fake_bus_and_orchestrator(
             chain = chain_factory("A->B->C", attributes=["conversationId", "queueId"])
             assert len(chain.ids) == 3
             assert all(chain.prefix in rule.name for rule in chain.rules.values())
-            result = orchestrator.apply(chain.plan())
+            assert chain.missing_links(chainsim_bus) == chain.links
+            result = orchestrator.apply(chain.plan)
             assert result.status == "applied", result.to_report()
+            assert chain.missing_links(chainsim_bus) == []
             assert chain.missing_links(chainsim_bus.list_rules()) == []
             stored = fake_bus.rules() if chainsim_dialect == "eventbridge" else fake_bus.triggers()
             assert len(stored) == 3
@@ -335,7 +374,7 @@ def test_fixtures_give_a_working_fake_bus_and_orchestrator(
             assert fake_bus.rules() == [] and fake_bus.triggers() == []
         """
     )
-    result = project.runpytest("-v", "--chainsim-report=cert.json")
+    result = project.runpytest("-v", "--chainsim-dialect=both", "--chainsim-report=cert.json")
     result.assert_outcomes(passed=3)
     doc = json.loads((project.path / "cert.json").read_text())
     assert doc["apply_latency"]["count"] == 2
@@ -369,7 +408,7 @@ def test_chain_factory_removes_everything_even_when_the_test_fails(
 ) -> None:
     """Every rule chain_factory created is deleted at teardown, after a failure too."""
     project.makepyfile(test_teardown=TEARDOWN_PROJECT)
-    result = project.runpytest()
+    result = project.runpytest("--chainsim-dialect=both")
     result.assert_outcomes(passed=2, failed=2)
     counts = {p.name: json.loads(p.read_text()) for p in project.path.glob("left-*.json")}
     assert counts == {
@@ -494,7 +533,7 @@ def test_dialect_tests_run_without_xdist_and_without_warnings(project: pytest.Py
         """
     )
     result = project.runpytest_subprocess(
-        "-p", "no:xdist", "-W", "error::pytest.PytestUnknownMarkWarning"
+        "-p", "no:xdist", "-W", "error::pytest.PytestUnknownMarkWarning", "--chainsim-dialect=both"
     )
     result.assert_outcomes(passed=2)
 

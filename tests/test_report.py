@@ -14,6 +14,8 @@ from chainsim.report import (
     ScenarioResult,
     dialect_of,
     distribution,
+    latency_bins,
+    latency_figure,
     load_report,
     sibling,
     write_report,
@@ -25,7 +27,6 @@ def _report(samples: int = 10) -> CertificationReport:
         run_id="abc123",
         bus="fake",
         dialect="eventbridge+triggers",
-        env="mypurecloud.com",
         created="2026-01-01T00:00:00+00:00",
         hypothesis_profile="ci",
         scenarios=[
@@ -41,7 +42,13 @@ def _report(samples: int = 10) -> CertificationReport:
             LatencySample(virtual=i * 0.1, wall=i * 0.001, scenario="s")
             for i in range(1, samples + 1)
         ],
-        other_tests={"passed": 4},
+        other_tests={"passed": 4, "failed": 1},
+        others=[ScenarioResult("tests/test_x.py::test_y", "failed", 0.1, (), "user bug")],
+        api_host="https://api.mypurecloud.com",
+        api_backend="fake: in-process FakeBus behind respx; no request left this process",
+        org={"id": None, "name": None, "reason": "the fake bus has no organization"},
+        plans=[{"path": "plans/a.yaml", "sha256": "ab" * 32}],
+        exit_status=1,
     )
 
 
@@ -72,7 +79,8 @@ def test_distribution_percentiles_are_interpolated_and_ordered() -> None:
     assert d["p95"] == pytest.approx(95.05)
     assert d["p99"] == pytest.approx(99.01)
     assert d["max"] == 100.0
-    assert d["p50"] <= d["p95"] <= d["p99"] <= d["max"]
+    values = [d[k] for k in ("p50", "p95", "p99", "max")]
+    assert values == sorted(float(v or 0) for v in values)
 
 
 def test_summary_counts_outcomes_and_verdict() -> None:
@@ -82,10 +90,15 @@ def test_summary_counts_outcomes_and_verdict() -> None:
     assert (summary["passed"], summary["failed"], summary["skipped"]) == (1, 1, 1)
     assert summary["duration"] == pytest.approx(1.75)
     assert summary["certified"] is False
-    ok = CertificationReport(
-        "r", "fake", "eventbridge", "e", scenarios=[ScenarioResult("t", "skipped", 0)]
-    )
+    passed = ScenarioResult("p", "passed", 0)
+    ours = ScenarioResult("t", "skipped", 0, (), "live only", skipped_by="chainsim")
+    ok = CertificationReport("r", "fake", "eventbridge", scenarios=[passed, ours])
     assert ok.summary()["certified"] is True
+    theirs = ScenarioResult("t", "skipped", 0, (), "not today", skipped_by="test")
+    user_skip = CertificationReport("r", "fake", "eventbridge", scenarios=[passed, theirs])
+    assert user_skip.summary()["certified"] is False
+    only_skips = CertificationReport("r", "fake", "eventbridge", scenarios=[ours])
+    assert only_skips.summary()["blockers"] == ["no test passed"]
 
 
 def test_a_run_without_scenarios_is_not_certified() -> None:
@@ -145,7 +158,92 @@ def test_markdown_has_verdict_latency_table_and_rows() -> None:
     assert "`scenarios/test_a.py::test_ok[triggers]` | passed" in md
     assert "![apply latency](cert.png)" in md
     assert "- `scenarios/test_b.py::test_storm` (failed): boom" in md
-    assert "other tests in the same run: 4 passed" in md
+    assert "other tests in the same run: 1 failed, 4 passed" in md
+
+
+def test_markdown_head_states_where_the_run_ran() -> None:
+    """The head names bus, dialect, api_host and backend, org, versions, plans and blockers."""
+    report = _report()
+    head = report.to_markdown().split("## Summary")[0]
+    assert "- bus: fake; dialect: eventbridge+triggers\n" in head  # no env on the fake
+    assert (
+        "- api_host: https://api.mypurecloud.com (fake: in-process FakeBus behind respx; "
+        "no request left this process)" in head
+    )
+    assert "- org: unknown (the fake bus has no organization)" in head
+    assert f"- chainsim {report.chainsim_version}; PureCloudPlatformClientV2 " in head
+    assert f"  - `plans/a.yaml` sha256 `{'ab' * 32}`" in head
+    assert "## Why not certified (3)" in head
+    assert "- `tests/test_x.py::test_y` failed: user bug" in head
+    assert "- `scenarios/test_c.py::test_live` skipped by the test, not by chainsim" in head
+    report.bus, report.env, report.org = "live", "mypurecloud.de", {"id": "o-1", "name": "Acme"}
+    live = report.to_markdown()
+    assert "- bus: live; dialect: eventbridge+triggers; env: mypurecloud.de" in live
+    assert "- org: Acme (`o-1`)" in live
+
+
+def test_every_skip_is_listed_with_reason_and_origin() -> None:
+    """`skipped` in the JSON and the Markdown table list each skip, its reason and who."""
+    report = _report()
+    report.scenarios.append(
+        ScenarioResult("scenarios/test_e.py::test_pinned", "skipped", 0, (), "why", "chainsim")
+    )
+    assert report.to_dict()["skipped"] == [
+        {"nodeid": "scenarios/test_c.py::test_live", "reason": "live only", "skipped_by": "test"},
+        {"nodeid": "scenarios/test_e.py::test_pinned", "reason": "why", "skipped_by": "chainsim"},
+    ]
+    md = report.to_markdown()
+    assert "## Skipped tests (2)" in md
+    assert "| `scenarios/test_e.py::test_pinned` | chainsim | why |" in md
+
+
+def test_blockers_cover_every_way_a_run_fails() -> None:
+    """Failures, errors, xpasses, xfails, a test's own skip, a skip without reason, unrun tests."""
+    ok = ScenarioResult("a", "passed", 0)
+    cases = {
+        ScenarioResult("b", "failed", 0, (), "boom"): "failed: boom",
+        ScenarioResult("b", "error", 0): "error",
+        ScenarioResult("b", "xpassed", 0): "xpassed",
+        ScenarioResult("b", "xfailed", 0, (), "bug"): "xfailed",
+        ScenarioResult("b", "skipped", 0, (), "mine", "test"): "skipped by the test",
+        ScenarioResult("b", "skipped", 0, (), " ", "chainsim"): "skipped without a reason",
+    }
+    for result, why in cases.items():
+        report = CertificationReport("r", "fake", "triggers", others=[result], scenarios=[ok])
+        assert report.summary()["certified"] is False
+        assert report.blockers()[0].startswith(f"`b` {why}")
+    fine = CertificationReport("r", "fake", "triggers", scenarios=[ok])
+    assert fine.blockers() == [] and fine.summary()["certified"] is True
+    fine.not_run = ["c"]
+    assert fine.blockers() == ["`c` collected but never ran"]
+    fine.not_run, fine.exit_status = [], 3
+    assert fine.blockers() == ["pytest exited with status 3"]
+    fine.exit_status = 0
+    fine.collection_errors = [{"nodeid": "t.py", "message": "ImportError: x"}]
+    assert fine.blockers() == ["`t.py` collection error: ImportError: x"]
+
+
+def test_latency_bins_hold_every_sample_including_zeros() -> None:
+    """Bins cover zeros and the long tail, so no sample is left out of the histogram."""
+    for values in ([0.0, 0.0, 1.0, 2.0, 500.0], [0.0, 1.0, 2.0, 3.0], [5.0], [0.0, 0.0]):
+        edges, _ = latency_bins(values)
+        assert edges[0] <= min(values) and max(values) <= edges[-1]
+        assert edges == sorted(edges)
+    assert latency_bins([0.0, 1.0, 500.0])[1] == "symlog"
+    assert latency_bins([1.0, 2.0])[1] == "linear"
+
+
+def test_plot_shows_all_samples_and_marks_p95() -> None:
+    """Each histogram counts every sample (zeros too, none only in a title) and marks p95."""
+    pytest.importorskip("matplotlib")
+    report = _report(samples=0)
+    report.samples = [LatencySample(v, 0.0) for v in (0.0, 0.0, 0.1, 0.2, 30.0)]
+    fig = latency_figure(report)
+    for ax in fig.axes:
+        assert sum(patch.get_height() for patch in ax.patches) == 5
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert any(label.startswith("p95 ") for label in labels)
+        assert "at 0 ms" not in ax.get_title() and "5 samples" in ax.get_title()
 
 
 def test_markdown_without_samples_says_so() -> None:
@@ -208,6 +306,6 @@ def test_markdown_rows_survive_pipes_and_backticks_in_node_ids() -> None:
     report.scenarios.append(
         ScenarioResult("scenarios/test_d.py::test_x[a|b-`c`]", "passed", 0.1, ())
     )
-    row = next(line for line in report.to_markdown().splitlines() if "test_x" in line)
+    row = next(line for line in report.to_markdown().splitlines() if "test_d.py" in line)
     assert row.replace("\\|", "").count("|") == 5
     assert row.startswith("| `` scenarios/test_d.py::test_x[a\\|b-`c`] `` | passed |")
