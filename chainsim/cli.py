@@ -223,7 +223,9 @@ def _confirmer() -> Callable[[str], bool] | None:
 @app.command("apply")
 @bad_input_exits_2
 def apply_command(
-    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    plan: Path | None = typer.Argument(
+        None, help="chain plan (YAML or JSON) or a saved plan; omit with --resume"
+    ),
     bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
     inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
     faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
@@ -258,7 +260,9 @@ def apply_command(
 @app.command("destroy")
 @bad_input_exits_2
 def destroy_command(
-    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON), or a saved `plan --destroy`"),
+    plan: Path | None = typer.Argument(
+        None, help="chain plan (YAML or JSON), or a saved `plan --destroy`; omit with --resume"
+    ),
     bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
     inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
     faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),

@@ -189,11 +189,11 @@ def print_saved(path: Path, saved: Any, err: bool = False) -> None:
     )
 
 
-def print_drift(plan_path: Path, drifted: list[str], verb: str = "apply") -> None:
+def print_drift(plan_path: str, drifted: list[str], verb: str = "apply") -> None:
     """The rules that changed on the bus since the plan was made: one line each, stderr."""
     err = console(err=True)
     err.print(
-        f"chainsim: {verb}: {printable(str(plan_path))}: the bus changed since the plan was "
+        f"chainsim: {verb}: {printable(plan_path)}: the bus changed since the plan was "
         f"made ({len(drifted)} rule(s)); nothing was written. Plan again."
     )
     for line in drifted:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,18 +43,23 @@ def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def check_writable(path: Path, option: str) -> None:
-    """`path` can be written as a file (else `InputError`); its parent directory is created.
+    """`path` can be written as a file (else `InputError`); nothing is created here.
 
-    Checked before the bus is touched, so a bad output path never leaves a half-done run.
+    Checked before the bus is touched, so a bad output path never leaves a half-done run;
+    missing parent directories are made by the writer, so bad input leaves no files.
     """
     if path.is_dir():
         raise InputError(str(path), option, "is a directory, expected a file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(str(path), option, f"cannot be created ({exc.strerror})") from None
-    target = path if path.exists() else path.parent
-    if not os.access(target, os.W_OK):
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise InputError(str(path), option, "is not writable")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(str(path), option, f"cannot be created ({ancestor} is not a directory)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(str(path), option, "is not writable")
 
 
@@ -183,6 +189,7 @@ def run_plan(
     else:
         from chainsim.bus.base import BusError
 
+        _check_fake_seeded(target)
         try:
             with open_session(target) as session:
                 chosen = session.dialect
@@ -256,11 +263,30 @@ def _resumed_plan(plan_path: Path, plan: ChainPlan, journal: Path) -> ChainPlan:
     return recorded
 
 
-def _load_for_deploy(plan_path: Path, verb: str) -> tuple[ChainPlan, SavedPlan | None]:
-    """The chain plan in `plan_path` and, when the file is a saved plan, the saved plan."""
+def _journal_plan(journal: Path) -> ChainPlan:
+    """The plan of the unfinished run in `journal` (`apply --resume` without PLAN)."""
+    from chainsim.apply import Journal
+
+    data = Journal(journal).load()
+    if data is None or data.get("status") not in ("applying", "rolling_back"):
+        raise InputError(str(journal), "", "no unfinished run to resume")
+    return ChainPlan.model_validate(data["plan"])
+
+
+def _load_for_deploy(
+    plan_path: Path | None, verb: str, apply: ApplyOptions
+) -> tuple[ChainPlan, SavedPlan | None]:
+    """The chain plan in `plan_path` and, when the file is a saved plan, the saved plan.
+
+    Without PLAN (`--resume` only) the plan is the unfinished run's, from the journal.
+    """
     from chainsim.plan import check_removals
     from chainsim.saved_plan import load_saved_plan
 
+    if plan_path is None:
+        if not apply.resume:
+            raise InputError(verb, "PLAN", "missing (only `--resume` may leave it out)")
+        return _journal_plan(apply.journal), None
     saved = load_saved_plan(plan_path)
     if saved is None:
         plan = load_plan(plan_path)
@@ -275,25 +301,63 @@ def _load_for_deploy(plan_path: Path, verb: str) -> tuple[ChainPlan, SavedPlan |
     return plan, saved
 
 
-def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
+def run_apply(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
     """`chainsim apply`: run the orchestrator; 0 applied/unchanged, 1 otherwise, 2 bad input.
 
-    A saved plan (`plan --out`) is applied exactly, after a drift check.
+    A saved plan (`plan --out`) is applied exactly, after a drift check. `plan_path`
+    None: `--resume` the journal's unfinished run.
     """
-    plan, saved = _load_for_deploy(plan_path, "apply")
+    plan, saved = _load_for_deploy(plan_path, "apply", apply)
     return _deploy(plan_path, plan, saved, target, apply, "apply")
 
 
-def run_destroy(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
+def run_destroy(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
     """`chainsim destroy`: remove what the plan added; exit codes as apply."""
     from chainsim.plan import destroy_plan
 
-    plan, saved = _load_for_deploy(plan_path, "destroy")
-    plan = plan if saved is not None else destroy_plan(plan)
+    plan, saved = _load_for_deploy(plan_path, "destroy", apply)
+    if saved is None and plan_path is not None:
+        plan = destroy_plan(plan)
     return _deploy(plan_path, plan, saved, target, apply, "destroy")
 
 
-def _check_saved_target(plan_path: Path, saved: SavedPlan, target: Target) -> None:
+def _check_fake_seeded(target: Target) -> None:
+    """`--bus fake` needs `--inventory` (an empty fake only yields `unknown_rule` findings)."""
+    if target.bus == "fake" and target.inventory is None:
+        raise InputError("--inventory", "", "--bus fake needs --inventory FILE (the fake's rules)")
+
+
+@contextmanager
+def _interrupts_resumable(verb: str, resume_hint: str) -> Iterator[None]:
+    """SIGINT/SIGTERM during the run: one line saying it is resumable and how (exit 130/143).
+
+    SIGTERM is turned into the same interrupt while the block runs (main thread only).
+    """
+    import signal
+    import threading
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated) as exc:
+        code = 143 if isinstance(exc, _Terminated) else 130
+        sys.stderr.write(f"chainsim: {verb} interrupted; the run is resumable: {resume_hint}\n")
+        raise SystemExit(code) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived during a run."""
+
+
+def _check_saved_target(plan_path: Path | None, saved: SavedPlan, target: Target) -> None:
     """`InputError` when a saved plan was made for another dialect or bus."""
     made, now = saved.target, bus_target(target)
     for name in ("dialect", "bus", "api_host"):
@@ -306,7 +370,7 @@ def _check_saved_target(plan_path: Path, saved: SavedPlan, target: Target) -> No
 
 
 def _deploy(
-    plan_path: Path,
+    plan_path: Path | None,
     plan: ChainPlan,
     saved: SavedPlan | None,
     target: Target,
@@ -321,7 +385,8 @@ def _deploy(
 
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
-    if apply.resume:
+    _check_fake_seeded(target)
+    if apply.resume and plan_path is not None:
         plan = _resumed_plan(plan_path, plan, apply.journal)
         saved = None
     target.check()
@@ -379,7 +444,7 @@ def _deploy(
             if saved is not None:
                 drifted = saved.drift(rules, dialect)
                 if drifted:
-                    render.print_drift(plan_path, drifted, verb)
+                    render.print_drift(str(plan_path), drifted, verb)
                     return ExitCode.FAILED
                 merger = saved.merger(dialect)
         render.print_notes(notes)
@@ -396,8 +461,12 @@ def _deploy(
                 journal_path=apply.journal,
                 progress=progress,
             )
+            hint = f"chainsim {verb} --resume --bus {target.bus}" + (
+                f" (journal {apply.journal})" if apply.journal != Path(DEFAULT_JOURNAL) else ""
+            )
             try:
-                result = orch.resume() if apply.resume else orch.apply(plan)
+                with _interrupts_resumable(verb, hint):
+                    result = orch.resume() if apply.resume else orch.apply(plan)
             except BusError as exc:  # the journal stays unfinished: `--resume` again later
                 sys.stderr.write(f"chainsim: {verb}: the bus failed: {exc}\n")
                 return ExitCode.FAILED

@@ -225,3 +225,78 @@ def test_nothing_to_change_on_a_terminal_asks_nothing(
     code, out = _run("apply", "plan.yaml", *args)
     assert code == 0 and "apply: nothing to change" in out and "?" not in out
     assert _api_writes(fake, before) == []
+
+
+# --------------------------------------------------------------------------- CLI habits (deploy)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "destroy"])
+def test_bus_fake_without_an_inventory_is_bad_input(work: Path, command: str) -> None:
+    """`--bus fake` without `--inventory` exits 2 with one line, before anything runs."""
+    code, out = _run(command, "plan.yaml", "--bus", "fake")
+    assert code == 2 and out == (
+        "chainsim: --inventory: --bus fake needs --inventory FILE (the fake's rules)\n"
+    )
+    assert not (work / ".chainsim").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["apply", "missing.yaml", "--bus", "fake", "--inventory", "inventory.json"],
+        [
+            "destroy",
+            "plan.yaml",
+            "--bus",
+            "fake",
+            "--inventory",
+            "inventory.json",
+            "--dialect",
+            "x",
+        ],
+        ["apply", "--bus", "fake", "--inventory", "inventory.json"],
+    ],
+)
+def test_bad_input_creates_no_files(work: Path, args: list[str]) -> None:
+    """Bad input (a missing plan, a bad option, no PLAN without --resume) leaves no `.chainsim/`."""
+    code, out = _run(*args)
+    assert code == 2 and len(out.splitlines()) == 1, out
+    assert not (work / ".chainsim").exists()
+
+
+def test_apply_resume_without_plan_finishes_the_journals_run(work: Path) -> None:
+    """`apply --resume` with no PLAN finishes the unfinished run recorded in the journal."""
+    rule = make_rule("a")
+    target = {**rule, "actions": [{"type": "invokeRule", "ruleId": "b"}]}
+    journal = work / ".chainsim" / "journal.json"
+    journal.parent.mkdir()
+    plan = {"links": [{"source": "a", "destination": "b", "event_type": "type.a"}]}
+    journal.with_suffix(".plan.json").write_text(json.dumps(plan))
+    entry = {"state": "writing", "base": rule, "fields": ["actions"], "target": target}
+    head = {"version": 2, "run_id": "r1", "status": "applying", "atomic": True, "order": []}
+    journal.write_text(json.dumps({**head, "rules": {"a": entry}}))
+    fake = ("--bus", "fake", "--inventory", "inventory.json")
+    code, out = _run("apply", "--resume", *fake, "--report", "r.json")
+    assert code == 0, out
+    final = {r["id"]: r for r in json.loads((work / "r.json").read_text())["final_rules"]}
+    assert [x["ruleId"] for x in final["a"]["actions"]] == ["b"]
+
+
+@pytest.mark.parametrize(("error", "code"), [(KeyboardInterrupt, 130), ("term", 143)])
+def test_an_interrupted_apply_says_it_is_resumable(
+    work: Path, monkeypatch: pytest.MonkeyPatch, error: object, code: int
+) -> None:
+    """SIGINT (or SIGTERM) during apply prints one line naming `--resume`, exit 130 (143)."""
+    from chainsim import runners
+
+    def interrupted(self: object, plan: object) -> None:
+        if error == "term":
+            raise runners._Terminated
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("chainsim.apply.Orchestrator.apply", interrupted)
+    got, out = _run("apply", "plan.yaml", "--bus", "fake", "--inventory", "inventory.json")
+    assert got == code
+    assert out == (
+        "chainsim: apply interrupted; the run is resumable: chainsim apply --resume --bus fake\n"
+    )
