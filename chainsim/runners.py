@@ -217,6 +217,8 @@ def run_plan(
         saved.write(out)
         render.print_saved(out, saved, err=output == "json")
     if not ok:
+        if out is not None:
+            sys.stderr.write(f"chainsim: plan: {out} not saved: the plan has errors\n")
         return ExitCode.FAILED
     return ExitCode.CHANGES if detailed and changes.has_changes else ExitCode.OK
 

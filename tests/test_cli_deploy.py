@@ -300,3 +300,42 @@ def test_an_interrupted_apply_says_it_is_resumable(
     assert out == (
         "chainsim: apply interrupted; the run is resumable: chainsim apply --resume --bus fake\n"
     )
+
+
+def test_a_plan_with_errors_is_not_saved(work: Path) -> None:
+    """`plan --out` of a plan with error findings exits 1 and writes no file."""
+    cycle = [*LINKS, {"source": "c", "destination": "a", "event_type": "type.c"}]
+    (work / "cycle.yaml").write_text(yaml.safe_dump({"links": cycle}))
+    fake = ("--bus", "fake", "--inventory", "inventory.json")
+    code, out = _run("plan", "cycle.yaml", *fake, "--out", "saved.json")
+    assert code == 1 and "saved.json not saved: the plan has errors" in out
+    assert not (work / "saved.json").exists()
+
+
+def test_saved_plan_round_trip_in_the_triggers_dialect(work: Path) -> None:
+    """A saved triggers plan applies exactly; a destroy plan saved after undoes it."""
+    from tests.test_destroy import TR_INVENTORY, TR_PLAN
+
+    (work / "tr.json").write_text(json.dumps(TR_INVENTORY))
+    (work / "tr.yaml").write_text(yaml.safe_dump(TR_PLAN))
+    fake = ("--bus", "fake", "--dialect", "triggers", "--inventory", "tr.json")
+    assert _run("plan", "tr.yaml", *fake, "--out", "saved.json")[0] == 0
+    saved = json.loads((work / "saved.json").read_text())
+    assert saved["target"]["dialect"] == "triggers"
+    assert [(r["id"], r["change"]) for r in saved["rules"]] == [("t-2", "update")]
+    code, out = _run("apply", "saved.json", *fake, "--report", "r.json")
+    assert code == 0, out
+    final = {t["id"]: t for t in json.loads((work / "r.json").read_text())["final_rules"]}
+    assert final["t-2"]["matchCriteria"] == saved["rules"][0]["desired"]["matchCriteria"]
+    assert {"jsonPath": "queueId", "operator": "Exists", "value": True} in final["t-2"][
+        "matchCriteria"
+    ]
+    (work / "after.json").write_text(json.dumps(list(final.values())))
+    after = ("--bus", "fake", "--dialect", "triggers", "--inventory", "after.json")
+    assert _run("plan", "tr.yaml", *after, "--destroy", "--out", "undo.json")[0] == 0
+    code, out = _run("destroy", "undo.json", *after, "--report", "d.json")
+    assert code == 0, out
+    undone = json.loads((work / "d.json").read_text())["final_rules"]
+    assert [t["matchCriteria"] for t in undone] == [t["matchCriteria"] for t in TR_INVENTORY]
+    code, out = _run("destroy", "saved.json", *after)
+    assert code == 2 and "a saved apply plan" in out
