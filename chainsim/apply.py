@@ -42,6 +42,7 @@ from chainsim.plan import (
     changed_fields,
     compute_changes,
     overlay,
+    plan_merger,
 )
 from chainsim.results import ApplyResult, RuleOutcome, Status
 from chainsim.resume import reconcile
@@ -110,7 +111,7 @@ class Orchestrator:
         self.pacer = pacer or Pacer(
             clock, enabled=self.retry.pacing, retry_after_cap=self.retry.retry_after_cap
         )
-        self.merger = merger or dialect_of(bus).merger
+        self.merger = merger or plan_merger(dialect_of(bus).merger)  # honours `remove:`
         self.progress = progress
         self.restore_deadline = restore_deadline
         self.letters_deadline = letters_deadline

@@ -190,20 +190,44 @@ def plan_command(
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
     dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
     output: str = typer.Option("text", "--format", help="text | json"),
+    out: Path | None = typer.Option(
+        None, "--out", help="save the plan here; `apply FILE` applies exactly it"
+    ),
+    detailed: bool = typer.Option(
+        False, "--detailed-exitcode", help="exit 0 nothing to change, 3 changes pending"
+    ),
+    destroy: bool = typer.Option(False, "--destroy", help="plan what `destroy` would remove"),
 ) -> None:
     """Show what apply would change, rule by rule; changes nothing. Exit 0 valid, 1 findings."""
     from chainsim.runners import run_plan
 
+    more = {"out": out, "detailed": detailed, "destroy": destroy}
     if bus is None:  # offline: the inventory file is the bus state
-        raise typer.Exit(run_plan(plan, None, output, inventory=inventory, dialect=dialect))
+        raise typer.Exit(
+            run_plan(plan, None, output, inventory=inventory, dialect=dialect, **more)  # type: ignore[arg-type]
+        )
     target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
-    raise typer.Exit(run_plan(plan, target, output))
+    raise typer.Exit(run_plan(plan, target, output, **more))  # type: ignore[arg-type]
+
+
+def stdin_is_terminal() -> bool:
+    """True when stdin is a terminal (someone can answer a confirmation)."""
+    return sys.stdin.isatty()
+
+
+def _confirmer() -> Callable[[str], bool] | None:
+    """A yes/no question on the terminal (default no), or None when stdin is no terminal."""
+    if not stdin_is_terminal():
+        return None
+    return lambda question: bool(typer.confirm(question, default=False))
 
 
 @app.command("apply")
 @bad_input_exits_2
 def apply_command(
-    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
+    plan: Path | None = typer.Argument(
+        None, help="chain plan (YAML or JSON) or a saved plan; omit with --resume"
+    ),
     bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
     inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
     faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
@@ -221,14 +245,54 @@ def apply_command(
     concurrency: int = typer.Option(1, "--concurrency", help="parallel workers under one pacer"),
     resume: bool = typer.Option(False, "--resume", help="finish or roll back a killed run"),
     report: Path | None = typer.Option(None, "--report", help="write the JSON report here"),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", help="--bus live: apply without asking for confirmation"
+    ),
 ) -> None:
-    """Apply a plan: versioned PUTs, retries, pacing, atomic rollback. Exit 0 applied, 1 not."""
+    """Apply a plan or a saved plan (`plan --out`): versioned PUTs, retries, pacing, atomic
+    rollback. Exit 0 applied, 1 not (or the bus drifted from a saved plan), 2 bad input."""
     from chainsim.runners import ApplyOptions, run_apply
 
     target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
-    raise typer.Exit(
-        run_apply(plan, target, ApplyOptions(audit, spool, atomic, concurrency, resume, report))
-    )
+    options = ApplyOptions(audit, spool, atomic, concurrency, resume, report)
+    options.auto_approve, options.confirm = auto_approve, _confirmer()
+    raise typer.Exit(run_apply(plan, target, options))
+
+
+@app.command("destroy")
+@bad_input_exits_2
+def destroy_command(
+    plan: Path | None = typer.Argument(
+        None, help="chain plan (YAML or JSON), or a saved `plan --destroy`; omit with --resume"
+    ),
+    bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
+    inventory: Path | None = typer.Option(None, "--inventory", help="rules to seed the fake with"),
+    faults: Path | None = typer.Option(None, "--faults", help="faults file for --bus fake"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
+    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    audit: Path = typer.Option(Path(".chainsim/audit.jsonl"), "--audit", help="audit log (JSONL)"),
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool (default: the plan's)"
+    ),
+    atomic: bool = typer.Option(
+        True, "--atomic/--no-atomic", help="roll back everything on a failure"
+    ),
+    concurrency: int = typer.Option(1, "--concurrency", help="parallel workers under one pacer"),
+    resume: bool = typer.Option(False, "--resume", help="finish or roll back a killed run"),
+    report: Path | None = typer.Option(None, "--report", help="write the JSON report here"),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", help="--bus live: destroy without asking for confirmation"
+    ),
+) -> None:
+    """Remove what the plan added (its links), like apply. Exit 0 done, 1 not, 2 bad input."""
+    from chainsim.runners import ApplyOptions, run_destroy
+
+    target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
+    options = ApplyOptions(audit, spool, atomic, concurrency, resume, report)
+    options.auto_approve, options.confirm = auto_approve, _confirmer()
+    raise typer.Exit(run_destroy(plan, target, options))
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)

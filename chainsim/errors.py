@@ -22,3 +22,4 @@ class ExitCode(IntEnum):
     OK = 0  # success: valid, applied, all agree, intact
     FAILED = 1  # findings, a failed or rolled-back apply, a disagreement, a broken log
     BAD_INPUT = 2  # bad input: one line on stderr, nothing changed
+    CHANGES = 3  # `plan --detailed-exitcode`: valid, and changes are pending

@@ -205,7 +205,7 @@ class ChainPlan(_PlanModel):
 
     max_depth: StrictInt = Field(default=5, ge=1, le=10_000)
     links: list[ChainLink] = Field(default_factory=list)
-    remove: list[ChainLink] = Field(default_factory=list)
+    remove: list[ChainLink] = Field(default_factory=list)  # links to take off the bus
     workflows: dict[Name, WorkflowSpec] = Field(default_factory=dict)
     rules: dict[Name, RuleSettings] = Field(default_factory=dict)
     dead_letter: DeadLetterConfig | None = None

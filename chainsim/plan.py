@@ -10,6 +10,11 @@ state is a no-op, so re-applying a plan writes nothing.
 Dialects plug in through a `Merger` (which rules a plan touches, and what each should
 become): each dialect object supplies its own (`chainsim.dialects`); the EventBridge
 one (`dialects.eventbridge.EVENTBRIDGE`) is the default.
+
+Removal: a plan's `remove:` links are taken off the bus by the dialect merger's
+`unmerge` (a `RemovingMerger`); `plan_merger` wraps a dialect merger so its desired
+state is "links merged, then `remove:` links unmerged". `destroy_plan` turns a plan
+into the plan that removes everything it added (`chainsim destroy`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from chainsim.dialects.eventbridge import EVENTBRIDGE
+from chainsim.errors import InputError
 from chainsim.model import Action, ChainLink, ChainPlan, Rule, RuleSettings
 
 ChangeKind = Literal["update", "no-op"]  # a plan never creates a rule
@@ -56,6 +62,104 @@ class Merger(Protocol):
     def desired(self, current: Rule, index: PlanIndex) -> Rule:
         """The desired state of `current` under the plan (keeping everything it does not own)."""
         ...
+
+
+class RemovingMerger(Merger, Protocol):
+    """A `Merger` that can also take links off the bus (every dialect merger is one)."""
+
+    def removal_targets(self, links: Iterable[ChainLink]) -> list[str]:
+        """Ids of the rules removing `links` may write, in a stable order."""
+        ...
+
+    def unmerge(self, current: Rule, links: Iterable[ChainLink], index: PlanIndex) -> Rule:
+        """`current` without what realises `links` (everything else kept)."""
+        ...
+
+
+class PlanMerger:
+    """A dialect merger's desired state with the plan's `remove:` links taken off after.
+
+    Targets: the dialect's targets, then the rules the removals touch. Desired state:
+    `base.desired` (links and settings merged), then `base.unmerge` of `plan.remove`.
+    `declared_attributes` (the validator's hook) is the base merger's.
+    """
+
+    def __init__(self, base: RemovingMerger) -> None:
+        self.base = base
+
+    def targets(self, index: PlanIndex) -> list[str]:
+        """The base merger's targets, then those of the plan's removals, without repeats."""
+        ids = dict.fromkeys(self.base.targets(index))
+        ids.update(dict.fromkeys(self.base.removal_targets(index.plan.remove)))
+        return list(ids)
+
+    def desired(self, current: Rule, index: PlanIndex) -> Rule:
+        """`base.desired`, then the plan's `remove:` links unmerged."""
+        rule = self.base.desired(current, index)
+        if index.plan.remove:
+            rule = self.base.unmerge(rule, index.plan.remove, index)
+        return rule
+
+    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> Any:
+        """The base merger's `declared_attributes` hook (None when it has none)."""
+        hook = getattr(self.base, "declared_attributes", None)
+        return hook(plan, rules) if callable(hook) else None
+
+    def __repr__(self) -> str:
+        return f"PlanMerger({self.base!r})"
+
+
+def plan_merger(base: Any) -> PlanMerger:
+    """`base` wrapped so `remove:` links are honoured (a PlanMerger is returned as it is)."""
+    return base if isinstance(base, PlanMerger) else PlanMerger(base)
+
+
+def destroy_plan(plan: ChainPlan) -> ChainPlan:
+    """The plan that removes everything `plan` added: its links become `remove:` links.
+
+    Its `rules:` settings are dropped, not reverted: their values before the plan are
+    not known (see the deploy README). Sinks (`dead_letter`, `callback`) stay.
+    """
+    return plan.model_copy(update={"links": [], "remove": list(plan.links), "rules": {}})
+
+
+def link_key(link: ChainLink) -> tuple[str, str]:
+    """A link's identity for removal: (source, destination)."""
+    return link.source, link.destination
+
+
+def check_removals(source: str, plan: ChainPlan) -> None:
+    """`InputError` when a link is both added (`links:`) and removed (`remove:`)."""
+    added = {link_key(link) for link in plan.links}
+    for i, link in enumerate(plan.remove):
+        if link_key(link) in added:
+            raise InputError(
+                source,
+                f"remove[{i}]",
+                f"link {link.source} -> {link.destination} is also under links: (add or remove it)",
+            )
+
+
+def removal_findings(plan: ChainPlan, rules: Iterable[Rule], realised: Any) -> list[dict[str, Any]]:
+    """A `remove_absent` warning per `remove:` link the bus does not have (nothing to remove).
+
+    `realised(link, rules_by_id)` is the dialect's `link_realised`.
+    """
+    by_id = {rule.id: rule for rule in rules}
+    out: list[dict[str, Any]] = []
+    for link in plan.remove:
+        present = link.source in by_id and link.destination in by_id
+        if not present or not realised(link, by_id):
+            out.append(
+                {
+                    "code": "remove_absent",
+                    "severity": "warning",
+                    "rule_ids": [link.source, link.destination],
+                    "message": f"link {link.source} -> {link.destination} is not on the bus: "
+                    "nothing to remove",
+                }
+            )
+    return out
 
 
 def content(rule: Rule) -> dict[str, Any]:
@@ -109,8 +213,9 @@ def _link_summary(action: Action) -> str:
 
 
 def summarize(before: Rule, after: Rule) -> list[str]:
-    """Short human lines for a change: links added or changed, settings changed."""
+    """Short human lines for a change: links added, changed or removed, settings changed."""
     old = {a.rule_id: a for a in before.links()}
+    new = {a.rule_id for a in after.links()}
     lines: list[str] = []
     for action in after.links():
         prior = old.get(action.rule_id)
@@ -118,6 +223,7 @@ def summarize(before: Rule, after: Rule) -> list[str]:
             lines.append(f"+ link {_link_summary(action)}")
         elif prior.to_wire() != action.to_wire():
             lines.append(f"~ link {_link_summary(action)}")
+    lines += [f"- link {_link_summary(a)}" for a in before.links() if a.rule_id not in new]
     for key in changed_fields(before, after):
         if key != "actions":
             was, now = before.to_wire().get(key), after.to_wire().get(key)

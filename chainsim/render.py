@@ -180,11 +180,40 @@ def progress() -> Iterator[Any]:
         yield hook
 
 
-def print_apply_result(result: Any) -> None:
-    """`chainsim apply`'s outcome per rule, error findings and one status line."""
+def print_saved(path: Path, saved: Any, err: bool = False) -> None:
+    """Where `plan --out` saved the plan and how to apply it (stderr beside JSON output)."""
+    verb = "destroy" if saved.operation == "destroy" else "apply"
+    console(err=err).print(
+        f"saved plan: {path} ({saved.plan_digest[:19]}); "
+        f"`chainsim {verb} {path} --bus {saved.target.bus} ...` applies exactly it"
+    )
+
+
+def print_drift(plan_path: str, drifted: list[str], verb: str = "apply") -> None:
+    """The rules that changed on the bus since the plan was made: one line each, stderr."""
+    err = console(err=True)
+    err.print(
+        f"chainsim: {verb}: {printable(plan_path)}: the bus changed since the plan was "
+        f"made ({len(drifted)} rule(s)); nothing was written. Plan again."
+    )
+    for line in drifted:
+        err.print(f"  drifted: {printable(line, MESSAGE_LIMIT)}")
+
+
+def print_notes(findings: list[dict[str, Any]]) -> None:
+    """Warnings (e.g. `remove_absent`) as one line each."""
+    out = console()
+    for f in findings:
+        colour = "red" if f["severity"] == "error" else "yellow"
+        message = printable(f["message"], MESSAGE_LIMIT)
+        out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {message}"))
+
+
+def print_apply_result(result: Any, verb: str = "apply") -> None:
+    """`chainsim apply`'s (or `destroy`'s) outcome per rule, error findings, a status line."""
     out = console()
     if result.rules:
-        table = Table(title=f"chainsim apply: {result.status}")
+        table = Table(title=f"chainsim {verb}: {result.status}")
         for column in ("rule", "outcome", "attempts", "version"):
             table.add_column(column)
         for row in result.rules:

@@ -11,21 +11,24 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chainsim import render
 from chainsim.dialects import DIALECTS, get_dialect
 from chainsim.errors import ExitCode, InputError
 from chainsim.model import ChainPlan, Rule, load_event, load_plan
-from chainsim.session import Target, audit_key, open_session, spool_path
+from chainsim.session import Environment, Target, audit_key, open_session, spool_path
 from chainsim.textsafe import MESSAGE_LIMIT, printable
 from chainsim.transform import PathCompiler, PathError
 
 if TYPE_CHECKING:
     from chainsim.dialects.base import Dialect
+    from chainsim.saved_plan import SavedPlan
 
 DEFAULT_AUDIT = ".chainsim/audit.jsonl"
 DEFAULT_JOURNAL = ".chainsim/journal.json"
@@ -40,18 +43,23 @@ def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def check_writable(path: Path, option: str) -> None:
-    """`path` can be written as a file (else `InputError`); its parent directory is created.
+    """`path` can be written as a file (else `InputError`); nothing is created here.
 
-    Checked before the bus is touched, so a bad output path never leaves a half-done run.
+    Checked before the bus is touched, so a bad output path never leaves a half-done run;
+    missing parent directories are made by the writer, so bad input leaves no files.
     """
     if path.is_dir():
         raise InputError(str(path), option, "is a directory, expected a file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(str(path), option, f"cannot be created ({exc.strerror})") from None
-    target = path if path.exists() else path.parent
-    if not os.access(target, os.W_OK):
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise InputError(str(path), option, "is not writable")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(str(path), option, f"cannot be created ({ancestor} is not a directory)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(str(path), option, "is not writable")
 
 
@@ -135,16 +143,35 @@ def run_plan(
     *,
     inventory: Path | None = None,
     dialect: str = "eventbridge",
+    out: Path | None = None,
+    detailed: bool = False,
+    destroy: bool = False,
 ) -> int:
     """`chainsim plan`: validate and print the ChangeSet; 0 valid, 1 findings, 2 bad input.
 
     `target` None: offline, the EventBridge `inventory` file is the bus state.
+    `out`: save the plan there (needs a bus). `detailed`: exit 3 when changes are
+    pending (0 when none). `destroy`: plan what `chainsim destroy` would do.
     """
-    from chainsim.plan import PlanIndex, compute_changes
+    from chainsim.plan import (
+        PlanIndex,
+        check_removals,
+        compute_changes,
+        destroy_plan,
+        plan_merger,
+        removal_findings,
+    )
     from chainsim.validate import validate_plan
 
     check_choice("--format", output, FORMATS)
     plan = load_plan(plan_path)
+    check_removals(str(plan_path), plan)
+    if destroy:
+        plan = destroy_plan(plan)
+    if out is not None:
+        if target is None:
+            raise InputError("--out", "", "a saved plan needs a bus: give --bus fake|live")
+        check_writable(out, "--out")
     if target is None:  # offline: the inventory file is the bus state
         if inventory is None:
             raise InputError("plan", "", "give --inventory FILE or --bus fake|live")
@@ -158,26 +185,49 @@ def run_plan(
             )
         rules = chosen.read(inventory)
         report = validate_plan(plan, rules)
-        changes = compute_changes(rules, PlanIndex.of(plan), chosen.merger)
+        changes = compute_changes(rules, PlanIndex.of(plan), plan_merger(chosen.merger))
     else:
         from chainsim.bus.base import BusError
 
+        _check_fake_seeded(target)
         try:
             with open_session(target) as session:
+                chosen = session.dialect
                 orch = session.orchestrator()
                 rules = orch.inventory()
                 report = orch.validate(plan, rules)
-                changes = compute_changes(rules, PlanIndex.of(plan), session.dialect.merger)
+                changes = compute_changes(rules, PlanIndex.of(plan), plan_merger(chosen.merger))
         except BusError as exc:  # the bus failed (after retries): one line, exit 1
             sys.stderr.write(f"chainsim: plan: reading the bus failed: {exc}\n")
             return ExitCode.FAILED
     findings = [f.to_json() for f in report.findings]
+    findings += removal_findings(plan, rules, chosen.link_realised)
     ok = not any(f["severity"] == "error" for f in findings)
     if output == "json":
         print(json.dumps({"ok": ok, "findings": findings, **changes.to_json()}, indent=2))
     else:
         render.print_changes(changes, findings)
-    return ExitCode.OK if ok else ExitCode.FAILED
+    if ok and out is not None and target is not None:
+        from chainsim.saved_plan import SavedPlan
+
+        operation: Literal["apply", "destroy"] = "destroy" if destroy else "apply"
+        saved = SavedPlan.capture(
+            plan, changes, chosen, bus_target(target), operation=operation, source=str(plan_path)
+        )
+        saved.write(out)
+        render.print_saved(out, saved, err=output == "json")
+    if not ok:
+        if out is not None:
+            sys.stderr.write(f"chainsim: plan: {out} not saved: the plan has errors\n")
+        return ExitCode.FAILED
+    return ExitCode.CHANGES if detailed and changes.has_changes else ExitCode.OK
+
+
+def bus_target(target: Target) -> Any:
+    """The saved-plan description of `target`: bus, dialect and API base URL."""
+    from chainsim.saved_plan import BusTarget
+
+    return BusTarget(bus=target.bus, dialect=target.dialect, api_host=target.hosts()[0])
 
 
 # --------------------------------------------------------------------------- apply
@@ -185,7 +235,11 @@ def run_plan(
 
 @dataclass
 class ApplyOptions:
-    """Options of `chainsim apply` beyond where the bus is."""
+    """Options of `chainsim apply`/`destroy` beyond where the bus is.
+
+    `confirm(question)` asks on a terminal (None: no terminal); a live run without a
+    saved plan needs it or `auto_approve`.
+    """
 
     audit: Path = Path(DEFAULT_AUDIT)
     spool: Path | None = None
@@ -194,6 +248,8 @@ class ApplyOptions:
     resume: bool = False
     report: Path | None = None
     journal: Path = Path(DEFAULT_JOURNAL)
+    auto_approve: bool = False
+    confirm: Callable[[str], bool] | None = None
 
 
 def _resumed_plan(plan_path: Path, plan: ChainPlan, journal: Path) -> ChainPlan:
@@ -209,17 +265,145 @@ def _resumed_plan(plan_path: Path, plan: ChainPlan, journal: Path) -> ChainPlan:
     return recorded
 
 
-def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
-    """`chainsim apply`: run the orchestrator; 0 applied/unchanged, 1 otherwise, 2 bad input."""
+def _journal_plan(journal: Path) -> ChainPlan:
+    """The plan of the unfinished run in `journal` (`apply --resume` without PLAN)."""
+    from chainsim.apply import Journal
+
+    data = Journal(journal).load()
+    if data is None or data.get("status") not in ("applying", "rolling_back"):
+        raise InputError(str(journal), "", "no unfinished run to resume")
+    return ChainPlan.model_validate(data["plan"])
+
+
+def _load_for_deploy(
+    plan_path: Path | None, verb: str, apply: ApplyOptions
+) -> tuple[ChainPlan, SavedPlan | None]:
+    """The chain plan in `plan_path` and, when the file is a saved plan, the saved plan.
+
+    Without PLAN (`--resume` only) the plan is the unfinished run's, from the journal.
+    """
+    from chainsim.plan import check_removals
+    from chainsim.saved_plan import load_saved_plan
+
+    if plan_path is None:
+        if not apply.resume:
+            raise InputError(verb, "PLAN", "missing (only `--resume` may leave it out)")
+        return _journal_plan(apply.journal), None
+    saved = load_saved_plan(plan_path)
+    if saved is None:
+        plan = load_plan(plan_path)
+    else:
+        if verb == "destroy" and saved.operation != "destroy":
+            raise InputError(
+                str(plan_path), "operation", "a saved apply plan; save one with `plan --destroy`"
+            )
+        plan = saved.chain_plan()
+    check_plan_paths(plan_path, plan)
+    check_removals(str(plan_path), plan)
+    return plan, saved
+
+
+def run_apply(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
+    """`chainsim apply`: run the orchestrator; 0 applied/unchanged, 1 otherwise, 2 bad input.
+
+    A saved plan (`plan --out`) is applied exactly, after a drift check. `plan_path`
+    None: `--resume` the journal's unfinished run.
+    """
+    plan, saved = _load_for_deploy(plan_path, "apply", apply)
+    return _deploy(plan_path, plan, saved, target, apply, "apply")
+
+
+def run_destroy(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
+    """`chainsim destroy`: remove what the plan added; exit codes as apply."""
+    from chainsim.plan import destroy_plan
+
+    plan, saved = _load_for_deploy(plan_path, "destroy", apply)
+    if saved is None and plan_path is not None:
+        plan = destroy_plan(plan)
+    return _deploy(plan_path, plan, saved, target, apply, "destroy")
+
+
+def _check_fake_seeded(target: Target) -> None:
+    """`--bus fake` needs `--inventory` (an empty fake only yields `unknown_rule` findings)."""
+    if target.bus == "fake" and target.inventory is None:
+        raise InputError("--inventory", "", "--bus fake needs --inventory FILE (the fake's rules)")
+
+
+@contextmanager
+def _interrupts_resumable(verb: str, resume_hint: str) -> Iterator[None]:
+    """SIGINT/SIGTERM during the run: one line saying it is resumable and how (exit 130/143).
+
+    SIGTERM is turned into the same interrupt while the block runs (main thread only).
+    """
+    import signal
+    import threading
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated) as exc:
+        code = 143 if isinstance(exc, _Terminated) else 130
+        sys.stderr.write(f"chainsim: {verb} interrupted; the run is resumable: {resume_hint}\n")
+        raise SystemExit(code) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived during a run."""
+
+
+def _check_saved_target(plan_path: Path | None, saved: SavedPlan, target: Target) -> None:
+    """`InputError` when a saved plan was made for another dialect or bus."""
+    made, now = saved.target, bus_target(target)
+    for name in ("dialect", "bus", "api_host"):
+        if getattr(made, name) != getattr(now, name):
+            raise InputError(
+                str(plan_path),
+                f"target.{name}",
+                f"the plan was saved for {getattr(made, name)}, not {getattr(now, name)}",
+            )
+
+
+def _deploy(
+    plan_path: Path | None,
+    plan: ChainPlan,
+    saved: SavedPlan | None,
+    target: Target,
+    apply: ApplyOptions,
+    verb: str,
+) -> int:
+    """apply/destroy: gate, drift check, then the orchestrator with the right merger."""
     from chainsim.audit import AuditLog
     from chainsim.bus.base import BusError
+    from chainsim.plan import PlanIndex, compute_changes, plan_merger, removal_findings
+    from chainsim.session import build_orchestrator
 
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
-    plan = load_plan(plan_path)
-    check_plan_paths(plan_path, plan)
-    if apply.resume:
+    _check_fake_seeded(target)
+    if apply.resume and plan_path is not None:
         plan = _resumed_plan(plan_path, plan, apply.journal)
+        saved = None
+    target.check()
+    if target.live:
+        Environment().credentials()  # missing credentials are said before the gate
+    gated = target.live and saved is None and not apply.resume and not apply.auto_approve
+    if gated and apply.confirm is None:
+        raise InputError(
+            "--bus live",
+            "",
+            f"no terminal to confirm the {verb} on: pass --auto-approve, "
+            "or save the plan (plan --out FILE) and apply that",
+        )
+    if saved is not None:
+        _check_saved_target(plan_path, saved, target)
     outputs = [(apply.audit, "--audit"), (spool_path(plan, apply.spool), "--spool")]
     outputs += [(apply.journal, "journal")]
     if apply.report is not None:
@@ -228,8 +412,49 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
         check_writable(path, option)
     with open_session(target) as session:
         session.require_callback_secret(plan)
+        dialect = session.dialect
+        merger: Any = plan_merger(dialect.merger)
+        notes: list[dict[str, Any]] = []
+        if gated or saved is not None or plan.remove:
+            reader = session.orchestrator()
+            try:
+                rules = reader.inventory()
+            except BusError as exc:
+                sys.stderr.write(f"chainsim: {verb}: reading the bus failed: {exc}\n")
+                return ExitCode.FAILED
+            notes = removal_findings(plan, rules, dialect.link_realised)
+            if gated and apply.confirm is not None:
+                from chainsim.saved_plan import SavedPlan
+
+                changes = compute_changes(rules, PlanIndex.of(plan), merger)
+                shown = [f.to_json() for f in reader.validate(plan, rules).findings] + notes
+                render.print_changes(changes, shown)
+                notes = []
+                if any(f["severity"] == "error" for f in shown):
+                    render.print_line(f"{verb}: the plan has errors: nothing changed")
+                    return ExitCode.FAILED
+                if not changes.has_changes:
+                    render.print_line(f"{verb}: nothing to change")
+                    return ExitCode.OK
+                question = f"{verb.capitalize()} these changes to {target.hosts()[0]}?"
+                if not apply.confirm(question):
+                    render.print_line(f"{verb} cancelled: nothing changed")
+                    return ExitCode.FAILED
+                # what was shown is what is applied: refused below if the bus moved meanwhile
+                saved = SavedPlan.capture(plan, changes, dialect, bus_target(target))
+                rules = reader.inventory()
+            if saved is not None:
+                drifted = saved.drift(rules, dialect)
+                if drifted:
+                    render.print_drift(str(plan_path), drifted, verb)
+                    return ExitCode.FAILED
+                merger = saved.merger(dialect)
+        render.print_notes(notes)
         with render.progress() as progress:
-            orch = session.orchestrator(
+            orch = build_orchestrator(
+                session.bus,
+                clock=session.clock,
+                merger=merger,
                 sinks=partial(session.sinks_for, spool=apply.spool),
                 audit=AuditLog(apply.audit, clock=session.clock, key=session.audit_key()),
                 atomic=apply.atomic,
@@ -237,10 +462,14 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
                 journal_path=apply.journal,
                 progress=progress,
             )
+            hint = f"chainsim {verb} --resume --bus {target.bus}" + (
+                f" (journal {apply.journal})" if apply.journal != Path(DEFAULT_JOURNAL) else ""
+            )
             try:
-                result = orch.resume() if apply.resume else orch.apply(plan)
+                with _interrupts_resumable(verb, hint):
+                    result = orch.resume() if apply.resume else orch.apply(plan)
             except BusError as exc:  # the journal stays unfinished: `--resume` again later
-                sys.stderr.write(f"chainsim: apply: the bus failed: {exc}\n")
+                sys.stderr.write(f"chainsim: {verb}: the bus failed: {exc}\n")
                 return ExitCode.FAILED
         report = result.to_report()
         stored = session.stored()
@@ -249,7 +478,7 @@ def run_apply(plan_path: Path, target: Target, apply: ApplyOptions) -> int:
     if apply.report is not None:
         apply.report.parent.mkdir(parents=True, exist_ok=True)
         apply.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    render.print_apply_result(result)
+    render.print_apply_result(result, verb)
     return ExitCode.OK if result.ok else ExitCode.FAILED
 
 

@@ -182,12 +182,15 @@ class Session:
     def orchestrator(self, *, sinks: Sinks | None = None, **kwargs: Any) -> Orchestrator:
         """An Orchestrator on this session's bus, clock and dialect merger; kwargs pass on.
 
+        The merger honours the plan's `remove:` links (`plan.plan_merger`).
         `sinks` defaults to `sinks_for` (the plan's sinks on this session's http client).
         """
+        from chainsim.plan import plan_merger
+
         return build_orchestrator(
             self.bus,
             clock=self.clock,
-            merger=self.dialect.merger,
+            merger=plan_merger(self.dialect.merger),  # honours the plan's `remove:` links
             sinks=sinks if sinks is not None else self.sinks_for,
             **kwargs,
         )

@@ -191,7 +191,7 @@ def test_live_apply_over_loopback_http(work: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "live-secret")
     with fake.serve(port=0) as base:
         args = ["--bus", "live", "--api-host", base, "--login-host", base]
-        code, out = _run("apply", "plan.yaml", *args, "--report", "r.json")
+        code, out = _run("apply", "plan.yaml", *args, "--auto-approve", "--report", "r.json")
         assert code == 0, out
         assert _run("plan", "plan.yaml", *args)[1].count("no-op") == 3
     assert {r.id: len(r.links()) for r in fake.rules()} == {"a": 1, "b": 1, "c": 1, "d": 0, "e": 0}

@@ -108,3 +108,146 @@ def test_plan_index_groups_links_by_source_in_order() -> None:
     """PlanIndex groups links per source, keeping plan order."""
     index = PlanIndex.of(ChainPlan(links=[_link("a", "b"), _link("c", "d"), _link("a", "d")]))
     assert [link.destination for link in index.links_by_source["a"]] == ["b", "d"]
+
+
+# --------------------------------------------------------------------------- removal
+
+
+def _plan(**data: object) -> ChainPlan:
+    return ChainPlan.model_validate(data)
+
+
+def test_eventbridge_unmerge_drops_only_the_removed_links_action() -> None:
+    """Removing a -> b drops a's invokeRule to b; other actions and fields stay."""
+    from chainsim.dialects.eventbridge import EVENTBRIDGE
+
+    current = _rule(
+        "a",
+        description="mine",
+        actions=[
+            {"type": "invokeRule", "ruleId": "b"},
+            {"type": "notify", "target": "ops"},
+            {"type": "invokeRule", "ruleId": "c"},
+        ],
+    )
+    index = PlanIndex.of(_plan())
+    out = EVENTBRIDGE.unmerge(current, [_link("a", "b")], index)
+    assert [(x.type, x.rule_id) for x in out.actions] == [("notify", None), ("invokeRule", "c")]
+    assert out.description == "mine" and out.version == 2
+    assert EVENTBRIDGE.unmerge(current, [_link("x", "b")], index) is current
+    assert EVENTBRIDGE.removal_targets([_link("a", "b"), _link("a", "c"), _link("d", "b")]) == [
+        "a",
+        "d",
+    ]
+
+
+def _trigger(criteria: list[dict[str, object]]) -> Rule:
+    from chainsim.dialects.triggers import trigger_to_rule
+
+    return trigger_to_rule(
+        {"id": "t", "topicName": "topic.t", "version": 3, "matchCriteria": criteria}
+    )
+
+
+def test_triggers_unmerge_drops_the_links_exists_criteria() -> None:
+    """Removing x -> t (preserve queueId) drops t's `Exists queueId`; other criteria stay."""
+    from chainsim.dialects.triggers import TriggersMerger, rule_to_trigger
+
+    current = _trigger(
+        [
+            {"jsonPath": "$.mediaType", "operator": "Equal", "value": "voice"},
+            {"jsonPath": "queueId", "operator": "Exists"},
+            {"jsonPath": "agentId", "operator": "Exists"},
+        ]
+    )
+    merger = TriggersMerger()
+    out = merger.unmerge(current, [_link("x", "t", preserve=["queueId"])], PlanIndex.of(_plan()))
+    assert rule_to_trigger(out)["matchCriteria"] == [
+        {"jsonPath": "$.mediaType", "operator": "Equal", "value": "voice"},
+        {"jsonPath": "agentId", "operator": "Exists"},
+    ]
+    assert merger.removal_targets([_link("x", "t"), _link("y", "t"), _link("x", "u")]) == ["t", "u"]
+
+
+def test_triggers_unmerge_keeps_what_a_remaining_link_needs() -> None:
+    """An attribute another link of the plan still preserves into t keeps its criterion."""
+    from chainsim.dialects.triggers import TriggersMerger
+
+    current = _trigger([{"jsonPath": "queueId", "operator": "Exists"}])
+    stay = {"source": "y", "destination": "t", "event_type": "t.y", "preserve": ["queueId"]}
+    go = {"source": "x", "destination": "t", "event_type": "t.x", "preserve": ["queueId"]}
+    plan = _plan(links=[stay], remove=[go])
+    out = TriggersMerger().unmerge(current, plan.remove, PlanIndex.of(plan))
+    assert out is current
+    alone = _plan(remove=[go])
+    assert TriggersMerger().unmerge(current, alone.remove, PlanIndex.of(alone)).attributes == []
+
+
+def test_plan_merger_merges_links_then_removes_the_remove_links() -> None:
+    """PlanMerger targets link sources and removal sources; desired = merged minus removed."""
+    from chainsim.dialects.eventbridge import EVENTBRIDGE
+    from chainsim.plan import plan_merger
+
+    rules = [
+        _rule("a", actions=[{"type": "invokeRule", "ruleId": "b"}]),
+        _rule("b"),
+        _rule("c"),
+    ]
+    plan = _plan(
+        links=[{"source": "b", "destination": "c", "event_type": "t.b"}],
+        remove=[{"source": "a", "destination": "b", "event_type": "t.a"}],
+    )
+    merger = plan_merger(EVENTBRIDGE)
+    assert plan_merger(merger) is merger
+    assert merger.targets(PlanIndex.of(plan)) == ["b", "a"]
+    changes = compute_changes(rules, plan, merger)
+    after = {c.rule_id: c.after for c in changes.changes}
+    assert after["a"].links() == [] and [x.rule_id for x in after["b"].links()] == ["c"]
+    assert changes.changes[1].summary() == ["- link -> b"]
+
+
+def test_destroy_plan_turns_links_into_removals_and_drops_settings() -> None:
+    """destroy_plan: no links, the plan's links under `remove:`, no `rules:` settings."""
+    from chainsim.plan import destroy_plan
+
+    plan = _plan(
+        links=[{"source": "a", "destination": "b", "event_type": "t.a"}],
+        rules={"b": {"enabled": True}},
+        max_depth=3,
+    )
+    inverse = destroy_plan(plan)
+    assert inverse.links == [] and inverse.remove == plan.links and inverse.rules == {}
+    assert inverse.max_depth == 3
+
+
+def test_removal_findings_warn_for_links_the_bus_lacks() -> None:
+    """A `remove:` link not realised on the bus (or naming an unknown rule) is a warning."""
+    from chainsim.dialects import get_dialect
+    from chainsim.plan import removal_findings
+
+    rules = [_rule("a", actions=[{"type": "invokeRule", "ruleId": "b"}]), _rule("b"), _rule("c")]
+    plan = _plan(
+        remove=[
+            {"source": "a", "destination": "b", "event_type": "t.a"},
+            {"source": "a", "destination": "c", "event_type": "t.a"},
+            {"source": "z", "destination": "b", "event_type": "t.z"},
+        ]
+    )
+    found = removal_findings(plan, rules, get_dialect("eventbridge").link_realised)
+    assert [(f["code"], f["severity"], f["rule_ids"]) for f in found] == [
+        ("remove_absent", "warning", ["a", "c"]),
+        ("remove_absent", "warning", ["z", "b"]),
+    ]
+
+
+def test_check_removals_refuses_a_link_added_and_removed() -> None:
+    """The same (source, destination) under `links:` and `remove:` is bad input."""
+    import pytest
+
+    from chainsim.errors import InputError
+    from chainsim.plan import check_removals
+
+    link = {"source": "a", "destination": "b", "event_type": "t.a"}
+    with pytest.raises(InputError, match=r"remove\[0\]"):
+        check_removals("p.yaml", _plan(links=[link], remove=[link]))
+    check_removals("p.yaml", _plan(links=[link], remove=[{**link, "destination": "c"}]))

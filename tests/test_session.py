@@ -193,13 +193,16 @@ def test_callback_secret_comes_from_the_plans_variable() -> None:
     ("dialect", "merger"), [("eventbridge", None), ("triggers", TriggersMerger)]
 )
 def test_session_orchestrator_uses_the_dialects_merger(dialect: str, merger: type | None) -> None:
-    """Orchestrators built by the session carry the dialect's merger."""
+    """Orchestrators built by the session carry the dialect's merger, honouring `remove:`."""
+    from chainsim.plan import PlanMerger
+
     with open_session(Target(dialect=dialect), environ={}) as session:
         orch = session.orchestrator()
+        assert isinstance(orch.merger, PlanMerger)
         if merger is None:
-            assert orch.merger is EVENTBRIDGE
+            assert orch.merger.base is EVENTBRIDGE
         else:
-            assert isinstance(orch.merger, merger)
+            assert isinstance(orch.merger.base, merger)
 
 
 def test_build_orchestrator_hands_the_plans_sinks_over(tmp_path: Path) -> None:

@@ -68,6 +68,27 @@ class EventBridgeMerger:
             current, index.links_by_source.get(current.id, ()), index.settings(current.id)
         )
 
+    def removal_targets(self, links: Iterable[ChainLink]) -> list[str]:
+        """The rules removing `links` may write: their sources, in order."""
+        return list(dict.fromkeys(link.source for link in links))
+
+    def unmerge(self, current: Rule, links: Iterable[ChainLink], index: PlanIndex) -> Rule:
+        """`current` without the `invokeRule` actions that realise `links` (removal).
+
+        A link lives on its source as an `invokeRule` action to its destination (DESIGN
+        §2); removing it drops every such action of `current` to that destination.
+        Every other action and field stays as it is.
+        """
+        gone = {link.destination for link in links if link.source == current.id}
+        kept = [
+            action.model_copy(deep=True)
+            for action in current.actions
+            if not (action.type == INVOKE_RULE and action.rule_id in gone)
+        ]
+        if len(kept) == len(current.actions):
+            return current
+        return current.model_copy(update={"actions": kept}, deep=True)
+
 
 EVENTBRIDGE = EventBridgeMerger()  # stateless: safe to share
 

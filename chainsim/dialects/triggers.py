@@ -251,6 +251,33 @@ class TriggersMerger:
         """What the validator may trust per trigger (Orchestrator.validate's hook)."""
         return validation_attributes(plan, rules)
 
+    def removal_targets(self, links: Iterable[ChainLink]) -> list[str]:
+        """The triggers removing `links` may write: their destinations, in order."""
+        return list(dict.fromkeys(link.destination for link in links))
+
+    def unmerge(self, current: Rule, links: Iterable[ChainLink], index: Any) -> Rule:
+        """`current` without the `Exists` criteria chainsim added for the removed `links`.
+
+        A link is realised on its destination trigger by an `Exists` criterion per
+        preserved attribute (`desired_trigger`); removing it drops those criteria, except
+        an attribute another link of the plan that stays (`index.plan.links` not being
+        removed) still preserves into `current`. Other criteria, operators and fields stay.
+        Chainsim cannot tell a criterion it added from an identical one that was there
+        before; a removed link's preserved attributes are taken as chainsim's.
+        """
+        removing = [link for link in links if link.destination == current.id]
+        drop = {name for link in removing for name in link.preserve}
+        keys = {_link_key(link) for link in removing}
+        for link in index.plan.links:
+            if link.destination == current.id and _link_key(link) not in keys:
+                drop -= set(link.preserve)
+        attributes = [name for name in current.attributes if name not in drop]
+        if attributes == current.attributes:
+            return current
+        wire = current.to_wire()
+        wire["filters"] = {**wire.get("filters", {}), "attributes": attributes}
+        return Rule.model_validate(wire)
+
     def _preserved(self, plan: ChainPlan) -> dict[str, list[str]]:
         last = self._last
         if last is not None and last[0] is plan:
@@ -261,6 +288,11 @@ class TriggersMerger:
         mapping = {k: list(dict.fromkeys(v)) for k, v in grouped.items()}
         self._last = (plan, mapping)
         return mapping
+
+
+def _link_key(link: ChainLink) -> tuple[str, str]:
+    """A link's identity for removal: (source, destination)."""
+    return link.source, link.destination
 
 
 def validation_attributes(plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
