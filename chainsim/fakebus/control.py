@@ -1,9 +1,8 @@
 """Control endpoints of `fake serve`, on the API's own port (like moto's `/moto-api/`).
 
 - `GET  /_chainsim/health`: 200 `{"status": "ok"}`;
-- `GET  /_chainsim/state`: the stored rules, triggers (and scheduled triggers and
-  workflows when the bus has them: `FakeBus.scheduled()`, `.workflows()`) and request
-  counters;
+- `GET  /_chainsim/state`: the stored rules, triggers, scheduled triggers, registered
+  workflows and request counters;
 - `POST /_chainsim/reset`: back to the state the server started with (seeded files);
 - `GET  /_chainsim/requests`: the request log (method, path, query, status, client, time).
 
@@ -88,12 +87,6 @@ class RequestLog:
             self._entries.clear()
 
 
-def _listing(bus: FakeBus, name: str) -> list[dict[str, Any]] | None:
-    """`bus.<name>()` when the bus has that listing (`scheduled`, `workflows`), else None."""
-    method = getattr(bus, name, None)
-    return list(method()) if callable(method) else None
-
-
 def _seedable(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Wire entities as seeds: without the `selfUri` the listing adds."""
     return [{k: v for k, v in e.items() if k != "selfUri"} for e in entities]
@@ -108,8 +101,7 @@ class Control:
         # the seeded state, restored by POST /_chainsim/reset
         self._rules = bus.rules()
         self._triggers = _seedable(bus.triggers())
-        scheduled = _listing(bus, "scheduled")
-        self._scheduled = _seedable(scheduled) if scheduled is not None else None
+        self._scheduled = _seedable(bus.scheduled())
         self._routes: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "health"): self.health,
             ("GET", "state"): self.state,
@@ -137,17 +129,15 @@ class Control:
         return {"status": "ok"}
 
     def state(self) -> dict[str, Any]:
-        """Rules, triggers (scheduled triggers, workflows when present) and counters."""
+        """Rules, triggers, scheduled triggers, workflows and request counters."""
         bus = self.bus
         records = list(bus.requests)
         out: dict[str, Any] = {
             "rules": [rule.to_wire() for rule in bus.rules()],
             "triggers": bus.triggers(),
+            "scheduledTriggers": bus.scheduled(),
+            "workflows": bus.workflows(),
         }
-        for key, name in (("scheduledTriggers", "scheduled"), ("workflows", "workflows")):
-            listing = _listing(bus, name)
-            if listing is not None:
-                out[key] = listing
         out["requests"] = {
             "total": len(records),
             "byStatus": {str(k): v for k, v in sorted(Counter(r.status for r in records).items())},
@@ -162,13 +152,14 @@ class Control:
             bus.reset()
             bus.seed_rules(self._rules)
             bus.seed_triggers(self._triggers)
-            if self._scheduled is not None:
-                getattr(bus, "seed_scheduled")(self._scheduled)  # noqa: B009 (newer FakeBus)
+            bus.seed_scheduled(self._scheduled)
         self.log.clear()
-        out = {"status": "reset", "rules": len(self._rules), "triggers": len(self._triggers)}
-        if self._scheduled is not None:
-            out["scheduledTriggers"] = len(self._scheduled)
-        return out
+        return {
+            "status": "reset",
+            "rules": len(self._rules),
+            "triggers": len(self._triggers),
+            "scheduledTriggers": len(self._scheduled),
+        }
 
     def requests(self) -> dict[str, Any]:
         """The request log, oldest first."""
