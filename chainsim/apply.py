@@ -147,9 +147,8 @@ class Orchestrator:
         from chainsim.validate import validate_plan
 
         dialect: Any = getattr(self.bus, "dialect", "eventbridge")
-        hook = getattr(self.merger, "declared_attributes", None)
         # A dialect that proves attributes its own way (triggers) says what it trusts.
-        declared = hook(plan, rules) if callable(hook) else None
+        declared = self.merger.declared_attributes(plan, rules)
         return validate_plan(plan, rules, dialect=dialect, declared_attributes=declared)
 
     def apply(self, plan: ChainPlan) -> ApplyResult:

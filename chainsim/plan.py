@@ -63,6 +63,12 @@ class Merger(Protocol):
         """The desired state of `current` under the plan (keeping everything it does not own)."""
         ...
 
+    def declared_attributes(
+        self, plan: ChainPlan, rules: Iterable[Rule]
+    ) -> Mapping[str, Iterable[str]] | None:
+        """What the validator may take a rule to carry besides its attributes (None: nothing)."""
+        ...
+
 
 class RemovingMerger(Merger, Protocol):
     """A `Merger` that can also take links off the bus (every dialect merger is one)."""
@@ -100,10 +106,11 @@ class PlanMerger:
             rule = self.base.unmerge(rule, index.plan.remove, index)
         return rule
 
-    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> Any:
-        """The base merger's `declared_attributes` hook (None when it has none)."""
-        hook = getattr(self.base, "declared_attributes", None)
-        return hook(plan, rules) if callable(hook) else None
+    def declared_attributes(
+        self, plan: ChainPlan, rules: Iterable[Rule]
+    ) -> Mapping[str, Iterable[str]] | None:
+        """The base merger's `declared_attributes`."""
+        return self.base.declared_attributes(plan, rules)
 
     def __repr__(self) -> str:
         return f"PlanMerger({self.base!r})"

@@ -186,10 +186,11 @@ class SavedMerger:
             return current
         return overlay(current, after, self._planned[current.id].fields)
 
-    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> Any:
-        """The dialect merger's validator hook (None when it has none)."""
-        hook = getattr(self.dialect.merger, "declared_attributes", None)
-        return hook(plan, rules) if callable(hook) else None
+    def declared_attributes(
+        self, plan: ChainPlan, rules: Iterable[Rule]
+    ) -> Mapping[str, Iterable[str]] | None:
+        """The dialect merger's `declared_attributes`."""
+        return self.dialect.merger.declared_attributes(plan, rules)
 
 
 def is_saved_plan(data: Any) -> bool:

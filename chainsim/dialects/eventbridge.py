@@ -68,6 +68,10 @@ class EventBridgeMerger:
             current, index.links_by_source.get(current.id, ()), index.settings(current.id)
         )
 
+    def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> None:
+        """None: an EventBridge rule carries exactly its `filters.attributes`."""
+        return None
+
     def removal_targets(self, links: Iterable[ChainLink]) -> list[str]:
         """The rules removing `links` may write: their sources, in order."""
         return list(dict.fromkeys(link.source for link in links))
