@@ -62,20 +62,38 @@ def _dialect(name: str) -> Dialect:
 # --------------------------------------------------------------------------- offline
 
 
-def run_validate(plan_path: Path, inventory_path: Path, output: str, dialect: str) -> int:
-    """`chainsim validate`: 0 no error findings, 1 error findings (2 via InputError)."""
-    from chainsim.model import load_inventory
-    from chainsim.validate import validate_plan
+def _empty_plan() -> ChainPlan:
+    """A plan with no links: validating an inventory alone."""
+    return ChainPlan.model_validate({"links": []})
+
+
+def run_validate(
+    plan_path: Path | None, inventory_path: Path, output: str, dialect: str | None = None
+) -> int:
+    """`chainsim validate [PLAN]`: 0 no error findings, 1 error findings (2 via InputError).
+
+    The inventory is read in its dialect (detected unless `dialect` is given); without a
+    plan the inventory alone is checked. The dialect's lint findings (triggers: each
+    trigger against its topic's schema) follow the chain findings.
+    """
+    from chainsim.dialects.inventory import read_inventory
+    from chainsim.validate import ValidationReport, validate_plan
 
     check_choice("--format", output, FORMATS)
-    check_choice("--dialect", dialect, DIALECTS)
-    plan = load_plan(plan_path)
-    rules = load_inventory(inventory_path)
-    report = validate_plan(plan, rules, dialect=dialect)  # type: ignore[arg-type]
+    plan = load_plan(plan_path) if plan_path is not None else _empty_plan()
+    inventory = read_inventory(inventory_path, dialect)
+    chosen, rules = inventory.dialect, inventory.rules
+    chain = validate_plan(
+        plan,
+        rules,
+        dialect=chosen.name,  # type: ignore[arg-type]
+        declared_attributes=chosen.declared_attributes(plan, rules),
+    )
+    report = ValidationReport(chain.findings + tuple(chosen.lint(inventory.wire)))
     if output == "json":
         render.print_json(report.to_json())
     else:
-        render.print_findings(plan_path, plan, rules, report)
+        render.print_findings(plan_path or inventory_path, plan, rules, report)
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
@@ -106,14 +124,44 @@ def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: l
                     raise InputError(str(inventory_path), place, str(exc)) from None
 
 
-def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output: str) -> int:
-    """`chainsim simulate`: print every hop; 0 (2 via InputError)."""
-    from chainsim.model import load_inventory
+def run_example(topic: str) -> int:
+    """`chainsim simulate --example TOPIC`: one schema-valid example event body as JSON."""
+    from chainsim.dialects.catalogue import load_catalogue
+    from chainsim.strategies import example_event
+
+    catalogue = load_catalogue()
+    if topic not in catalogue:
+        nearest = catalogue.nearest(topic)
+        hint = f" (did you mean {nearest!r}?)" if nearest else ""
+        raise InputError("--example", "", f"unknown topic {printable(topic)!r}{hint}")
+    render.print_json(example_event(topic, catalogue))
+    return ExitCode.OK
+
+
+def run_simulate(
+    plan_path: Path | None,
+    inventory_path: Path | None,
+    event_path: Path | None,
+    output: str,
+    *,
+    dialect: str | None = None,
+    example: str | None = None,
+) -> int:
+    """`chainsim simulate`: print every hop; 0 (2 via InputError). `example`: see run_example."""
+    from chainsim.dialects.inventory import read_inventory
     from chainsim.simulate import simulate
 
     check_choice("--format", output, FORMATS)
+    if example is not None:
+        return run_example(example)
+    for value, name in ((plan_path, "PLAN"), (inventory_path, "--inventory")):
+        if value is None:
+            raise InputError("simulate", "", f"{name} is required (or give --example TOPIC)")
+    if event_path is None:
+        raise InputError("simulate", "", "--event FILE is required (or give --example TOPIC)")
+    assert plan_path is not None and inventory_path is not None
     plan = load_plan(plan_path)
-    rules = load_inventory(inventory_path)
+    rules = read_inventory(inventory_path, dialect).rules
     event = load_event(event_path)
     check_paths(plan_path, plan, inventory_path, rules)
     trace = simulate(rules, plan.links, event, max_depth=plan.max_depth)
@@ -134,11 +182,12 @@ def run_plan(
     output: str = "text",
     *,
     inventory: Path | None = None,
-    dialect: str = "eventbridge",
+    dialect: str | None = None,
 ) -> int:
     """`chainsim plan`: validate and print the ChangeSet; 0 valid, 1 findings, 2 bad input.
 
-    `target` None: offline, the EventBridge `inventory` file is the bus state.
+    `target` None: offline, the `inventory` file (its dialect detected unless `dialect`
+    is given) is the bus state.
     """
     from chainsim.plan import PlanIndex, compute_changes
     from chainsim.validate import validate_plan
@@ -148,16 +197,16 @@ def run_plan(
     if target is None:  # offline: the inventory file is the bus state
         if inventory is None:
             raise InputError("plan", "", "give --inventory FILE or --bus fake|live")
-        chosen = _dialect(dialect)
-        if not chosen.links_on_rules:
-            raise InputError(
-                "--dialect",
-                "",
-                f"an offline plan reads EventBridge rules; for {dialect} "
-                f"use --bus fake --dialect {dialect} --inventory FILE",
-            )
-        rules = chosen.read(inventory)
-        report = validate_plan(plan, rules)
+        from chainsim.dialects.inventory import read_inventory
+
+        read = read_inventory(inventory, dialect)
+        chosen, rules = read.dialect, read.rules
+        report = validate_plan(
+            plan,
+            rules,
+            dialect=chosen.name,  # type: ignore[arg-type]
+            declared_attributes=chosen.declared_attributes(plan, rules),
+        )
         changes = compute_changes(rules, PlanIndex.of(plan), chosen.merger)
     else:
         from chainsim.bus.base import BusError
@@ -178,6 +227,36 @@ def run_plan(
     else:
         render.print_changes(changes, findings)
     return ExitCode.OK if ok else ExitCode.FAILED
+
+
+# --------------------------------------------------------------------------- export
+
+
+def run_export(target: Target, out: Path | None = None) -> int:
+    """`chainsim export`: every rule of the bus, all pages, in wire form `{"entities": [...]}`.
+
+    Read-only: pages are fetched through the orchestrator's inventory (each page retried
+    and paced by the retry policy). Written to `out` (checked before the bus is read),
+    else stdout. 0 written, 1 the bus failed, 2 bad input.
+    """
+    from chainsim.bus.base import BusError
+
+    if out is not None:
+        check_writable(out, "-o")
+    try:
+        with open_session(target) as session:
+            rules = session.orchestrator().inventory()
+            document = session.dialect.write(rules)
+    except BusError as exc:
+        sys.stderr.write(f"chainsim: export: reading the bus failed: {exc}\n")
+        return ExitCode.FAILED
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        render.print_line(f"{out}: {len(rules)} {session.dialect.name} exported", err=True)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------- apply

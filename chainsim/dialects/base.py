@@ -108,3 +108,7 @@ class Dialect(Protocol):
     def catalogue(self) -> Any | None:
         """The dialect's catalogue of event types / topics (None when it has none)."""
         ...
+
+    def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
+        """Findings (`validate.Finding`) on inventory `items` in wire form against the catalogue."""
+        ...

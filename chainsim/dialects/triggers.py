@@ -34,7 +34,6 @@ from chainsim.model import (
     Rule,
     RuleSettings,
     format_place,
-    read_document,
 )
 
 if TYPE_CHECKING:
@@ -290,6 +289,14 @@ def carried_attributes(rule: Rule) -> list[str]:
 # --------------------------------------------------------------------------- the dialect
 
 
+def trigger_rule(source: str, place: str, item: Mapping[str, Any]) -> Rule:
+    """`trigger_to_rule`, a bad trigger raising `InputError` at `source`, `place`."""
+    try:
+        return trigger_to_rule(item)
+    except (BusError, ValueError) as exc:
+        raise InputError(source, place, str(exc).splitlines()[0]) from None
+
+
 def parse_triggers(source: str, data: Any) -> list[Rule]:
     """Rules from parsed trigger wire JSON: a list, or an object with the list under `entities`."""
     prefix: tuple[str, ...] = ()
@@ -343,8 +350,10 @@ class TriggersDialect:
         return parse_triggers(source, data)
 
     def read(self, path: str | Path) -> list[Rule]:
-        """Rules from a file of triggers in the SDK's wire JSON (or YAML)."""
-        return parse_triggers(str(path), read_document(path))
+        """Rules from an inventory of triggers (file or directory of pages; `inventory`)."""
+        from chainsim.dialects.inventory import read_inventory
+
+        return read_inventory(path, NAME).rules
 
     def to_wire(self, rule: Rule) -> dict[str, Any]:
         """`rule_to_trigger`."""
@@ -388,20 +397,20 @@ class TriggersDialect:
         )
 
     def seed(self, fake: FakeBus, path: str | Path) -> None:
-        """Seed the fake's triggers from `path`, one by one so a bad one is named."""
+        """Seed the fake's triggers from the inventory at `path`, one by one so a bad one is named.
+
+        The same normalised triggers every offline command reads (`inventory.trigger_items`):
+        a trigger without an id gets the same `trigger-<n>` here as offline.
+        """
+        from chainsim.dialects.inventory import resolve_dialect, trigger_items
         from chainsim.fakebus.errors import FakeError
 
-        data = read_document(path)
-        prefix: tuple[str, ...] = ()
-        if isinstance(data, Mapping) and "entities" in data:
-            data, prefix = data["entities"], ("entities",)
-        if not isinstance(data, list):
-            raise InputError(str(path), "", "expected a list of triggers, or `entities`")
-        for index, item in enumerate(data):
+        resolve_dialect(NAME, Path(path))  # an EventBridge file is bad input, said once
+        for source, place, item in trigger_items(path):
             try:
                 fake.seed_triggers([item])
             except FakeError as exc:
-                raise InputError(str(path), format_place((*prefix, index)), exc.message) from None
+                raise InputError(source, place, exc.message) from None
 
     def stored(self, fake: FakeBus) -> list[dict[str, Any]]:
         """The fake's triggers (wire JSON)."""
@@ -433,6 +442,14 @@ class TriggersDialect:
         from chainsim.dialects.catalogue import load_catalogue
 
         return load_catalogue()
+
+    def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
+        """`trigger_lint.lint_triggers` on the triggers (offline catalogue when none given)."""
+        from chainsim.dialects.catalogue import load_catalogue
+        from chainsim.dialects.trigger_lint import lint_triggers
+
+        chosen = catalogue if catalogue is not None else load_catalogue()
+        return lint_triggers(list(items), chosen)
 
     def __repr__(self) -> str:
         return "TriggersDialect()"
