@@ -434,7 +434,8 @@ def test_offline_plan_does_not_ignore_the_dialect(work: Path) -> None:
     """`plan --inventory F --dialect triggers` on EventBridge rules: bad input naming the file."""
     code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--dialect", "triggers")
     assert code == 2 and out.count("\n") == 1
-    assert out == "chainsim: inventory.json: is a eventbridge inventory, but --dialect says triggers\n"
+    line = "chainsim: inventory.json: is in the eventbridge dialect, but --dialect says triggers\n"
+    assert out == line
 
 
 @pytest.mark.parametrize("option", ["--inventory", "--faults"])

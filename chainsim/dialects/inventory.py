@@ -130,7 +130,7 @@ def resolve_dialect(given: str | None, inventory: Path | None, *, live: bool = F
         detected = _detected(pages)
         if given is not None and detected is not None and detected != given:
             raise InputError(
-                str(inventory), "", f"is a {detected} inventory, but --dialect says {given}"
+                str(inventory), "", f"is in the {detected} dialect, but --dialect says {given}"
             )
         if detected is not None:
             return detected
