@@ -246,6 +246,10 @@ class TriggersMerger:
         preserved = self._preserved(index.plan)
         return desired_trigger(current, index.plan, preserved.get(current.id, ()))
 
+    def wire(self, rule: Rule) -> dict[str, Any]:
+        """The trigger as it is PUT (`UpdateTriggerRequest` body): plan.py shows changes so."""
+        return request_body(rule)
+
     def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
         """What the validator may trust per trigger (Orchestrator.validate's hook)."""
         return validation_attributes(plan, rules)
