@@ -197,7 +197,7 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         """`{"id", "change", "fields", "summary", "diff"}`, plus `"body"` (what is PUT) if known."""
-        out = {
+        out: dict[str, Any] = {
             "id": self.rule_id,
             "change": self.kind,
             "fields": self.fields if self.kind != "no-op" else [],
