@@ -176,6 +176,12 @@ def run_simulate(
 # --------------------------------------------------------------------------- plan
 
 
+def lint_bus(dialect: Dialect, bus: Any, rules: list[Rule]) -> list[Any]:
+    """The dialect's lint of the bus's rules, against the org's own catalogue when readable."""
+    catalogue = dialect.catalogue(bus)
+    return list(dialect.lint([dialect.to_wire(rule) for rule in rules], catalogue))
+
+
 def run_plan(
     plan_path: Path,
     target: Target | None,
@@ -190,7 +196,7 @@ def run_plan(
     is given) is the bus state.
     """
     from chainsim.plan import PlanIndex, compute_changes
-    from chainsim.validate import validate_plan
+    from chainsim.validate import ValidationReport, validate_plan
 
     check_choice("--format", output, FORMATS)
     plan = load_plan(plan_path)
@@ -208,6 +214,7 @@ def run_plan(
             declared_attributes=chosen.declared_attributes(plan, rules),
         )
         changes = compute_changes(rules, PlanIndex.of(plan), chosen.merger)
+        report = ValidationReport(report.findings + tuple(chosen.lint(read.wire)))
     else:
         from chainsim.bus.base import BusError
 
@@ -217,6 +224,8 @@ def run_plan(
                 rules = orch.inventory()
                 report = orch.validate(plan, rules)
                 changes = compute_changes(rules, PlanIndex.of(plan), session.dialect.merger)
+                lint = lint_bus(session.dialect, session.bus, rules)
+                report = ValidationReport(report.findings + tuple(lint))
         except BusError as exc:  # the bus failed (after retries): one line, exit 1
             sys.stderr.write(f"chainsim: plan: reading the bus failed: {exc}\n")
             return ExitCode.FAILED

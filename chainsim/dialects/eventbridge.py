@@ -161,7 +161,7 @@ class EventBridgeDialect:
         """False: EventBridge rules target no workflow."""
         return False
 
-    def catalogue(self) -> Any | None:
+    def catalogue(self, bus: Any | None = None) -> Any | None:
         """None: the EventBridge contract publishes no catalogue of event types."""
         return None
 

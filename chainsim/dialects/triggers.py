@@ -22,6 +22,7 @@ Pure (no SDK; the SDK client `bus.genesys.TriggersBus` loads it lazily):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -441,10 +442,21 @@ class TriggersDialect:
         """True: a live trigger must target a workflow of the org."""
         return True
 
-    def catalogue(self) -> Any | None:
-        """The topic catalogue (`chainsim.dialects.catalogue.load_catalogue()`), loaded lazily."""
-        from chainsim.dialects.catalogue import load_catalogue
+    def catalogue(self, bus: Any | None = None) -> Any | None:
+        """The topic catalogue: the org's own (`bus.available_topics()`) when `bus` may read it,
+        else the offline one (`catalogue.load_catalogue()`), said on stderr when it fell back."""
+        from chainsim.dialects.catalogue import from_available_topics, load_catalogue
 
+        reader = getattr(bus, "available_topics", None)
+        if callable(reader):
+            try:
+                return from_available_topics(reader())
+            except (BusError, ValueError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sys.stderr.write(
+                    f"chainsim: the org's topic catalogue is not readable ({reason}); "
+                    "using the offline catalogue\n"
+                )
         return load_catalogue()
 
     def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
