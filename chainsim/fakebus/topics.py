@@ -155,6 +155,28 @@ class Topics:
         suffix = f"; did you mean {hint}?" if hint else ""
         raise _refuse(f"Topic {topic} is not an available topic{suffix}", "unknown.topic", field)
 
+    def check_trigger(self, body: Any) -> None:
+        """400 when a new trigger can never fire as written: the first error `validate` finds.
+
+        DESIGN §5: the fake refuses exactly what `validate` calls an error for a single
+        trigger (`trigger_lint.trigger_errors`, schema-checked against this catalogue).
+        Genesys documents the shape rules (SDK `MatchCriteria`, `CreateTriggerRequest`);
+        whether the platform refuses a criterion its topic's schema rules out is not
+        documented: the fake chooses to, so a test on it fails where production would
+        silently never fire. The violation's code is the finding's code.
+        """
+        catalogue = self.catalogue
+        try:
+            from chainsim.dialects.catalogue import TopicCatalogue
+            from chainsim.dialects.trigger_lint import trigger_errors
+        except ModuleNotFoundError:  # the fake on its own: shape and topic checks only
+            return
+        if not isinstance(catalogue, TopicCatalogue) or not isinstance(body, dict):
+            return
+        errors = trigger_errors(body, catalogue)
+        if errors:
+            raise _refuse(errors[0].message, errors[0].code, "matchCriteria")
+
     def validate(self, topic: str, body: Any) -> list[str]:
         """Schema errors of an event body on `topic` (empty when valid)."""
         return list(self.catalogue.validate_event(topic, body))
