@@ -100,9 +100,11 @@ def fake_serve(
     from chainsim.dialects import get_dialect
     from chainsim.fakebus.bus import load_bus
     from chainsim.fakebus.server import FakeServer
+    from chainsim.session import strict_triggers
 
     clock = SystemClock()
     bus = load_bus(faults=faults, clients=client, clock=clock, grants=grant, workflows=workflows)
+    strict_triggers(bus)  # a new trigger is refused for what `validate` calls an error
     # Seeded through the dialects' codecs: the one inventory form every command reads.
     for name, path in (("eventbridge", rules), ("triggers", triggers)):
         if path is not None:

@@ -20,6 +20,7 @@ from chainsim.clock import VirtualClock
 from chainsim.dialects.catalogue import load_catalogue
 from chainsim.dialects.trigger_lint import OPERATORS, trigger_errors
 from chainsim.fakebus import DEFAULT_API_HOST, DEFAULT_CLIENT, DEFAULT_LOGIN_HOST, FakeBus
+from chainsim.session import strict_triggers
 
 TRIGGERS = "/api/v2/processautomation/triggers"
 CATALOGUE = load_catalogue()
@@ -36,6 +37,7 @@ def clock() -> VirtualClock:
 def door(clock: VirtualClock) -> httpx.Client:
     """An httpx client on one in-process fake org, with a bearer token."""
     fake = FakeBus(clock=clock)
+    strict_triggers(fake)  # as the CLI's fakes are
     client = httpx.Client(transport=httpx.MockTransport(fake.handler))
     token = client.post(
         f"{DEFAULT_LOGIN_HOST}/oauth/token",
@@ -106,6 +108,24 @@ def triggers(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
+def test_a_lenient_fake_takes_what_lint_refuses(clock: VirtualClock) -> None:
+    """The harness's fake (not strict) creates a trigger on a field its topic lacks."""
+    from chainsim.fakebus.state import FakeState
+
+    body = {
+        "name": "n",
+        "topicName": TOPICS[0],
+        "enabled": True,
+        "target": {"id": "wf-1", "type": "Workflow"},
+        "matchCriteria": [{"jsonPath": "noSuchField", "operator": "Exists", "value": True}],
+    }
+    assert trigger_errors(body, CATALOGUE)
+    lenient = FakeBus(clock=clock)
+    assert lenient.state.topics.strict is False
+    assert isinstance(lenient.state, FakeState)
+    assert lenient.state.create_trigger(body)["version"] == 1
+
+
 @settings(max_examples=300, deadline=None)
 @given(trigger=triggers())
 def test_the_fake_refuses_exactly_the_lint_errors(
@@ -123,3 +143,11 @@ def test_the_fake_refuses_exactly_the_lint_errors(
         shape = {"invalid.value", "missing.value", "unknown.topic", "topic.id"}
         code = response.json()["details"][0]["errorCode"]
         assert code in {f.code for f in errors} | shape
+
+
+def test_the_cli_fake_is_strict() -> None:
+    """`--bus fake` sessions refuse what validate calls an error (the harness's fake does not)."""
+    from chainsim.session import Target, open_session
+
+    with open_session(Target(bus="fake", dialect="triggers")) as session:
+        assert session.fake is not None and session.fake.state.topics.strict is True
