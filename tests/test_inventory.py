@@ -213,3 +213,39 @@ def test_fake_serve_seeds_triggers_through_the_dialect(tmp_path: Path) -> None:
     fake = FakeBus()
     get_dialect("triggers").seed(fake, pages)
     assert [(t["id"], t["eventTTLSeconds"]) for t in fake.triggers()] == [("t-1", 60)]
+
+
+def test_pages_of_two_dialects_are_bad_input_naming_the_odd_page(tmp_path: Path) -> None:
+    """A directory mixing trigger and rule pages: the first page that differs is named."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    write(pages / "1.json", [trigger(1)])
+    odd = write(pages / "2.json", json.loads(EVENTBRIDGE_INV.read_text()))
+    with pytest.raises(InputError) as caught:
+        read_inventory(pages)
+    expected = "is in the eventbridge dialect, the pages before it in triggers"
+    assert str(caught.value) == f"{odd}: {expected}"
+
+
+def test_a_trigger_missing_its_topic_is_named_by_place(tmp_path: Path) -> None:
+    """Detection leans on the items that fit; the parser names the bad one."""
+    broken = {k: v for k, v in trigger(2).items() if k != "topicName"}
+    path = write(tmp_path / "t.json", {"entities": [trigger(1), broken]})
+    with pytest.raises(InputError) as caught:
+        read_inventory(path)
+    assert str(caught.value) == f"{path}: entities[1]: trigger 't-2' has no topicName"
+
+
+def test_simulate_without_plan_or_example_is_one_line_exit_2() -> None:
+    """`simulate` with neither a plan nor --example: one line, exit 2."""
+    code, out, err = run("simulate")
+    assert code == 2 and out == ""
+    assert err == "chainsim: simulate: PLAN is required (or give --example TOPIC)\n"
+
+
+def test_a_trigger_field_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    """`"enabled": "yes"`: one line naming the trigger's place and the field."""
+    path = write(tmp_path / "t.json", [trigger(1, enabled="yes")])
+    with pytest.raises(InputError) as caught:
+        read_inventory(path)
+    assert str(caught.value) == f"{path}: [0].enabled: Input should be a valid boolean"

@@ -104,7 +104,8 @@ def _detected(pages: list[Page]) -> str | None:
         if name is None:
             continue  # the parser names the bad item
         if found is not None and name != found:
-            raise InputError(page.source, "", f"is a {name} page, the pages before it {found}")
+            problem = f"is in the {name} dialect, the pages before it in {found}"
+            raise InputError(page.source, "", problem)
         found = name
     return found
 

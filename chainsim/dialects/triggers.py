@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from chainsim.bus.base import BadRequest, BusError
 from chainsim.model import (
     ChainLink,
@@ -298,7 +300,13 @@ def trigger_rule(source: str, place: str, item: Mapping[str, Any]) -> Rule:
     """`trigger_to_rule`, a bad trigger raising `InputError` at `source`, `place`."""
     try:
         return trigger_to_rule(item)
-    except (BusError, ValueError) as exc:
+    except BusError as exc:
+        raise InputError(source, place, exc.message.splitlines()[0]) from None
+    except ValidationError as exc:  # a field of the wrong type: name the field
+        first = exc.errors(include_url=False)[0]
+        field = format_place([p for p in first["loc"] if p != "eventType"]) or "topicName"
+        raise InputError(source, f"{place}.{field}", first["msg"]) from None
+    except ValueError as exc:
         raise InputError(source, place, str(exc).splitlines()[0]) from None
 
 
