@@ -243,12 +243,21 @@ class ChangeSet:
         }
 
 
+def wire_form(merger: Any) -> WireForm | None:
+    """The merger's `wire` (a dialect's own terms), also through a wrapping merger's `base`."""
+    for candidate in (merger, getattr(merger, "base", None)):
+        wire = getattr(candidate, "wire", None)
+        if callable(wire):
+            return wire
+    return None
+
+
 def compute_changes(
     rules: Iterable[Rule], plan: ChainPlan | PlanIndex, merger: Merger = EVENTBRIDGE
 ) -> ChangeSet:
     """Compare the bus's `rules` with the plan's desired state, rule by rule."""
     index = plan if isinstance(plan, PlanIndex) else PlanIndex.of(plan)
-    wire: WireForm | None = getattr(merger, "wire", None)  # the dialect's own terms, if any
+    wire = wire_form(merger)
     current = {rule.id: rule for rule in rules}
     changes: list[Change] = []
     missing: list[str] = []

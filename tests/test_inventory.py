@@ -249,3 +249,16 @@ def test_a_trigger_field_of_the_wrong_type_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_inventory(path)
     assert str(caught.value) == f"{path}: [0].enabled: Input should be a valid boolean"
+
+
+def test_a_wrapping_merger_keeps_the_trigger_terms() -> None:
+    """A merger wrapping the triggers merger (as `base`) still shows PUT bodies."""
+    from chainsim.plan import wire_form
+
+    class Wrapper:
+        def __init__(self, base: object) -> None:
+            self.base = base
+
+    merger = get_dialect("triggers").merger
+    assert wire_form(Wrapper(merger)) == merger.wire
+    assert wire_form(Wrapper(get_dialect("eventbridge").merger)) is None
