@@ -108,7 +108,6 @@ def test_trigger_plan_applies_on_the_fake_and_again_changes_nothing(
     target = Target(bus="fake", dialect="triggers", inventory=_inventory(plan_path))
     with open_session(target) as session:
         orchestrator = session.orchestrator(
-            plan=plan,
             audit=AuditLog(tmp_path / "audit.jsonl", clock=session.clock),
             journal_path=tmp_path / "journal.json",
         )
