@@ -99,19 +99,18 @@ def fake_serve(
     import socket
 
     from chainsim.clock import SystemClock
+    from chainsim.dialects import get_dialect
     from chainsim.fakebus.bus import load_bus
     from chainsim.fakebus.server import FakeServer
+    from chainsim.session import strict_triggers
 
     clock = SystemClock()
-    bus = load_bus(
-        rules=rules,
-        triggers=triggers,
-        faults=faults,
-        clients=client,
-        clock=clock,
-        grants=grant,
-        workflows=workflows,
-    )
+    bus = load_bus(faults=faults, clients=client, clock=clock, grants=grant, workflows=workflows)
+    strict_triggers(bus)  # a new trigger is refused for what `validate` calls an error
+    # Seeded through the dialects' codecs: the one inventory form every command reads.
+    for name, path in (("eventbridge", rules), ("triggers", triggers)):
+        if path is not None:
+            get_dialect(name).seed(bus, path)
     try:
         server = FakeServer(bus, port=port, host=host, log=sys.stderr if log else None)
     except (socket.gaierror, OSError) as exc:
@@ -129,15 +128,20 @@ def fake_serve(
 # ------------------------------------------------------------- validate / simulate
 
 
+_DIALECT_HELP = "eventbridge | triggers [default: detected from --inventory]"
+
+
 @app.command("validate")
 @bad_input_exits_2
 def validate_command(
-    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
-    inventory: Path = typer.Option(..., "--inventory", help="rules file (the bus state)"),
+    plan: Path | None = typer.Argument(
+        None, help="chain plan (YAML or JSON); none: lint the inventory"
+    ),
+    inventory: Path = typer.Option(..., "--inventory", help="inventory file or directory of pages"),
     output: str = typer.Option("text", "--format", help="text | json"),
-    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
 ) -> None:
-    """Check a plan against an inventory. Exit 0 ok, 1 error findings, 2 bad input."""
+    """Check a plan (or the inventory alone) against an inventory. Exit 0 ok, 1 findings, 2 bad."""
     from chainsim.runners import run_validate
 
     raise typer.Exit(run_validate(plan, inventory, output, dialect))
@@ -146,15 +150,21 @@ def validate_command(
 @app.command("simulate")
 @bad_input_exits_2
 def simulate_command(
-    plan: Path = typer.Argument(..., help="chain plan (YAML or JSON)"),
-    inventory: Path = typer.Option(..., "--inventory", help="rules file (the bus state)"),
-    event: Path = typer.Option(..., "--event", help="event file {eventType, metadata}"),
+    plan: Path | None = typer.Argument(None, help="chain plan (YAML or JSON)"),
+    inventory: Path | None = typer.Option(
+        None, "--inventory", help="inventory file or directory of pages"
+    ),
+    event: Path | None = typer.Option(None, "--event", help="event file {eventType, metadata}"),
     output: str = typer.Option("text", "--format", help="text | json"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
+    example: str | None = typer.Option(
+        None, "--example", help="print one schema-valid example event of this trigger topic"
+    ),
 ) -> None:
-    """Push an event through the chain hop by hop. Exit 0, 2 bad input."""
+    """Push an event through the chain hop by hop (or print an --example event). Exit 0, 2 bad."""
     from chainsim.runners import run_simulate
 
-    raise typer.Exit(run_simulate(plan, inventory, event, output))
+    raise typer.Exit(run_simulate(plan, inventory, event, output, dialect=dialect, example=example))
 
 
 # ------------------------------------------------------------- plan / apply / audit / dlq
@@ -169,11 +179,13 @@ def _target(
     api_host: str | None,
     login_host: str | None,
     env: str,
-    dialect: str,
+    dialect: str | None,
 ) -> Any:
+    from chainsim.dialects.inventory import resolve_dialect
     from chainsim.session import Target
 
-    return Target(bus, dialect, env, api_host, login_host, inventory, faults)
+    chosen = resolve_dialect(dialect, inventory, live=bus == "live")
+    return Target(bus, chosen, env, api_host, login_host, inventory, faults)
 
 
 @app.command("plan")
@@ -188,7 +200,7 @@ def plan_command(
     api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
     login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
-    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
     output: str = typer.Option("text", "--format", help="text | json"),
     out: Path | None = typer.Option(
         None, "--out", help="save the plan here; `apply FILE` applies exactly it"
@@ -234,7 +246,7 @@ def apply_command(
     api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
     login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
-    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
     audit: Path = typer.Option(Path(".chainsim/audit.jsonl"), "--audit", help="audit log (JSONL)"),
     spool: Path | None = typer.Option(
         None, "--spool", help="dead-letter spool (default: the plan's)"
@@ -295,6 +307,26 @@ def destroy_command(
     raise typer.Exit(run_destroy(plan, target, options))
 
 
+@app.command("export")
+@bad_input_exits_2
+def export_command(
+    bus: str = typer.Option(..., "--bus", help=_BUS_HELP),
+    inventory: Path | None = typer.Option(None, "--inventory", help="--bus fake: seed file"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="write here (default stdout)"),
+    api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
+    login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
+    env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
+    dialect: str | None = typer.Option(
+        None, "--dialect", help="eventbridge | triggers [default: detected; live: triggers]"
+    ),
+) -> None:
+    """Write every trigger (rule) of the org, all pages, as {"entities": [...]}. Read-only."""
+    from chainsim.runners import run_export
+
+    target = _target(bus, inventory, None, api_host, login_host, env, dialect)
+    raise typer.Exit(run_export(target, out))
+
+
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -343,7 +375,7 @@ def dlq_redrive(
     api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
     login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
-    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
 ) -> None:
     """Re-attempt spooled updates via the apply path; keep only failures (exit 1 if any)."""
     from chainsim.runners import run_dlq_redrive

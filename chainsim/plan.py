@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -240,6 +240,39 @@ def summarize(before: Rule, after: Rule) -> list[str]:
     return lines
 
 
+# A rule as its dialect writes it (triggers: the `UpdateTriggerRequest` PUT body).
+WireForm = Callable[[Rule], dict[str, Any]]
+BODY_CONTEXT = 10_000  # a wire diff shows the whole body: what is PUT, changes marked
+
+
+def wire_diff(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A unified diff of two wire bodies (`version` left out): current -> what is written."""
+    a = json.dumps({k: v for k, v in before.items() if k != "version"}, indent=2, sort_keys=True)
+    b = json.dumps({k: v for k, v in after.items() if k != "version"}, indent=2, sort_keys=True)
+    a_lines, b_lines = a.splitlines(), b.splitlines()
+    lines = difflib.unified_diff(
+        a_lines, b_lines, fromfile="current", tofile="PUT", lineterm="", n=BODY_CONTEXT
+    )
+    return "\n".join(lines)
+
+
+def wire_summary(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Short lines for a wire-body change: list items added/removed, other fields `was -> now`."""
+    lines: list[str] = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if key == "version" or was == now:
+            continue
+        if isinstance(was, list | None) and isinstance(now, list):
+            old = [json.dumps(x, sort_keys=True) for x in was or []]
+            new = [json.dumps(x, sort_keys=True) for x in now]
+            lines += [f"+ {key} {x}" for x in new if x not in old]
+            lines += [f"- {key} {x}" for x in old if x not in new]
+        else:
+            lines.append(f"~ {key}: {json.dumps(was)} -> {json.dumps(now)}")
+    return lines
+
+
 @dataclass(frozen=True)
 class Change:
     """One rule's planned change: its kind, the state before and the desired state."""
@@ -248,29 +281,46 @@ class Change:
     kind: ChangeKind
     before: Rule
     after: Rule
+    wire: WireForm | None = field(default=None, compare=False, repr=False)
 
     @property
     def fields(self) -> list[str]:
-        """The top-level fields this change writes."""
+        """The top-level fields this change writes (chainsim's rule form)."""
         return changed_fields(self.before, self.after)
 
+    def body(self) -> dict[str, Any] | None:
+        """What is written, in the dialect's terms (triggers: the PUT body); None without."""
+        return None if self.wire is None or self.kind == "no-op" else self.wire(self.after)
+
     def summary(self) -> list[str]:
-        """Short human lines describing the change."""
-        return summarize(self.before, self.after) if self.kind != "no-op" else []
+        """Short human lines describing the change (in the dialect's terms when it has them)."""
+        if self.kind == "no-op":
+            return []
+        if self.wire is not None:
+            return wire_summary(self.wire(self.before), self.wire(self.after))
+        return summarize(self.before, self.after)
 
     def diff(self) -> str:
-        """A unified diff of the change (empty for a no-op)."""
-        return "" if self.kind == "no-op" else text_diff(self.before, self.after)
+        """A unified diff of the change (empty for a no-op): of the wire bodies when known."""
+        if self.kind == "no-op":
+            return ""
+        if self.wire is not None:
+            return wire_diff(self.wire(self.before), self.wire(self.after))
+        return text_diff(self.before, self.after)
 
     def to_json(self) -> dict[str, Any]:
-        """`{"id", "change", "fields", "summary", "diff"}`."""
-        return {
+        """`{"id", "change", "fields", "summary", "diff"}`, plus `"body"` (what is PUT) if known."""
+        out: dict[str, Any] = {
             "id": self.rule_id,
             "change": self.kind,
             "fields": self.fields if self.kind != "no-op" else [],
             "summary": self.summary(),
             "diff": self.diff(),
         }
+        body = self.body()
+        if body is not None:
+            out["body"] = body
+        return out
 
 
 @dataclass(frozen=True)
@@ -306,11 +356,21 @@ class ChangeSet:
         }
 
 
+def wire_form(merger: Any) -> WireForm | None:
+    """The merger's `wire` (a dialect's own terms), also through a wrapping merger's `base`."""
+    for candidate in (merger, getattr(merger, "base", None)):
+        wire = getattr(candidate, "wire", None)
+        if callable(wire):
+            return wire
+    return None
+
+
 def compute_changes(
     rules: Iterable[Rule], plan: ChainPlan | PlanIndex, merger: Merger = EVENTBRIDGE
 ) -> ChangeSet:
     """Compare the bus's `rules` with the plan's desired state, rule by rule."""
     index = plan if isinstance(plan, PlanIndex) else PlanIndex.of(plan)
+    wire = wire_form(merger)
     current = {rule.id: rule for rule in rules}
     changes: list[Change] = []
     missing: list[str] = []
@@ -321,5 +381,5 @@ def compute_changes(
             continue
         desired = merger.desired(rule, index)
         kind: ChangeKind = "no-op" if same_content(rule, desired) else "update"
-        changes.append(Change(rule_id, kind, rule, desired))
+        changes.append(Change(rule_id, kind, rule, desired, wire))
     return ChangeSet(tuple(changes), tuple(missing))

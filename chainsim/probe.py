@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chainsim.bus.base import BusError
-from chainsim.dialects import detect_dialect, get_dialect
 from chainsim.dialects.criteria import CriteriaMatcher
 from chainsim.dialects.triggers import desired_trigger, rule_to_trigger
-from chainsim.model import ChainPlan, Event, Rule, read_document, rules_by_id
+from chainsim.model import ChainPlan, Event, Rule, rules_by_id
 from chainsim.retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
@@ -228,6 +227,7 @@ def _bool(value: Any) -> bool | None:
 
 
 def load_triggers(path: str | Path) -> list[Rule]:
-    """Rules from a file of triggers (SDK wire JSON) or of rules (wire form), list or `entities`."""
-    data = read_document(path)
-    return get_dialect(detect_dialect(data) or "eventbridge").parse(str(path), data)
+    """Rules from an inventory (file or directory of pages), its dialect detected from it."""
+    from chainsim.dialects.inventory import read_inventory
+
+    return read_inventory(path).rules

@@ -46,7 +46,7 @@ def path_text(ids: list[str]) -> str:
 
 
 def print_findings(plan_path: Path, plan: ChainPlan, rules: list[Rule], report: Any) -> None:
-    """`chainsim validate`'s findings as a table, or one OK line."""
+    """`chainsim validate`'s findings as a table, or one OK line (`plan_path`: what was read)."""
     out = console()
     summary = (
         f"{plan_path}: {len(plan.links)} links, {len(rules)} rules, max_depth {plan.max_depth}"
@@ -259,6 +259,6 @@ def print_redrive(spool: Path, results: list[tuple[Any, Any]], remaining: int) -
     out.print(f"redriven {done} of {len(results)}; {remaining} left in {spool}")
 
 
-def print_line(text: str) -> None:
-    """One plain line on stdout."""
-    print(text)
+def print_line(text: str, *, err: bool = False) -> None:
+    """One plain line on stdout (stderr with `err`)."""
+    print(text, file=sys.stderr if err else sys.stdout)

@@ -70,20 +70,38 @@ def _dialect(name: str) -> Dialect:
 # --------------------------------------------------------------------------- offline
 
 
-def run_validate(plan_path: Path, inventory_path: Path, output: str, dialect: str) -> int:
-    """`chainsim validate`: 0 no error findings, 1 error findings (2 via InputError)."""
-    from chainsim.model import load_inventory
-    from chainsim.validate import validate_plan
+def _empty_plan() -> ChainPlan:
+    """A plan with no links: validating an inventory alone."""
+    return ChainPlan.model_validate({"links": []})
+
+
+def run_validate(
+    plan_path: Path | None, inventory_path: Path, output: str, dialect: str | None = None
+) -> int:
+    """`chainsim validate [PLAN]`: 0 no error findings, 1 error findings (2 via InputError).
+
+    The inventory is read in its dialect (detected unless `dialect` is given); without a
+    plan the inventory alone is checked. The dialect's lint findings (triggers: each
+    trigger against its topic's schema) follow the chain findings.
+    """
+    from chainsim.dialects.inventory import read_inventory
+    from chainsim.validate import ValidationReport, validate_plan
 
     check_choice("--format", output, FORMATS)
-    check_choice("--dialect", dialect, DIALECTS)
-    plan = load_plan(plan_path)
-    rules = load_inventory(inventory_path)
-    report = validate_plan(plan, rules, dialect=dialect)  # type: ignore[arg-type]
+    plan = load_plan(plan_path) if plan_path is not None else _empty_plan()
+    inventory = read_inventory(inventory_path, dialect)
+    chosen, rules = inventory.dialect, inventory.rules
+    chain = validate_plan(
+        plan,
+        rules,
+        dialect=chosen.name,  # type: ignore[arg-type]
+        declared_attributes=chosen.declared_attributes(plan, rules),
+    )
+    report = ValidationReport(chain.findings + tuple(chosen.lint(inventory.wire)))
     if output == "json":
         render.print_json(report.to_json())
     else:
-        render.print_findings(plan_path, plan, rules, report)
+        render.print_findings(plan_path or inventory_path, plan, rules, report)
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
@@ -114,14 +132,44 @@ def check_paths(plan_path: Path, plan: ChainPlan, inventory_path: Path, rules: l
                     raise InputError(str(inventory_path), place, str(exc)) from None
 
 
-def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output: str) -> int:
-    """`chainsim simulate`: print every hop; 0 (2 via InputError)."""
-    from chainsim.model import load_inventory
+def run_example(topic: str) -> int:
+    """`chainsim simulate --example TOPIC`: one schema-valid example event body as JSON."""
+    from chainsim.dialects.catalogue import load_catalogue
+    from chainsim.strategies import example_event
+
+    catalogue = load_catalogue()
+    if topic not in catalogue:
+        nearest = catalogue.nearest(topic)
+        hint = f" (did you mean {nearest!r}?)" if nearest else ""
+        raise InputError("--example", "", f"unknown topic {printable(topic)!r}{hint}")
+    render.print_json(example_event(topic, catalogue))
+    return ExitCode.OK
+
+
+def run_simulate(
+    plan_path: Path | None,
+    inventory_path: Path | None,
+    event_path: Path | None,
+    output: str,
+    *,
+    dialect: str | None = None,
+    example: str | None = None,
+) -> int:
+    """`chainsim simulate`: print every hop; 0 (2 via InputError). `example`: see run_example."""
+    from chainsim.dialects.inventory import read_inventory
     from chainsim.simulate import simulate_plan
 
     check_choice("--format", output, FORMATS)
+    if example is not None:
+        return run_example(example)
+    for value, name in ((plan_path, "PLAN"), (inventory_path, "--inventory")):
+        if value is None:
+            raise InputError("simulate", "", f"{name} is required (or give --example TOPIC)")
+    if event_path is None:
+        raise InputError("simulate", "", "--event FILE is required (or give --example TOPIC)")
+    assert plan_path is not None and inventory_path is not None
     plan = load_plan(plan_path)
-    rules = load_inventory(inventory_path)
+    rules = read_inventory(inventory_path, dialect).rules
     event = load_event(event_path)
     check_paths(plan_path, plan, inventory_path, rules)
     trace = simulate_plan(plan, rules, event)
@@ -136,20 +184,26 @@ def run_simulate(plan_path: Path, inventory_path: Path, event_path: Path, output
 # --------------------------------------------------------------------------- plan
 
 
+def lint_bus(dialect: Dialect, bus: Any, rules: list[Rule]) -> list[Any]:
+    """The dialect's lint of the bus's rules, against the org's own catalogue when readable."""
+    catalogue = dialect.catalogue(bus)
+    return list(dialect.lint([dialect.to_wire(rule) for rule in rules], catalogue))
+
+
 def run_plan(
     plan_path: Path,
     target: Target | None,
     output: str = "text",
     *,
     inventory: Path | None = None,
-    dialect: str = "eventbridge",
+    dialect: str | None = None,
     out: Path | None = None,
     detailed: bool = False,
     destroy: bool = False,
 ) -> int:
     """`chainsim plan`: validate and print the ChangeSet; 0 valid, 1 findings, 2 bad input.
 
-    `target` None: offline, the EventBridge `inventory` file is the bus state.
+    `target` None: offline, the `inventory` file (its dialect detected unless given).
     `out`: save the plan there (needs a bus). `detailed`: exit 3 when changes are
     pending (0 when none). `destroy`: plan what `chainsim destroy` would do.
     """
@@ -161,7 +215,7 @@ def run_plan(
         plan_merger,
         removal_findings,
     )
-    from chainsim.validate import validate_plan
+    from chainsim.validate import ValidationReport, validate_plan
 
     check_choice("--format", output, FORMATS)
     plan = load_plan(plan_path)
@@ -175,17 +229,18 @@ def run_plan(
     if target is None:  # offline: the inventory file is the bus state
         if inventory is None:
             raise InputError("plan", "", "give --inventory FILE or --bus fake|live")
-        chosen = _dialect(dialect)
-        if not chosen.links_on_rules:
-            raise InputError(
-                "--dialect",
-                "",
-                f"an offline plan reads EventBridge rules; for {dialect} "
-                f"use --bus fake --dialect {dialect} --inventory FILE",
-            )
-        rules = chosen.read(inventory)
-        report = validate_plan(plan, rules)
+        from chainsim.dialects.inventory import read_inventory
+
+        read = read_inventory(inventory, dialect)
+        chosen, rules = read.dialect, read.rules
+        report = validate_plan(
+            plan,
+            rules,
+            dialect=chosen.name,  # type: ignore[arg-type]
+            declared_attributes=chosen.declared_attributes(plan, rules),
+        )
         changes = compute_changes(rules, PlanIndex.of(plan), plan_merger(chosen.merger))
+        report = ValidationReport(report.findings + tuple(chosen.lint(read.wire)))
     else:
         from chainsim.bus.base import BusError
 
@@ -197,6 +252,8 @@ def run_plan(
                 rules = orch.inventory()
                 report = orch.validate(plan, rules)
                 changes = compute_changes(rules, PlanIndex.of(plan), plan_merger(chosen.merger))
+                lint = lint_bus(session.dialect, session.bus, rules)
+                report = ValidationReport(report.findings + tuple(lint))
         except BusError as exc:  # the bus failed (after retries): one line, exit 1
             sys.stderr.write(f"chainsim: plan: reading the bus failed: {exc}\n")
             return ExitCode.FAILED
@@ -228,6 +285,36 @@ def bus_target(target: Target) -> Any:
     from chainsim.saved_plan import BusTarget
 
     return BusTarget(bus=target.bus, dialect=target.dialect, api_host=target.hosts()[0])
+
+
+# --------------------------------------------------------------------------- export
+
+
+def run_export(target: Target, out: Path | None = None) -> int:
+    """`chainsim export`: every rule of the bus, all pages, in wire form `{"entities": [...]}`.
+
+    Read-only: pages are fetched through the orchestrator's inventory (each page retried
+    and paced by the retry policy). Written to `out` (checked before the bus is read),
+    else stdout. 0 written, 1 the bus failed, 2 bad input.
+    """
+    from chainsim.bus.base import BusError
+
+    if out is not None:
+        check_writable(out, "-o")
+    try:
+        with open_session(target) as session:
+            rules = session.orchestrator().inventory()
+            document = session.dialect.write(rules)
+    except BusError as exc:
+        sys.stderr.write(f"chainsim: export: reading the bus failed: {exc}\n")
+        return ExitCode.FAILED
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        render.print_line(f"{out}: {len(rules)} {session.dialect.name} exported", err=True)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------- apply

@@ -223,6 +223,11 @@ def build_orchestrator(
     return Orchestrator(bus, clock=clock, merger=merger, sinks=sinks, **kwargs)
 
 
+def strict_triggers(fake: FakeBus) -> None:
+    """Make `fake` refuse a new trigger for what `validate` calls an error (DESIGN §5)."""
+    fake.state.topics.strict = True
+
+
 def new_clock(live: bool) -> Clock:
     """The SystemClock against a live org, a fresh VirtualClock on the fake."""
     from chainsim.clock import SystemClock, VirtualClock
@@ -239,6 +244,7 @@ def new_fake(
 
     plan = FaultPlan.load(target.faults) if target.faults is not None else faults
     fake = FakeBus(clock=clock, faults=plan)
+    strict_triggers(fake)
     if target.inventory is not None:
         dialect.seed(fake, target.inventory)
     return fake

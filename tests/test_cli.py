@@ -24,7 +24,7 @@ def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
         ),
         (["fake", "serve", "--port", "99999"], "chainsim: fake serve: Invalid value for '--port'"),
         (["nosuchcommand"], "chainsim: No such command 'nosuchcommand'."),
-        (["validate"], "chainsim: validate: Missing argument 'plan'."),
+        (["validate"], "chainsim: validate: Missing option '--inventory'."),
     ],
 )
 def test_a_usage_error_is_one_line_and_exit_2(

@@ -191,6 +191,7 @@ def test_live_apply_over_loopback_http(work: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "live-secret")
     with fake.serve(port=0) as base:
         args = ["--bus", "live", "--api-host", base, "--login-host", base]
+        args += ["--dialect", "eventbridge"]  # a live bus defaults to triggers
         code, out = _run("apply", "plan.yaml", *args, "--auto-approve", "--report", "r.json")
         assert code == 0, out
         assert _run("plan", "plan.yaml", *args)[1].count("no-op") == 3
@@ -347,7 +348,8 @@ def test_plan_on_an_unreachable_live_bus_is_one_line_exit_1(
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "plan-secret-value")
     monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
     port = _closed_port()
-    code, out = _run("plan", "plan.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}")
+    live = ["--bus", "live", "--dialect", "eventbridge", "--api-host", f"http://127.0.0.1:{port}"]
+    code, out = _run("plan", "plan.yaml", *live)
     assert code == 1, out
     assert out == "chainsim: plan: reading the bus failed: POST /oauth/token: ConnectError\n"
 
@@ -372,9 +374,8 @@ def test_resume_on_an_unreachable_bus_keeps_the_journal_for_a_later_resume(
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "resume-secret-value")
     monkeypatch.setattr("chainsim.clock.SystemClock.sleep", lambda self, seconds: None)
     port = _closed_port()
-    code, out = _run(
-        "apply", "p.yaml", "--bus", "live", "--api-host", f"http://127.0.0.1:{port}", "--resume"
-    )
+    live = ["--bus", "live", "--dialect", "eventbridge", "--api-host", f"http://127.0.0.1:{port}"]
+    code, out = _run("apply", "p.yaml", *live, "--resume")
     assert code == 1, out
     assert out == "chainsim: apply: the bus failed: POST /oauth/token: ConnectError\n"
     assert (Journal(journal).load() or {})["status"] == "applying"
@@ -430,10 +431,11 @@ def test_on_the_fake_bus_dead_letters_and_callbacks_reach_real_endpoints(
 
 
 def test_offline_plan_does_not_ignore_the_dialect(work: Path) -> None:
-    """`plan --inventory F --dialect triggers` (offline) is bad input naming the way to do it."""
+    """`plan --inventory F --dialect triggers` on EventBridge rules: bad input naming the file."""
     code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json", "--dialect", "triggers")
-    assert code == 2 and out.startswith("chainsim: --dialect: an offline plan reads EventBridge")
-    assert "--bus fake --dialect triggers" in out and out.count("\n") == 1
+    assert code == 2 and out.count("\n") == 1
+    line = "chainsim: inventory.json: is in the eventbridge dialect, but --dialect says triggers\n"
+    assert out == line
 
 
 @pytest.mark.parametrize("option", ["--inventory", "--faults"])

@@ -14,8 +14,8 @@ from chainsim.cli import app
 from tests.orchestrator_rig import make_rule
 
 runner = CliRunner()
-START = "v2.detail.events.conversation.{id}.customer.start"
-END = "v2.detail.events.conversation.{id}.customer.end"
+START = "v2.detail.events.conversation.{id}.acd.start"  # both carry queueId and mediaType
+END = "v2.detail.events.conversation.{id}.acd.end"
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -49,8 +49,8 @@ EB_PLAN = {
     "rules": {"b": {"enabled": True}},
 }
 TR_INVENTORY = [
-    _trigger("t-1", START, [{"jsonPath": "queueId", "operator": "Exists"}]),
-    _trigger("t-2", END, [{"jsonPath": "$.mediaType", "operator": "Equal", "value": "voice"}]),
+    _trigger("t-1", START, [{"jsonPath": "queueId", "operator": "Exists", "value": True}]),
+    _trigger("t-2", END, [{"jsonPath": "$.mediaType", "operator": "Equal", "value": "VOICE"}]),
 ]
 TR_PLAN = {"links": [{"source": "t-1", "destination": "t-2", "event_type": START,
                       "preserve": ["queueId"]}]}  # fmt: skip

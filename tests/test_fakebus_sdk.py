@@ -136,7 +136,7 @@ def sdk_script(sdk: ModuleType, api_client: Any) -> list[Any]:
     target = sdk.TriggerTarget()
     target.type, target.id = "Workflow", "wf-2"
     criterion = sdk.MatchCriteria()
-    criterion.json_path, criterion.operator, criterion.value = "$.queueId", "Exists", True
+    criterion.json_path, criterion.operator, criterion.value = "$.dnis", "Exists", True
     create = sdk.CreateTriggerRequest()
     create.name, create.topic_name, create.enabled, create.target = "Created", TOPIC, True, target
     create.match_criteria, create.event_ttl_seconds = [criterion], 60

@@ -278,6 +278,18 @@ class TriggersBus:
         )
         return self._wire(result)
 
+    def available_topics(self) -> dict[str, Any]:
+        """`GET /api/v2/notifications/availabletopics?expand=schema` (SDK `NotificationsApi`).
+
+        The org's own topic listing with each topic's schema (SDK `AvailableTopicEntityListing`);
+        a 403 raises the mapped `BusError` (the caller falls back to the offline catalogue).
+        """
+        from PureCloudPlatformClientV2 import NotificationsApi
+
+        api = NotificationsApi(self.api_client)
+        listing = self._call(api.get_notifications_availabletopics, expand=["schema"])
+        return self._wire(listing)
+
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:

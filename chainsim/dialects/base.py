@@ -105,6 +105,11 @@ class Dialect(Protocol):
 
     # ---------------------------------------------------------------- catalogue
 
-    def catalogue(self) -> Any | None:
-        """The dialect's catalogue of event types / topics (None when it has none)."""
+    def catalogue(self, bus: Any | None = None) -> Any | None:
+        """The dialect's catalogue of event types / topics (None when it has none); a `bus`
+        that can list its own (a live org) is asked first."""
+        ...
+
+    def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
+        """Findings (`validate.Finding`) on inventory `items` in wire form against the catalogue."""
         ...

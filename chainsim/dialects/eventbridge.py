@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainsim.model import INVOKE_RULE, ChainLink, ChainPlan, Rule, RuleSettings, parse_rules
-from chainsim.model import load_inventory as _load_inventory
 
 if TYPE_CHECKING:
     import httpx
@@ -123,8 +122,10 @@ class EventBridgeDialect:
         return parse_rules(source, data)
 
     def read(self, path: str | Path) -> list[Rule]:
-        """`model.load_inventory`."""
-        return _load_inventory(path)
+        """Rules from an inventory file or directory of pages (`inventory.read_inventory`)."""
+        from chainsim.dialects.inventory import read_inventory
+
+        return read_inventory(path, NAME).rules
 
     def to_wire(self, rule: Rule) -> dict[str, Any]:
         """The rule's own wire JSON."""
@@ -165,7 +166,7 @@ class EventBridgeDialect:
 
     def seed(self, fake: FakeBus, path: str | Path) -> None:
         """Seed the fake's rules from the inventory at `path`."""
-        fake.seed_rules(_load_inventory(path))
+        fake.seed_rules(self.read(path))
 
     def stored(self, fake: FakeBus) -> list[dict[str, Any]]:
         """The fake's rules (wire JSON)."""
@@ -185,9 +186,13 @@ class EventBridgeDialect:
         """False: EventBridge rules target no workflow."""
         return False
 
-    def catalogue(self) -> Any | None:
+    def catalogue(self, bus: Any | None = None) -> Any | None:
         """None: the EventBridge contract publishes no catalogue of event types."""
         return None
+
+    def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
+        """No findings: EventBridge rules have no catalogue to be checked against."""
+        return []
 
     def __repr__(self) -> str:
         return "EventBridgeDialect()"

@@ -237,6 +237,12 @@ class _Linter:
             )
             return _MISSING
         if operator in VALUES_OPERATORS:
+            given = values if has_values else value
+            if isinstance(given, list) and not given:
+                # an empty list: `In` never matches, `NotIn`/`All` always do; the fake
+                # refuses it (no Genesys source documents either way)
+                self.add("criteria_shape", ERROR, f"{where}: {operator} needs a non-empty list")
+                return _MISSING
             if has_values and isinstance(values, list):
                 return values
             if has_value and isinstance(value, list):
@@ -411,7 +417,7 @@ def _is_type(value: Any, wanted: str) -> bool:
 
 def _conflict(group: list[tuple[int, str, Any]]) -> str | None:
     """Why criteria on one path contradict each other, or None."""
-    exists = {v for _i, op, v in group if op == "Exists"}
+    exists = {v for _i, op, v in group if op == "Exists" and isinstance(v, bool)}
     if False in exists and (True in exists or any(op != "Exists" for _i, op, _v in group)):
         return "Exists false with another condition on the same field"
     equal = {_json(v) for _i, op, v in group if op == "Equal"}

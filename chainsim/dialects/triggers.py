@@ -22,9 +22,12 @@ Pure (no SDK; the SDK client `bus.genesys.TriggersBus` loads it lazily):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from chainsim.bus.base import BadRequest, BusError
 from chainsim.model import (
@@ -34,7 +37,6 @@ from chainsim.model import (
     Rule,
     RuleSettings,
     format_place,
-    read_document,
 )
 
 if TYPE_CHECKING:
@@ -247,6 +249,10 @@ class TriggersMerger:
         preserved = self._preserved(index.plan)
         return desired_trigger(current, index.plan, preserved.get(current.id, ()))
 
+    def wire(self, rule: Rule) -> dict[str, Any]:
+        """The trigger as it is PUT (`UpdateTriggerRequest` body): plan.py shows changes so."""
+        return request_body(rule)
+
     def declared_attributes(self, plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
         """What the validator may trust per trigger (Orchestrator.validate's hook)."""
         return validation_attributes(plan, rules)
@@ -322,6 +328,20 @@ def carried_attributes(rule: Rule) -> list[str]:
 # --------------------------------------------------------------------------- the dialect
 
 
+def trigger_rule(source: str, place: str, item: Mapping[str, Any]) -> Rule:
+    """`trigger_to_rule`, a bad trigger raising `InputError` at `source`, `place`."""
+    try:
+        return trigger_to_rule(item)
+    except BusError as exc:
+        raise InputError(source, place, exc.message.splitlines()[0]) from None
+    except ValidationError as exc:  # a field of the wrong type: name the field
+        first = exc.errors(include_url=False)[0]
+        field = format_place([p for p in first["loc"] if p != "eventType"]) or "topicName"
+        raise InputError(source, f"{place}.{field}", first["msg"]) from None
+    except ValueError as exc:
+        raise InputError(source, place, str(exc).splitlines()[0]) from None
+
+
 def parse_triggers(source: str, data: Any) -> list[Rule]:
     """Rules from parsed trigger wire JSON: a list, or an object with the list under `entities`."""
     prefix: tuple[str, ...] = ()
@@ -375,8 +395,10 @@ class TriggersDialect:
         return parse_triggers(source, data)
 
     def read(self, path: str | Path) -> list[Rule]:
-        """Rules from a file of triggers in the SDK's wire JSON (or YAML)."""
-        return parse_triggers(str(path), read_document(path))
+        """Rules from an inventory of triggers (file or directory of pages; `inventory`)."""
+        from chainsim.dialects.inventory import read_inventory
+
+        return read_inventory(path, NAME).rules
 
     def to_wire(self, rule: Rule) -> dict[str, Any]:
         """`rule_to_trigger`."""
@@ -420,20 +442,20 @@ class TriggersDialect:
         )
 
     def seed(self, fake: FakeBus, path: str | Path) -> None:
-        """Seed the fake's triggers from `path`, one by one so a bad one is named."""
+        """Seed the fake's triggers from the inventory at `path`, one by one so a bad one is named.
+
+        The same normalised triggers every offline command reads (`inventory.trigger_items`):
+        a trigger without an id gets the same `trigger-<n>` here as offline.
+        """
+        from chainsim.dialects.inventory import resolve_dialect, trigger_items
         from chainsim.fakebus.errors import FakeError
 
-        data = read_document(path)
-        prefix: tuple[str, ...] = ()
-        if isinstance(data, Mapping) and "entities" in data:
-            data, prefix = data["entities"], ("entities",)
-        if not isinstance(data, list):
-            raise InputError(str(path), "", "expected a list of triggers, or `entities`")
-        for index, item in enumerate(data):
+        resolve_dialect(NAME, Path(path))  # an EventBridge file is bad input, said once
+        for source, place, item in trigger_items(path):
             try:
                 fake.seed_triggers([item])
             except FakeError as exc:
-                raise InputError(str(path), format_place((*prefix, index)), exc.message) from None
+                raise InputError(source, place, exc.message) from None
 
     def stored(self, fake: FakeBus) -> list[dict[str, Any]]:
         """The fake's triggers (wire JSON)."""
@@ -460,11 +482,30 @@ class TriggersDialect:
         """True: a live trigger must target a workflow of the org."""
         return True
 
-    def catalogue(self) -> Any | None:
-        """The topic catalogue (`chainsim.dialects.catalogue.load_catalogue()`), loaded lazily."""
-        from chainsim.dialects.catalogue import load_catalogue
+    def catalogue(self, bus: Any | None = None) -> Any | None:
+        """The topic catalogue: the org's own (`bus.available_topics()`) when `bus` may read it,
+        else the offline one (`catalogue.load_catalogue()`), said on stderr when it fell back."""
+        from chainsim.dialects.catalogue import from_available_topics, load_catalogue
 
+        reader = getattr(bus, "available_topics", None)
+        if callable(reader):
+            try:
+                return from_available_topics(reader())
+            except (BusError, ValueError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sys.stderr.write(
+                    f"chainsim: the org's topic catalogue is not readable ({reason}); "
+                    "using the offline catalogue\n"
+                )
         return load_catalogue()
+
+    def lint(self, items: Iterable[Mapping[str, Any]], catalogue: Any | None = None) -> list[Any]:
+        """`trigger_lint.lint_triggers` on the triggers (offline catalogue when none given)."""
+        from chainsim.dialects.catalogue import load_catalogue
+        from chainsim.dialects.trigger_lint import lint_triggers
+
+        chosen = catalogue if catalogue is not None else load_catalogue()
+        return lint_triggers(list(items), chosen)
 
     def __repr__(self) -> str:
         return "TriggersDialect()"

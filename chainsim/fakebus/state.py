@@ -436,6 +436,7 @@ class FakeState:
         """Create a trigger at version 1 with a new id (topic and target checked)."""
         fields = trig.parse_trigger(body, require_version=False)
         self.topics.check(fields["topicName"])
+        self.topics.check_trigger(body)  # what `validate` calls an error (DESIGN §5)
         self.workflows.check_target(fields["target"])
         fields["version"] = 1
         return self._store_trigger(self.new_id(), fields)

@@ -112,6 +112,10 @@ class Topics:
 
     def __init__(self, load: Callable[[], Catalogue]) -> None:
         self._load = load
+        # True: a create is refused for what `validate` calls an error (`check_trigger`).
+        # The CLI's fakes (`--bus fake`, `fake serve`) are strict; the pytest harness's
+        # fake is not, as its generated test chains carry attributes no topic schema has.
+        self.strict = False
         self._catalogue: Catalogue | None = None
         self._names: list[str] = []
         self._known: set[str] = set()
@@ -154,6 +158,30 @@ class Topics:
         hint = self.catalogue.nearest(topic)
         suffix = f"; did you mean {hint}?" if hint else ""
         raise _refuse(f"Topic {topic} is not an available topic{suffix}", "unknown.topic", field)
+
+    def check_trigger(self, body: Any) -> None:
+        """400 (when `strict`) if a new trigger can never fire: the first error `validate` finds.
+
+        DESIGN §5: the fake refuses exactly what `validate` calls an error for a single
+        trigger (`trigger_lint.trigger_errors`, schema-checked against this catalogue).
+        Genesys documents the shape rules (SDK `MatchCriteria`, `CreateTriggerRequest`);
+        whether the platform refuses a criterion its topic's schema rules out is not
+        documented: the fake chooses to, so a test on it fails where production would
+        silently never fire. The violation's code is the finding's code.
+        """
+        if not self.strict:
+            return
+        catalogue = self.catalogue
+        try:
+            from chainsim.dialects.catalogue import TopicCatalogue
+            from chainsim.dialects.trigger_lint import trigger_errors
+        except ModuleNotFoundError:  # the fake on its own: shape and topic checks only
+            return
+        if not isinstance(catalogue, TopicCatalogue) or not isinstance(body, dict):
+            return
+        errors = trigger_errors(body, catalogue)
+        if errors:
+            raise _refuse(errors[0].message, errors[0].code, "matchCriteria")
 
     def validate(self, topic: str, body: Any) -> list[str]:
         """Schema errors of an event body on `topic` (empty when valid)."""
