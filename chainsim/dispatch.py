@@ -5,6 +5,11 @@ after rollback: a slow dead-letter endpoint can never hold a half-applied chain 
 Sending has one total deadline (`deadline` seconds on the run's clock, for all the
 letters together); each POST's timeout is the time left, and once the deadline has
 passed the remaining letters go straight to the durable spool. Nothing is dropped.
+
+Every letter names its run (`run_id`) and whether the run was `atomic`; when the run
+has letters, its whole plan is written first to `<spool dir>/runs/<run_id>.plan.json`
+and each letter carries that path and the file's digest, so `chainsim dlq redrive`
+re-applies the whole plan of an atomic run (all or nothing), never one rule of it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from dataclasses import dataclass, field
 
 from chainsim.clock import Clock
 from chainsim.converge import Failed
-from chainsim.deadletter import DeadLetter, DeadLetterSink
+from chainsim.deadletter import DeadLetter, DeadLetterSink, run_plan_path, write_run_plan
+from chainsim.model import ChainPlan
 
 DEFAULT_LETTERS_DEADLINE = 30.0  # seconds for every dead-letter POST of one run together
 
@@ -31,10 +37,24 @@ class LetterBox:
     audit: AuditHook
     deadline: float = DEFAULT_LETTERS_DEADLINE
     letters: list[DeadLetter] = field(default_factory=list)
+    atomic: bool | None = None
+    plan: ChainPlan | None = None
+    _plan_file: tuple[str, str] | None = field(default=None, init=False, repr=False)
+
+    def plan_file(self) -> tuple[str | None, str | None]:
+        """`(path, digest)` of the run's plan file, written on first use (None without a plan)."""
+        if self.plan is None:
+            return None, None
+        if self._plan_file is None:
+            path = run_plan_path(self.sink.spool, self.run_id)
+            digest = write_run_plan(path, self.plan.model_dump_json(exclude_none=True))
+            self._plan_file = (str(path), digest)
+        return self._plan_file
 
     def add(self, rule_id: str, failure: Failed, operation: str) -> DeadLetter:
         """Keep a letter for `rule_id`'s failed `operation` (`apply` or `restore`)."""
         error = failure.error
+        plan_file, plan_digest = self.plan_file()
         letter = DeadLetter(
             rule_id=rule_id,
             payload=failure.target.to_wire(),
@@ -44,6 +64,10 @@ class LetterBox:
             trace_id=f"{self.run_id}:{rule_id}",
             fields=list(failure.fields),
             operation=operation,
+            run_id=self.run_id,
+            atomic=self.atomic,
+            plan_file=plan_file,
+            plan_digest=plan_digest,
         )
         self.letters.append(letter)
         return letter

@@ -1,0 +1,160 @@
+"""Redrive never breaks atomicity: a rolled-back atomic run comes back whole or not at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from chainsim.deadletter import (
+    DeadLetter,
+    DeadLetterSink,
+    bytes_digest,
+    read_spool,
+    remove_letters,
+    run_plan_path,
+)
+from chainsim.fakebus.faults import FaultPlan
+from chainsim.redrive import forward, group_by_run, load_run_plan, redrive
+from tests.orchestrator_rig import Rig, applied_links, make_rule, plan_of, rig
+
+CHAIN = plan_of(("a", "b"), ("b", "c"))  # a -> b -> c: two hops, depth 2
+
+
+def _orchestrator(r: Rig, spool: Path):  # type: ignore[no-untyped-def]
+    """An atomic orchestrator on the rig whose dead letters go to `spool` only."""
+    return r.orchestrator(dead_letter=DeadLetterSink(url=None, spool=spool), atomic=True)
+
+
+def _links(r: Rig) -> dict[str, set[str]]:
+    """Each rule's invoked destinations on the fake, by id."""
+    return {rule.id: applied_links(rule) for rule in r.fake.rules()}
+
+
+NONE_OF_IT = {"a": set(), "b": set(), "c": set()}
+WHOLE_CHAIN = {"a": {"b"}, "b": {"c"}, "c": set()}
+
+
+def _rolled_back_run(r: Rig, spool: Path) -> list[DeadLetter]:
+    """Apply the chain on a bus allowing one hop: the second hop fails, all is rolled back."""
+    result = _orchestrator(r, spool).apply(CHAIN)
+    assert result.status == "rolled_back"
+    assert _links(r) == NONE_OF_IT
+    letters = read_spool(spool)
+    assert [x.rule_id for x in letters] == ["b"]
+    assert letters[0].run_id == result.run_id and letters[0].atomic is True
+    return letters
+
+
+def test_letters_carry_the_run_and_its_whole_plan(tmp_path: Path) -> None:
+    """A rolled-back atomic run's letter names the run, says atomic, and points at its plan."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        (letter,) = _rolled_back_run(r, spool)
+    assert letter.run_id is not None
+    path = run_plan_path(spool, letter.run_id)
+    assert letter.plan_file == str(path)
+    assert letter.plan_digest == bytes_digest(path.read_bytes())
+    plan = load_run_plan(spool, letter.run_id, [letter])
+    assert not isinstance(plan, str)
+    assert [(link.source, link.destination) for link in plan.links] == [("a", "b"), ("b", "c")]
+
+
+def test_redrive_with_the_constraint_lifted_applies_the_whole_chain(tmp_path: Path) -> None:
+    """After an atomic rollback, a redrive on a bus that allows depth 2 applies both hops."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _rolled_back_run(r, spool)
+        r.fake.faults = FaultPlan(max_depth=5)  # the constraint is lifted
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert _links(r) == WHOLE_CHAIN
+    assert [(line.subject, line.outcome) for line in report.lines] == [("run", "applied")]
+    assert report.ok and report.cleared == letters
+    assert remove_letters(spool, report.cleared) == []
+
+
+def test_redrive_with_the_constraint_present_leaves_none_of_the_chain(tmp_path: Path) -> None:
+    """A redrive that fails again rolls the whole plan back: never the second hop alone."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _rolled_back_run(r, spool)
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert _links(r) == NONE_OF_IT  # b -> c alone would be live with per-letter redrive
+    assert [line.outcome for line in report.lines] == ["rolled_back"]
+    assert not report.ok and report.replaced == 1
+    left = remove_letters(spool, report.cleared)
+    assert [x.rule_id for x in left] == ["b"] and left[0].run_id != letters[0].run_id
+
+
+def test_redrive_refuses_an_atomic_run_whose_plan_is_gone(tmp_path: Path) -> None:
+    """Without the run's plan the letters are refused and kept, and nothing is written."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _rolled_back_run(r, spool)
+        assert letters[0].run_id is not None
+        run_plan_path(spool, letters[0].run_id).unlink()
+        r.fake.faults = FaultPlan(max_depth=5)
+        puts = r.puts()
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert r.puts() == puts and _links(r) == NONE_OF_IT
+    (line,) = report.lines
+    assert line.outcome == "refused" and "missing" in line.detail
+    assert report.cleared == [] and not report.ok
+
+
+def test_redrive_refuses_a_run_plan_that_changed(tmp_path: Path) -> None:
+    """A plan file edited since the run (digest differs) is refused, not applied."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _rolled_back_run(r, spool)
+        assert letters[0].plan_file is not None
+        path = Path(letters[0].plan_file)
+        path.write_text(path.read_text().replace('"b"', '"c"'))
+        r.fake.faults = FaultPlan(max_depth=5)
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert _links(r) == NONE_OF_IT
+    assert report.lines[0].outcome == "refused" and "changed" in report.lines[0].detail
+
+
+def test_non_atomic_letters_are_redriven_alone(tmp_path: Path) -> None:
+    """A `--no-atomic` run's letter stands alone: redrive re-attempts just that rule."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        orch = r.orchestrator(dead_letter=DeadLetterSink(url=None, spool=spool), atomic=False)
+        assert orch.apply(CHAIN).status == "partial"
+        letters = read_spool(spool)
+        assert [x.atomic for x in letters] == [False]
+        alone, runs = group_by_run(letters)
+        assert alone == letters and runs == {}
+        r.fake.faults = FaultPlan(max_depth=5)
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert _links(r) == WHOLE_CHAIN
+    assert [(line.subject, line.outcome) for line in report.lines] == [("rule", "applied")]
+
+
+URL = "https://dlq.example.com/letters"
+
+
+def _letter(rule_id: str) -> DeadLetter:
+    return DeadLetter(rule_id, {"id": rule_id}, 422, "bad.request", "no", f"t:{rule_id}")
+
+
+@pytest.mark.parametrize("answers", [[202, 500], [500, 202]])
+def test_forward_removes_only_the_delivered_letters(tmp_path: Path, answers: list[int]) -> None:
+    """Forward POSTs each letter; only those the endpoint accepted leave the spool."""
+    spool = tmp_path / "spool.jsonl"
+    sink = DeadLetterSink(url=None, spool=spool)
+    for rule_id in ("x", "y"):
+        sink.send(_letter(rule_id))
+    letters = read_spool(spool)
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(side_effect=[httpx.Response(code) for code in answers])
+        report = forward(letters, spool, url=URL, http=http)
+    assert route.call_count == 2
+    assert [json.loads(call.request.content)["rule_id"] for call in route.calls] == ["x", "y"]
+    left = remove_letters(spool, report.cleared)
+    assert [x.rule_id for x in left] == ["y" if answers[0] == 202 else "x"]
+    assert not report.ok
