@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 
+from chainsim.apply import Orchestrator
 from chainsim.deadletter import (
     DeadLetter,
     DeadLetterSink,
@@ -24,7 +25,7 @@ from tests.orchestrator_rig import Rig, applied_links, make_rule, plan_of, rig
 CHAIN = plan_of(("a", "b"), ("b", "c"))  # a -> b -> c: two hops, depth 2
 
 
-def _orchestrator(r: Rig, spool: Path):  # type: ignore[no-untyped-def]
+def _orchestrator(r: Rig, spool: Path) -> Orchestrator:
     """An atomic orchestrator on the rig whose dead letters go to `spool` only."""
     return r.orchestrator(dead_letter=DeadLetterSink(url=None, spool=spool), atomic=True)
 
@@ -34,8 +35,8 @@ def _links(r: Rig) -> dict[str, set[str]]:
     return {rule.id: applied_links(rule) for rule in r.fake.rules()}
 
 
-NONE_OF_IT = {"a": set(), "b": set(), "c": set()}
-WHOLE_CHAIN = {"a": {"b"}, "b": {"c"}, "c": set()}
+NONE_OF_IT: dict[str, set[str]] = {"a": set(), "b": set(), "c": set()}
+WHOLE_CHAIN: dict[str, set[str]] = {"a": {"b"}, "b": {"c"}, "c": set()}
 
 
 def _rolled_back_run(r: Rig, spool: Path) -> list[DeadLetter]:
