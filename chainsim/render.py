@@ -328,7 +328,7 @@ def print_dead_letters(spool: Path, letters: list[Any]) -> None:
 def print_redrive(spool: Path, report: Any, rehearsal: bool, verb: str = "redriven") -> None:
     """`chainsim dlq redrive`/`forward`: each letter's or run's outcome, then what is left."""
     out = console()
-    for line in report.lines:
+    for line in _shown(list(report.lines), lambda x: x.outcome not in ("applied", "delivered")):
         if line.subject == "run":
             what = f"run {printable(line.key)} (whole plan"
             what += f", {line.name}" if line.name else ""
@@ -337,6 +337,9 @@ def print_redrive(spool: Path, report: Any, rehearsal: bool, verb: str = "redriv
             what = rule_label(line.key, line.name)
         detail = f": {printable(line.detail, MESSAGE_LIMIT)}" if line.detail else ""
         out.print(f"{what}: {line.outcome}{detail}")
+    more = _more(len(report.lines), "line(s)", "--format json of `dlq list`")
+    if more:
+        out.print(more)
     done = len(report.cleared) - report.replaced
     replaced = f", {report.replaced} replaced by the new run's letters" if report.replaced else ""
     if rehearsal:

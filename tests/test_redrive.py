@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from chainsim.apply import Orchestrator
+from chainsim.bus.base import Forbidden, Unprocessable
 from chainsim.deadletter import (
     DeadLetter,
     DeadLetterSink,
@@ -19,6 +21,7 @@ from chainsim.deadletter import (
     run_plan_path,
 )
 from chainsim.fakebus.faults import FaultPlan
+from chainsim.model import Rule
 from chainsim.redrive import forward, group_by_run, load_run_plan, redrive
 from tests.orchestrator_rig import Rig, applied_links, make_rule, plan_of, rig
 
@@ -159,3 +162,67 @@ def test_forward_removes_only_the_delivered_letters(tmp_path: Path, answers: lis
     left = remove_letters(spool, report.cleared)
     assert [x.rule_id for x in left] == ["y" if answers[0] == 202 else "x"]
     assert not report.ok
+
+
+class RefuseRestores:
+    """A bus answering 403 to every PUT after a 422 while `refusing` (restores fail for good)."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+        self.refusing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.bus, name)
+
+    def put_rule(self, rule: Rule) -> Rule:
+        if self.refusing:
+            raise Forbidden("made unwritable", code="forbidden")
+        try:
+            return self.bus.put_rule(rule)  # type: ignore[no-any-return]
+        except Unprocessable:
+            self.refusing = True
+            raise
+
+
+def _half_applied_run(r: Rig, spool: Path) -> list[DeadLetter]:
+    """The second hop fails and the first hop's restore is refused: a -> b is left live."""
+    orch = r.orchestrator(
+        RefuseRestores(r.bus()), dead_letter=DeadLetterSink(url=None, spool=spool), atomic=True
+    )
+    assert orch.apply(CHAIN).status == "failed"
+    assert _links(r) == {"a": {"b"}, "b": set(), "c": set()}
+    letters = read_spool(spool)
+    assert {(x.rule_id, x.operation) for x in letters} == {("b", "apply"), ("a", "restore")}
+    return letters
+
+
+@pytest.mark.parametrize(("depth", "expected"), [(5, WHOLE_CHAIN), (1, NONE_OF_IT)])
+def test_redrive_finishes_the_rollback_then_applies_the_whole_plan(
+    tmp_path: Path, depth: int, expected: dict[str, set[str]]
+) -> None:
+    """A failed restore is redriven first; then the whole plan: all of the chain or none."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _half_applied_run(r, spool)
+        r.fake.faults = FaultPlan(max_depth=depth)
+        report = redrive(_orchestrator(r, spool), spool, letters)
+        assert _links(r) == expected
+    assert report.lines[0].outcome == ("applied" if depth == 5 else "rolled_back")
+    assert len(report.cleared) == 2
+
+
+def test_redrive_does_not_reapply_when_the_restore_fails_again(tmp_path: Path) -> None:
+    """If the restore is refused again, the plan is not re-applied and every letter stays."""
+    spool = tmp_path / "spool.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        letters = _half_applied_run(r, spool)
+        r.fake.faults = FaultPlan(max_depth=5)
+        bus = RefuseRestores(r.bus())
+        bus.refusing = True
+        orch = r.orchestrator(bus, dead_letter=DeadLetterSink(url=None, spool=spool))
+        puts = r.puts()
+        report = redrive(orch, spool, letters)
+        assert r.puts() == puts and _links(r) == {"a": {"b"}, "b": set(), "c": set()}
+    (line,) = report.lines
+    assert line.outcome == "failed" and "not re-applied" in line.detail
+    assert report.cleared == []
