@@ -337,7 +337,7 @@ def print_redrive(spool: Path, report: Any, rehearsal: bool, verb: str = "redriv
             what = rule_label(line.key, line.name)
         detail = f": {printable(line.detail, MESSAGE_LIMIT)}" if line.detail else ""
         out.print(f"{what}: {line.outcome}{detail}")
-    more = _more(len(report.lines), "line(s)", "--format json of `dlq list`")
+    more = _more(len(report.lines), "line(s)", "`chainsim dlq list`")
     if more:
         out.print(more)
     done = len(report.cleared) - report.replaced
