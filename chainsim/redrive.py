@@ -167,7 +167,7 @@ def _redrive_run(
     elif result.dead_letters:  # the new run's own letters (run id, plan) replace these
         report.cleared.extend(rest)
         report.replaced += len(rest)
-        line.detail += f"; its letters are now those of run {result.run_id}"
+        line.detail += f"; the new run {result.run_id} left its own letters in their place"
     return line
 
 

@@ -7,6 +7,7 @@ data, never read as rich markup (an id may contain "[/b]").
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them 
 NOTES_SHOWN = 20  # warnings on stderr beside JSON output, then a count of the rest
 ROWS_SHOWN = 50  # plan/apply/dlq tables show this many rows, then a count (JSON has all)
 ID_SHOWN = 8  # a long id beside a name is cut to this many characters
+LINK_TARGET = re.compile(r"-> (\S+)")  # a link's destination in `Change.summary()` lines
 LABEL_WIDTH = 48  # plan's one-line-per-rule layout pads rule labels up to this width
 
 
@@ -162,12 +164,24 @@ def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     out.print("; ".join(notes))
 
 
-def print_changes(changes: Any, findings: list[dict[str, Any]], diff: bool = False) -> None:
+def _named_links(line: str, names: dict[str, str]) -> str:
+    """`+ link -> <id> ...` with the destination's name beside its short id."""
+    return LINK_TARGET.sub(lambda m: "-> " + rule_label(m[1], names.get(m[1], "")), line)
+
+
+def print_changes(
+    changes: Any,
+    findings: list[dict[str, Any]],
+    diff: bool = False,
+    names: dict[str, str] | None = None,
+) -> None:
     """`chainsim plan`: the summary first, findings, one line per rule; diffs with `diff`.
 
     The table shows at most ROWS_SHOWN rules (updates first), then a count line, so a
     plan of thousands of links still fits a screen; `--format json` has every change.
+    `names` (rule id -> name) labels link destinations too.
     """
+    names = names or {}
     out = console()
     counts = changes.counts()
     errors = sum(1 for f in findings if f["severity"] == "error")
@@ -186,7 +200,9 @@ def print_changes(changes: Any, findings: list[dict[str, Any]], diff: bool = Fal
     width = min(max(len(label) for label in labels), LABEL_WIDTH)
     for label, change in zip(labels, shown, strict=True):
         style = {"update": "yellow", "no-op": "dim"}[change.kind]
-        what = "; ".join(printable(line, MESSAGE_LIMIT) for line in change.summary())
+        what = "; ".join(
+            printable(_named_links(line, names), MESSAGE_LIMIT) for line in change.summary()
+        )
         out.print(
             Text.assemble(f"{label:<{width}}  ", (f"{change.kind:<6}", style), f"  {what or '-'}")
         )
@@ -265,8 +281,9 @@ def print_apply_result(result: Any, verb: str = "apply") -> None:
     out = console()
     if result.rules:
         table = Table(title=f"chainsim {verb}: {result.status}")
-        for column in ("rule", "outcome", "attempts", "version"):
-            table.add_column(column, no_wrap=column != "rule")
+        table.add_column("rule", no_wrap=True, overflow="ellipsis", max_width=LABEL_WIDTH)
+        for column in ("outcome", "attempts", "version"):
+            table.add_column(column, no_wrap=True)
         table.add_column("reason", overflow="fold")
         for row in _shown(list(result.rules), lambda r: bool(r.reason or r.error)):
             version = f"{row.version_before} -> {row.version_after}"

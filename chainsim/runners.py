@@ -208,7 +208,8 @@ def run_plan(
     if output == "json":
         print(json.dumps({"ok": ok, "findings": findings, **changes.to_json()}, indent=2))
     else:
-        render.print_changes(changes, findings, diff=diff)
+        names = {rule.id: rule.name for rule in rules if rule.name}
+        render.print_changes(changes, findings, diff=diff, names=names)
     if ok and out is not None and target is not None:
         from chainsim.saved_plan import SavedPlan
 
@@ -432,7 +433,8 @@ def _deploy(
 
                 changes = compute_changes(rules, PlanIndex.of(plan), merger)
                 shown = [f.to_json() for f in reader.validate(plan, rules).findings] + notes
-                render.print_changes(changes, shown, diff=True)
+                names = {rule.id: rule.name for rule in rules if rule.name}
+                render.print_changes(changes, shown, diff=True, names=names)
                 notes = []
                 if any(f["severity"] == "error" for f in shown):
                     render.print_line(f"{verb}: the plan has errors: nothing changed")

@@ -118,6 +118,7 @@ def test_plan_prints_summary_first_then_one_line_per_rule(work: Path) -> None:
     assert lines[1].startswith("Inbound-Call-Router (3f6c2a9e…)") and "update" in lines[1]
     assert lines[2].startswith("Callback-Offer (7a1e9c44…)")
     assert "~ enabled: false -> true" in lines[2]
+    assert "+ link -> Wrap-Up-Survey (b52d8f17…)" in lines[2]  # destinations named too
     assert "@@" not in out and "--diff" in out
     code, full = _run("plan", PLAN, "--inventory", INVENTORY, "--diff")
     assert code == 0 and full.startswith(out.splitlines()[0])

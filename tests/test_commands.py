@@ -52,7 +52,7 @@ def test_plan_prints_the_changeset_and_changes_nothing(work: Path) -> None:
     """`plan --inventory` lists each rule's change and exits 0 for a valid plan."""
     code, out = _run("plan", "plan.yaml", "--inventory", "inventory.json")
     assert code == 0, out
-    assert "3 to update" in out and "+ link -> b" in out
+    assert "3 to update" in out and "+ link -> Rule b (b)" in out
 
 
 def test_plan_json_and_exit_codes(work: Path) -> None:
