@@ -23,7 +23,7 @@ from chainsim.deadletter import (
 from chainsim.fakebus.faults import FaultPlan
 from chainsim.model import Rule
 from chainsim.redrive import forward, group_by_run, load_run_plan, redrive
-from tests.orchestrator_rig import Rig, applied_links, make_rule, plan_of, rig
+from tests.orchestrator_rig import DLQ_URL, Rig, applied_links, make_rule, plan_of, rig
 
 CHAIN = plan_of(("a", "b"), ("b", "c"))  # a -> b -> c: two hops, depth 2
 
@@ -178,7 +178,7 @@ class RefuseRestores:
         if self.refusing:
             raise Forbidden("made unwritable", code="forbidden")
         try:
-            return self.bus.put_rule(rule)  # type: ignore[no-any-return]
+            return self.bus.put_rule(rule)
         except Unprocessable:
             self.refusing = True
             raise
@@ -226,3 +226,17 @@ def test_redrive_does_not_reapply_when_the_restore_fails_again(tmp_path: Path) -
     (line,) = report.lines
     assert line.outcome == "failed" and "not re-applied" in line.detail
     assert report.cleared == []
+
+
+def test_forward_defaults_to_the_run_plans_dead_letter_url(tmp_path: Path) -> None:
+    """Without `url`, a letter goes to its run plan's `dead_letter.url` once it answers."""
+    spool = tmp_path / "spool.jsonl"
+    plan = plan_of(("a", "b"), ("b", "c"), dead_letter={"url": DLQ_URL})
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        orch = r.orchestrator(dead_letter=DeadLetterSink(url=DLQ_URL, spool=spool, http=r.http))
+        assert orch.apply(plan).status == "rolled_back"  # the endpoint is down: spooled
+        letters = read_spool(spool)
+        route = r.router.post(DLQ_URL).mock(return_value=httpx.Response(202))
+        report = forward(letters, spool, url=None, http=r.http)
+    assert route.call_count == 2 and report.ok  # the failed POST of the run, then forward
+    assert remove_letters(spool, report.cleared) == []
