@@ -107,11 +107,14 @@ def load_run_plan(spool: Path, run_id: str, letters: list[DeadLetter]) -> ChainP
     return f"its plan {places[-1]} is missing"
 
 
-def redrive(orchestrator: Orchestrator, spool: Path, letters: list[DeadLetter]) -> RedriveReport:
+def redrive(
+    orchestrator: Orchestrator, spool: Path, letters: list[DeadLetter], *, rehearsal: bool = False
+) -> RedriveReport:
     """Redrive `letters` (read from `spool`) through `orchestrator` (atomic, on the bus).
 
     An atomic run's letters are cleared only when its whole plan applied (or its new
     failure left letters of its own in their place); a lone letter only when it applied.
+    `rehearsal` only changes the wording (the caller keeps the spool as it is).
     """
     report = RedriveReport(total=len(letters))
     alone, runs = group_by_run(letters)
@@ -123,7 +126,8 @@ def redrive(orchestrator: Orchestrator, spool: Path, letters: list[DeadLetter]) 
         if outcome.outcome == "applied":
             report.cleared.append(letter)
     for run_id, group in runs.items():
-        report.lines.append(_redrive_run(orchestrator, spool, run_id, group, report))
+        line = _redrive_run(orchestrator, spool, run_id, group, report, rehearsal)
+        report.lines.append(line)
     return report
 
 
@@ -133,6 +137,7 @@ def _redrive_run(
     run_id: str,
     group: list[DeadLetter],
     report: RedriveReport,
+    rehearsal: bool = False,
 ) -> RedriveLine:
     """One atomic run: finish its rollback, then apply its whole plan atomically."""
     line = RedriveLine("run", run_id, "", "refused", group)
@@ -167,7 +172,8 @@ def _redrive_run(
     elif result.dead_letters:  # the new run's own letters (run id, plan) replace these
         report.cleared.extend(rest)
         report.replaced += len(rest)
-        line.detail += f"; the new run {result.run_id} left its own letters in their place"
+        left = "would leave" if rehearsal else "left"
+        line.detail += f"; the new run {result.run_id} {left} its own letters in their place"
     return line
 
 

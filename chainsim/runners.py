@@ -585,7 +585,7 @@ def run_dlq_redrive(
             journal_path=journal,
             atomic=True,
         )
-        report = redrive(orch, spool, letters)
+        report = redrive(orch, spool, letters, rehearsal=rehearsal)
     if not rehearsal:
         remove_letters(spool, report.cleared)
     render.print_redrive(spool, report, rehearsal)
