@@ -358,7 +358,10 @@ def print_redrive(spool: Path, report: Any, rehearsal: bool, verb: str = "redriv
     if more:
         out.print(more)
     done = len(report.cleared) - report.replaced
-    replaced = f", {report.replaced} replaced by the new run's letters" if report.replaced else ""
+    would = "would be " if rehearsal else ""
+    replaced = (
+        f", {report.replaced} {would}replaced by the new run's letters" if report.replaced else ""
+    )
     if rehearsal:
         out.print(
             f"rehearsal on the fake bus: {done} of {report.total} would go through{replaced}; "
