@@ -18,7 +18,7 @@ delivered.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,13 +183,13 @@ def forward(
     *,
     url: str | None,
     http: httpx.Client | None = None,
-    environ: Mapping[str, str] | None = None,
+    secret_of: Callable[[str], str | None] | None = None,
     timeout: float = 10.0,
 ) -> RedriveReport:
     """POST each letter to `url` (else its run plan's `dead_letter.url`); clear the delivered.
 
     The POST is signed like the run's own dead letters when the run plan names a
-    `dead_letter.secret_env` that is set in `environ`.
+    `dead_letter.secret_env` that `secret_of(name)` finds set (`session.Environment().get`).
     """
     report = RedriveReport(total=len(letters))
     plans: dict[str, ChainPlan | str] = {}
@@ -204,8 +204,8 @@ def forward(
         dead = plan.dead_letter if isinstance(plan, ChainPlan) else None
         if dead is not None:
             target = target or dead.url
-            if dead.secret_env and environ is not None:
-                secret = environ.get(dead.secret_env) or None
+            if dead.secret_env and secret_of is not None:
+                secret = secret_of(dead.secret_env) or None
         line = RedriveLine("rule", letter.rule_id, letter.name, "kept", [letter])
         if not target:
             line.detail = "no dead-letter URL (give --url)"

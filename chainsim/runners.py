@@ -611,7 +611,8 @@ def run_dlq_forward(spool: Path | None, url: str | None, timeout: float = 10.0) 
         return ExitCode.OK
     check_writable(spool, "--spool")
     with httpx.Client(timeout=timeout) as http:
-        report = forward(letters, spool, url=url, http=http, environ=os.environ, timeout=timeout)
+        secret_of = Environment().get
+        report = forward(letters, spool, url=url, http=http, secret_of=secret_of, timeout=timeout)
     remove_letters(spool, report.cleared)
     render.print_redrive(spool, report, rehearsal=False, verb="forwarded")
     return ExitCode.OK if report.ok else ExitCode.FAILED

@@ -12,6 +12,7 @@ import respx
 
 from chainsim.apply import Orchestrator
 from chainsim.bus.base import Forbidden, Unprocessable
+from chainsim.callbacks import SIGNATURE_HEADER, verify_signature
 from chainsim.deadletter import (
     DeadLetter,
     DeadLetterSink,
@@ -240,3 +241,19 @@ def test_forward_defaults_to_the_run_plans_dead_letter_url(tmp_path: Path) -> No
         report = forward(letters, spool, url=None, http=r.http)
     assert route.call_count == 2 and report.ok  # the failed POST of the run, then forward
     assert remove_letters(spool, report.cleared) == []
+
+
+def test_forward_signs_with_the_run_plans_secret(tmp_path: Path) -> None:
+    """A run plan naming `dead_letter.secret_env` gets its forwarded letters signed."""
+    spool = tmp_path / "spool.jsonl"
+    dead = {"url": DLQ_URL, "secret_env": "DLQ_SECRET"}
+    plan = plan_of(("a", "b"), ("b", "c"), dead_letter=dead)
+    with rig(tmp_path, [make_rule(x) for x in "abc"], FaultPlan(max_depth=1)) as r:
+        orch = r.orchestrator(dead_letter=DeadLetterSink(url=DLQ_URL, spool=spool, http=r.http))
+        assert orch.apply(plan).status == "rolled_back"
+        route = r.router.post(DLQ_URL).mock(return_value=httpx.Response(202))
+        secrets = {"DLQ_SECRET": "s3cret"}
+        report = forward(read_spool(spool), spool, url=None, http=r.http, secret_of=secrets.get)
+    request = route.calls.last.request
+    header = request.headers[SIGNATURE_HEADER]
+    assert report.ok and verify_signature(request.content, header, "s3cret", tolerance=10**10)
