@@ -7,7 +7,8 @@ letters together); each POST's timeout is the time left, and once the deadline h
 passed the remaining letters go straight to the durable spool. Nothing is dropped.
 
 Every letter names its run (`run_id`) and whether the run was `atomic`; when the run
-has letters, its whole plan is written first to `<spool dir>/runs/<run_id>.plan.json`
+has letters, its whole plan is written (after rollback, before the letters are sent) to
+`<spool dir>/runs/<run_id>.plan.json`
 and each letter carries that path and the file's digest, so `chainsim dlq redrive`
 re-applies the whole plan of an atomic run (all or nothing), never one rule of it.
 """
@@ -19,7 +20,13 @@ from dataclasses import dataclass, field
 
 from chainsim.clock import Clock
 from chainsim.converge import Failed
-from chainsim.deadletter import DeadLetter, DeadLetterSink, run_plan_path, write_run_plan
+from chainsim.deadletter import (
+    DeadLetter,
+    DeadLetterSink,
+    bytes_digest,
+    run_plan_path,
+    write_run_plan,
+)
 from chainsim.model import ChainPlan
 
 DEFAULT_LETTERS_DEADLINE = 30.0  # seconds for every dead-letter POST of one run together
@@ -39,17 +46,17 @@ class LetterBox:
     letters: list[DeadLetter] = field(default_factory=list)
     atomic: bool | None = None
     plan: ChainPlan | None = None
-    _plan_file: tuple[str, str] | None = field(default=None, init=False, repr=False)
+    _plan_text: str | None = field(default=None, init=False, repr=False)
 
     def plan_file(self) -> tuple[str | None, str | None]:
-        """`(path, digest)` of the run's plan file, written on first use (None without a plan)."""
+        """`(path, digest)` of the run's plan file (None without a plan); written by
+        `send_all`, after rollback, so no file I/O happens while a chain is half-applied."""
         if self.plan is None:
             return None, None
-        if self._plan_file is None:
-            path = run_plan_path(self.sink.spool, self.run_id)
-            digest = write_run_plan(path, self.plan.model_dump_json(exclude_none=True))
-            self._plan_file = (str(path), digest)
-        return self._plan_file
+        if self._plan_text is None:
+            self._plan_text = self.plan.model_dump_json(exclude_none=True)
+        path = run_plan_path(self.sink.spool, self.run_id)
+        return str(path), bytes_digest(self._plan_text.encode("utf-8"))
 
     def add(self, rule_id: str, failure: Failed, operation: str) -> DeadLetter:
         """Keep a letter for `rule_id`'s failed `operation` (`apply` or `restore`)."""
@@ -74,6 +81,12 @@ class LetterBox:
 
     def send_all(self) -> None:
         """Send every letter kept (POST within the total deadline, else spool), in order."""
+        if self.letters and self._plan_text is not None:  # the run's plan, for redrive
+            path = run_plan_path(self.sink.spool, self.run_id)
+            try:
+                write_run_plan(path, self._plan_text)
+            except OSError as exc:  # the letters still go out; a redrive will refuse the run
+                self.audit("run_plan", path=str(path), error=type(exc).__name__)
         until = self.clock.now() + self.deadline
         for letter in self.letters:
             delivery = self.sink.send(letter, timeout=until - self.clock.now())

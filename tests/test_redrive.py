@@ -257,3 +257,23 @@ def test_forward_signs_with_the_run_plans_secret(tmp_path: Path) -> None:
     request = route.calls.last.request
     header = request.headers[SIGNATURE_HEADER]
     assert report.ok and verify_signature(request.content, header, "s3cret", tolerance=10**10)
+
+
+def test_the_run_plan_is_written_only_when_the_letters_are_sent(tmp_path: Path) -> None:
+    """Adding a letter writes nothing (no I/O while half-applied); sending writes the plan."""
+    from chainsim.clock import VirtualClock
+    from chainsim.converge import Failed
+    from chainsim.dispatch import LetterBox
+
+    spool = tmp_path / "spool.jsonl"
+    audited: list[str] = []
+    sink = DeadLetterSink(url=None, spool=spool)
+    box = LetterBox("run1", sink, VirtualClock(), lambda step, **_: audited.append(step))
+    box.atomic, box.plan = True, CHAIN
+    target = Rule.model_validate(make_rule("b"))
+    letter = box.add("b", Failed(Unprocessable("too deep", status=422), target, []), "apply")
+    path = run_plan_path(spool, "run1")
+    assert letter.plan_file == str(path) and not path.exists()
+    box.send_all()
+    assert letter.plan_digest == bytes_digest(path.read_bytes())
+    assert read_spool(spool) == [letter] and audited == ["dead_letter"]
