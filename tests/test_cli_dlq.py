@@ -12,10 +12,14 @@ import respx
 from typer.testing import CliRunner
 
 from chainsim.cli import app
+from chainsim.fakebus import FakeBus
+from chainsim.fakebus.faults import FaultPlan
 
 PLANS = Path(__file__).resolve().parent.parent / "scenarios" / "plans"
 PLAN, INVENTORY = "inbound_callback.yaml", "inbound_callback.inventory.json"
 OFFER = "7a1e9c44-2f3b-4d8e-b6a5-0c9d8e7f6a52"  # Callback-Offer: the second hop
+ROUTER = "3f6c2a9e-8b1d-4e57-9a0c-5d2e7f81b4a6"  # Inbound-Call-Router: the first hop
+SURVEY = "b52d8f17-6c4e-4a39-8e21-9f0a3b7c5d14"  # Wrap-Up-Survey
 SPOOL = Path(".chainsim/deadletter.jsonl")
 URL = "https://dlq.example.com/letters"
 runner = CliRunner()
@@ -103,3 +107,39 @@ def test_forward_refuses_a_bad_url(rolled_back: Path) -> None:
     """`dlq forward --url ftp://...` is bad input: exit 2, one line."""
     code, out = _run("dlq", "forward", "--url", "ftp://x")
     assert code == 2 and "--url" in out
+
+
+def _chain_on(fake: FakeBus) -> dict[str, set[str]]:
+    """The links (destinations) of the plan's two sources as the bus holds them."""
+    rules = {rule.id: rule for rule in fake.rules()}
+    return {s: {a.rule_id for a in rules[s].links() if a.rule_id} for s in (ROUTER, OFFER)}
+
+
+def test_live_redrive_applies_the_whole_chain_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dlq redrive --bus live`: rolled back again while the bus is shallow, whole once deep."""
+    from chainsim.clock import SystemClock
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(PLANS / PLAN, tmp_path / PLAN)
+    fake = FakeBus(clock=SystemClock(), faults=FaultPlan(max_depth=1), clients={"i": "s"})
+    fake.seed_rules(json.loads((PLANS / INVENTORY).read_text()))
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "i")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "s")
+    none: dict[str, set[str]] = {ROUTER: set(), OFFER: set()}
+    with fake.serve(port=0) as base:
+        live = ["--bus", "live", "--api-host", base, "--login-host", base]
+        assert _run("apply", PLAN, *live, "--auto-approve")[0] == 1
+        (first,) = json.loads(_run("dlq", "list", "--format", "json")[1])
+        assert _chain_on(fake) == none
+        code, out = _run("dlq", "redrive", *live)
+        assert code == 1 and "rolled_back" in out and "rehearsal" not in out
+        assert _chain_on(fake) == none  # never the second hop alone
+        (again,) = json.loads(_run("dlq", "list", "--format", "json")[1])
+        assert again["run_id"] != first["run_id"] and again["rule_id"] == OFFER
+        fake.faults = FaultPlan(max_depth=5)
+        code, out = _run("dlq", "redrive", *live)
+        assert code == 0 and "applied" in out, out
+        assert _chain_on(fake) == {ROUTER: {OFFER}, OFFER: {SURVEY}}
+    assert json.loads(_run("dlq", "list", "--format", "json")[1]) == []
