@@ -44,7 +44,7 @@ from chainsim.plan import (
     overlay,
     plan_merger,
 )
-from chainsim.results import ApplyResult, RuleOutcome, Status
+from chainsim.results import ApplyResult, RuleOutcome, Status, failure_reason
 from chainsim.resume import reconcile
 from chainsim.retry import Pacer, RetryPolicy
 from chainsim.rollback import DEFAULT_RESTORE_DEADLINE, Rollback, half_applied
@@ -193,7 +193,11 @@ class Orchestrator:
                 target = partial(overlay, source=source, fields=fields)
                 stored, _ = self.converger.converge(current, target, outcome)
                 outcome.outcome, outcome.version_after = "applied", stored.version
-            except (Failed, BusError, ValueError) as exc:
+            except Failed as exc:
+                outcome.outcome, outcome.error = "failed", str(exc)
+                error = exc.error
+                outcome.reason = failure_reason(error.status, error.code, error.message)
+            except (BusError, ValueError) as exc:
                 outcome.outcome, outcome.error = "failed", str(exc)
             self._audit(
                 "redrive", rule=letter.rule_id, outcome=outcome.outcome, trace_id=letter.trace_id
@@ -226,7 +230,15 @@ class Orchestrator:
         self._trail_from = len(self.audit.run_lines) if self.audit else 0
         self._audit("start", run_id=run_id, links=len(plan.links), resume=resume_status is not None)
         sink, notifier = self._sinks_for(plan)
-        letters = LetterBox(run_id, sink, self.clock, self._audit, self.letters_deadline)
+        letters = LetterBox(
+            run_id,
+            sink,
+            self.clock,
+            self._audit,
+            self.letters_deadline,
+            atomic=self.atomic,
+            plan=plan,  # kept beside the spool per run id when the run has letters
+        )
         index = PlanIndex.of(plan)
         outcomes: dict[str, RuleOutcome] = {}
         finish = partial(
@@ -276,6 +288,8 @@ class Orchestrator:
                 version_before=before.version if before else None,
                 version_after=change.before.version if change.before else None,
             )
+        for change in changes.changes:  # names shown beside ids in tables
+            outcomes[change.rule_id].name = change.after.name or change.before.name
         for item in prior:  # applied by the killed run: already in the desired state
             row = outcomes.setdefault(
                 item.rule_id, RuleOutcome(item.rule_id, version_before=item.base.version)
@@ -336,6 +350,8 @@ class Orchestrator:
                 )
             except Failed as failure:
                 row.outcome, row.error = "failed", str(failure.error)
+                error = failure.error
+                row.reason = failure_reason(error.status, error.code, error.message)
                 self.journal.failed(change.rule_id)
                 self._audit(
                     "failed",

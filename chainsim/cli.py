@@ -17,12 +17,15 @@ import typer
 
 from chainsim.errors import ExitCode, InputError
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # `-h` works as `--help` everywhere
+
 app = typer.Typer(
     name="chainsim",
     help="Verify, simulate and safely deploy chains of Genesys Cloud event rules.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +48,36 @@ def bad_input_exits_2(func: F) -> F:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def chainsim_version() -> str:
+    """chainsim's installed version (package metadata), or "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chainsim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    """`--version`: print `chainsim <version>` and exit 0."""
+    if value:
+        typer.echo(f"chainsim {chainsim_version()}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print chainsim's version and exit",
+    ),
+) -> None:
+    """Verify, simulate and safely deploy chains of Genesys Cloud event rules."""
 
 
 @app.command(
@@ -77,7 +110,9 @@ def certify(ctx: typer.Context) -> None:
     raise typer.Exit(code)
 
 
-fake_app = typer.Typer(help="The fake Genesys bus.", no_args_is_help=True)
+fake_app = typer.Typer(
+    help="The fake Genesys bus.", no_args_is_help=True, context_settings=HELP_OPTIONS
+)
 app.add_typer(fake_app, name="fake")
 
 
@@ -209,11 +244,13 @@ def plan_command(
         False, "--detailed-exitcode", help="exit 0 nothing to change, 3 changes pending"
     ),
     destroy: bool = typer.Option(False, "--destroy", help="plan what `destroy` would remove"),
+    diff: bool = typer.Option(False, "--diff", help="also print each update's full diff"),
 ) -> None:
-    """Show what apply would change, rule by rule; changes nothing. Exit 0 valid, 1 findings."""
+    """Show what apply would change: a summary, then one line per rule (`--diff`: in full).
+    Changes nothing. Exit 0 valid, 1 findings, 2 bad input."""
     from chainsim.runners import run_plan
 
-    more = {"out": out, "detailed": detailed, "destroy": destroy}
+    more = {"out": out, "detailed": detailed, "destroy": destroy, "diff": diff}
     if bus is None:  # offline: the inventory file is the bus state
         raise typer.Exit(
             run_plan(plan, None, output, inventory=inventory, dialect=dialect, **more)  # type: ignore[arg-type]
@@ -260,6 +297,9 @@ def apply_command(
     auto_approve: bool = typer.Option(
         False, "--auto-approve", help="--bus live: apply without asking for confirmation"
     ),
+    output: str = typer.Option(
+        "text", "--format", help="text | json (json: the --report JSON on stdout)"
+    ),
 ) -> None:
     """Apply a plan or a saved plan (`plan --out`): versioned PUTs, retries, pacing, atomic
     rollback. Exit 0 applied, 1 not (or the bus drifted from a saved plan), 2 bad input."""
@@ -268,6 +308,7 @@ def apply_command(
     target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
     options = ApplyOptions(audit, spool, atomic, concurrency, resume, report)
     options.auto_approve, options.confirm = auto_approve, _confirmer()
+    options.output = output
     raise typer.Exit(run_apply(plan, target, options))
 
 
@@ -327,7 +368,9 @@ def export_command(
     raise typer.Exit(run_export(target, out))
 
 
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The hash-chained audit log.", no_args_is_help=True, context_settings=HELP_OPTIONS
+)
 app.add_typer(audit_app, name="audit")
 
 
@@ -345,7 +388,11 @@ def audit_verify(
     raise typer.Exit(run_audit_verify(path, head))
 
 
-dlq_app = typer.Typer(help="Dead letters: list and redrive the local spool.", no_args_is_help=True)
+dlq_app = typer.Typer(
+    help="Dead letters: list, redrive and forward the local spool.",
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+)
 app.add_typer(dlq_app, name="dlq")
 
 
@@ -377,11 +424,31 @@ def dlq_redrive(
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
     dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
 ) -> None:
-    """Re-attempt spooled updates via the apply path; keep only failures (exit 1 if any)."""
+    """Re-attempt the spool; an atomic run's letters re-apply its whole plan atomically
+    (or are refused, kept). --bus fake is a rehearsal: the spool is kept as it is.
+    Exit 0 nothing left, 1 letters left, 2 bad input."""
     from chainsim.runners import run_dlq_redrive
 
     target = _target(bus, inventory, faults, api_host, login_host, env, dialect)
     raise typer.Exit(run_dlq_redrive(spool, target))
+
+
+@dlq_app.command("forward")
+@bad_input_exits_2
+def dlq_forward(
+    spool: Path | None = typer.Option(
+        None, "--spool", help="dead-letter spool [default: .chainsim/deadletter.jsonl]"
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="dead-letter URL [default: the run plan's dead_letter.url]"
+    ),
+    timeout: float = typer.Option(10.0, "--timeout", help="seconds per POST"),
+) -> None:
+    """POST spooled letters to the dead-letter URL; remove only those delivered.
+    Exit 0 all delivered, 1 some kept, 2 bad input."""
+    from chainsim.runners import run_dlq_forward
+
+    raise typer.Exit(run_dlq_forward(spool, url, timeout))
 
 
 # ------------------------------------------------------------- probe (trigger test mode)

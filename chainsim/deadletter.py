@@ -3,7 +3,10 @@
 A dead letter is JSON: the rule id, the payload that could not be written, the fields
 chainsim meant to change, the error's status and Genesys code, a trace id, a timestamp,
 and the run it came from (`run_id`, and whether that run was `atomic`, so a redrive can
-tell letters of a rolled-back atomic run apart). `DeadLetterSink.send` POSTs it to the
+tell letters of a rolled-back atomic run apart) with that run's whole plan: `plan_file`
+(`<spool dir>/runs/<run_id>.plan.json`, written by the run before its letters are sent)
+and `plan_digest` (`sha256:<hex>` of that file's bytes), so a redrive can apply the
+whole plan again instead of one piece of it. `DeadLetterSink.send` POSTs it to the
 dead-letter URL, signed like the callback (`X-Chainsim-Signature: t=...,v1=...`, see
 `chainsim.callbacks`) when the plan names `dead_letter.secret_env`; if there is no URL
 or the POST fails in any way, the letter is appended to the spool (JSONL, flushed and
@@ -14,6 +17,7 @@ spool line is read through the guarded loader and checked against `SpoolRecord`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -50,6 +54,14 @@ class DeadLetter:
     operation: str = "apply"
     run_id: str | None = None
     atomic: bool | None = None
+    plan_file: str | None = None
+    plan_digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The rule's (or trigger's) name from the payload, or "" when it has none."""
+        name = self.payload.get("name")
+        return name if isinstance(name, str) else ""
 
     def to_json(self) -> dict[str, Any]:
         """The letter as a JSON object."""
@@ -78,6 +90,24 @@ class SpoolRecord(BaseModel):
     operation: StrictStr = "apply"
     run_id: StrictStr | None = None
     atomic: StrictBool | None = None
+    plan_file: StrictStr | None = None
+    plan_digest: StrictStr | None = None
+
+
+def run_plan_path(spool: str | Path, run_id: str) -> Path:
+    """Where a run's whole plan is kept for redrive: `<spool dir>/runs/<run_id>.plan.json`."""
+    return Path(spool).parent / "runs" / f"{run_id}.plan.json"
+
+
+def bytes_digest(data: bytes) -> str:
+    """`sha256:<hex>` of `data` (the digest a letter carries of its run's plan file)."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_run_plan(path: str | Path, text: str) -> str:
+    """Write a run's plan JSON to `path` atomically; returns its digest."""
+    atomic_write_text(path, text)
+    return bytes_digest(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -121,6 +151,20 @@ def rewrite_spool(path: str | Path, letters: list[DeadLetter]) -> None:
     atomic_write_text(path, "".join(_line(letter) for letter in letters))
 
 
+def remove_letters(path: str | Path, gone: list[DeadLetter]) -> list[DeadLetter]:
+    """Remove each of `gone` once from the spool as it is now; returns what is left.
+
+    The spool is read again first, so letters appended meanwhile (e.g. by a redrive's
+    own run) are kept; the file is replaced atomically.
+    """
+    left = read_spool(path)
+    for letter in gone:
+        if letter in left:
+            left.remove(letter)
+    rewrite_spool(path, left)
+    return left
+
+
 def _post(
     http: httpx.Client | None, url: str, body: bytes, headers: dict[str, str], timeout: float
 ) -> httpx.Response:
@@ -128,6 +172,27 @@ def _post(
         return http.post(url, content=body, headers=headers, timeout=timeout)
     with httpx.Client() as client:
         return client.post(url, content=body, headers=headers, timeout=timeout)
+
+
+def post_letter(
+    letter: DeadLetter,
+    url: str,
+    *,
+    http: httpx.Client | None = None,
+    timeout: float = 10.0,
+    secret: str | None = None,
+    now: Callable[[], float] = time.time,
+) -> str | None:
+    """POST one letter to `url` (signed when `secret`); None when delivered, else why not."""
+    try:
+        body = encode(letter.to_json())
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers = signed_headers(body, secret, now)
+        response = _post(http, url, body, headers, timeout)
+    except Exception as exc:
+        return type(exc).__name__
+    return None if response.is_success else f"HTTP {response.status_code}"
 
 
 class DeadLetterSink:
@@ -163,15 +228,14 @@ class DeadLetterSink:
         if self.url and timeout <= 0:
             error = "dead-letter deadline passed"
         elif self.url:
-            try:
-                body = encode(letter.to_json())
-                headers = {"Content-Type": "application/json"}
-                if self._secret is not None:
-                    headers = signed_headers(body, self._secret, self._now)
-                response = _post(self._http, self.url, body, headers, timeout)
-                error = None if response.is_success else f"HTTP {response.status_code}"
-            except Exception as exc:
-                error = type(exc).__name__
+            error = post_letter(
+                letter,
+                self.url,
+                http=self._http,
+                timeout=timeout,
+                secret=self._secret,
+                now=self._now,
+            )
         if error is None:
             delivery = Delivery(letter.rule_id, "posted")
         else:

@@ -7,6 +7,7 @@ data, never read as rich markup (an id may contain "[/b]").
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,36 @@ from chainsim.textsafe import MESSAGE_LIMIT, printable, printable_lines
 PATH_SHOWN = 20  # a longer path of rule ids is elided in text output (JSON keeps it whole)
 HOPS_SHOWN = 200  # simulate's text table shows this many hops (JSON keeps them all)
 NOTES_SHOWN = 20  # warnings on stderr beside JSON output, then a count of the rest
+ROWS_SHOWN = 50  # plan/apply/dlq tables show this many rows, then a count (JSON has all)
+ID_SHOWN = 8  # a long id beside a name is cut to this many characters
+LINK_TARGET = re.compile(r"-> (\S+)")  # a link's destination in `Change.summary()` lines
+LABEL_WIDTH = 48  # plan's one-line-per-rule layout pads rule labels up to this width
+
+
+def rule_label(rule_id: str, name: str = "") -> str:
+    """A rule as people know it: `Callback-Offer (7a1e9c44…)`; the whole id when unnamed."""
+    rule_id = printable(rule_id)
+    if not name:
+        return rule_id
+    short = rule_id if len(rule_id) <= ID_SHOWN + 4 else rule_id[:ID_SHOWN] + "…"
+    return f"{printable(name, MESSAGE_LIMIT)} ({short})"
+
+
+def _shown(rows: list[Any], first: Any = None) -> list[Any]:
+    """At most ROWS_SHOWN rows; when cut, the rows `first(row)` picks come first."""
+    if len(rows) <= ROWS_SHOWN:
+        return rows
+    if first is not None:
+        rows = [r for r in rows if first(r)] + [r for r in rows if not first(r)]
+    return rows[:ROWS_SHOWN]
+
+
+def _more(total: int, what: str, where: str) -> str | None:
+    """The count line under a cut table, or None when every row was shown."""
+    hidden = total - ROWS_SHOWN
+    if hidden <= 0:
+        return None
+    return f"... {hidden:,} more {what} not shown ({where} lists every one)"
 
 
 def console(err: bool = False) -> Console:
@@ -133,26 +164,58 @@ def print_trace(event_type: str, trace: Any, max_depth: int) -> None:
     out.print("; ".join(notes))
 
 
-def print_changes(changes: Any, findings: list[dict[str, Any]]) -> None:
-    """`chainsim plan`'s ChangeSet: a table, counts, findings, then each update's diff."""
+def _named_links(line: str, names: dict[str, str]) -> str:
+    """`+ link -> <id> ...` with the destination's name beside its short id."""
+    return LINK_TARGET.sub(lambda m: "-> " + rule_label(m[1], names.get(m[1], "")), line)
+
+
+def print_changes(
+    changes: Any,
+    findings: list[dict[str, Any]],
+    diff: bool = False,
+    names: dict[str, str] | None = None,
+) -> None:
+    """`chainsim plan`: the summary first, findings, one line per rule; diffs with `diff`.
+
+    The table shows at most ROWS_SHOWN rules (updates first), then a count line, so a
+    plan of thousands of links still fits a screen; `--format json` has every change.
+    `names` (rule id -> name) labels link destinations too.
+    """
+    names = names or {}
     out = console()
-    table = Table(title="chainsim plan", show_lines=False)
-    table.add_column("rule")
-    table.add_column("change")
-    table.add_column("what")
-    for change in changes.changes:
-        style = {"update": "yellow", "no-op": "dim"}[change.kind]
-        what = "\n".join(printable(line, MESSAGE_LIMIT) for line in change.summary())
-        table.add_row(printable(change.rule_id), Text(change.kind, style=style), what or "-")
-    out.print(table)
     counts = changes.counts()
-    out.print(f"{counts['update']} to update, {counts['no-op']} unchanged")
+    errors = sum(1 for f in findings if f["severity"] == "error")
+    summary = f"plan: {counts['update']} to update, {counts['no-op']} unchanged"
+    if findings:
+        summary += f"; {errors} error(s), {len(findings) - errors} warning(s)"
+    out.print(summary)
     for f in findings:
         colour = "red" if f["severity"] == "error" else "yellow"
         message = printable(f["message"], MESSAGE_LIMIT)
         out.print(Text.assemble((f["severity"], colour), f" {f['code']}: {message}"))
+    if not changes.changes:
+        return
+    shown = _shown(list(changes.changes), lambda c: c.kind == "update")
+    labels = [rule_label(c.rule_id, c.after.name or c.before.name) for c in shown]
+    width = min(max(len(label) for label in labels), LABEL_WIDTH)
+    for label, change in zip(labels, shown, strict=True):
+        style = {"update": "yellow", "no-op": "dim"}[change.kind]
+        what = "; ".join(
+            printable(_named_links(line, names), MESSAGE_LIMIT) for line in change.summary()
+        )
+        out.print(
+            Text.assemble(f"{label:<{width}}  ", (f"{change.kind:<6}", style), f"  {what or '-'}")
+        )
+    more = _more(len(changes.changes), "rule(s)", "--format json")
+    if more:
+        out.print(more)
+    if not diff:
+        if changes.updates:
+            out.print("(--diff shows each update in full)")
+        return
     for change in changes.updates:
-        out.print(Text("\n" + printable(change.rule_id), style="bold"))
+        label = rule_label(change.rule_id, change.after.name or change.before.name)
+        out.print(Text("\n" + label, style="bold"))
         out.print(printable_lines(change.diff()))
 
 
@@ -200,9 +263,9 @@ def print_drift(plan_path: str, drifted: list[str], verb: str = "apply") -> None
         err.print(f"  drifted: {printable(line, MESSAGE_LIMIT)}")
 
 
-def print_notes(findings: list[dict[str, Any]]) -> None:
-    """Warnings (e.g. `remove_absent`) as one line each."""
-    out = console()
+def print_notes(findings: list[dict[str, Any]], err: bool = False) -> None:
+    """Warnings (e.g. `remove_absent`) as one line each (on stderr beside JSON output)."""
+    out = console(err=err)
     for f in findings:
         colour = "red" if f["severity"] == "error" else "yellow"
         message = printable(f["message"], MESSAGE_LIMIT)
@@ -210,16 +273,28 @@ def print_notes(findings: list[dict[str, Any]]) -> None:
 
 
 def print_apply_result(result: Any, verb: str = "apply") -> None:
-    """`chainsim apply`'s (or `destroy`'s) outcome per rule, error findings, a status line."""
+    """`chainsim apply`'s (or `destroy`'s) outcome per rule with why, findings, a status line.
+
+    At most ROWS_SHOWN rows (failures first when cut), then a count line: drawing a rich
+    table of thousands of rows costs seconds and shows nobody anything.
+    """
     out = console()
     if result.rules:
         table = Table(title=f"chainsim {verb}: {result.status}")
-        for column in ("rule", "outcome", "attempts", "version"):
-            table.add_column(column)
-        for row in result.rules:
+        table.add_column("rule", no_wrap=True, overflow="ellipsis", max_width=LABEL_WIDTH)
+        for column in ("outcome", "attempts", "version"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("reason", overflow="fold")
+        for row in _shown(list(result.rules), lambda r: bool(r.reason or r.error)):
             version = f"{row.version_before} -> {row.version_after}"
-            table.add_row(printable(row.id), row.outcome, str(row.attempts), version)
+            reason = printable(row.reason or row.error or "", MESSAGE_LIMIT)
+            table.add_row(
+                rule_label(row.id, row.name), row.outcome, str(row.attempts), version, reason
+            )
         out.print(table)
+        more = _more(len(result.rules), "rule(s)", "--format json or --report FILE")
+        if more:
+            out.print(more)
     for f in result.findings:
         if f["severity"] == "error":
             message = printable(f["message"], MESSAGE_LIMIT)
@@ -239,24 +314,61 @@ def print_apply_result(result: Any, verb: str = "apply") -> None:
 
 
 def print_dead_letters(spool: Path, letters: list[Any]) -> None:
-    """`chainsim dlq list`: one row per spooled dead letter."""
+    """`chainsim dlq list`: one row per spooled dead letter, with the bus's message."""
     table = Table(title=f"dead letters in {spool}: {len(letters)}")
-    for column in ("rule", "operation", "status", "code", "trace id", "time"):
-        table.add_column(column)
-    for x in letters:
-        cells = (x.rule_id, x.operation, str(x.status), x.code or "", x.trace_id, x.timestamp)
-        table.add_row(*(printable(cell) for cell in cells))
-    console().print(table)
-
-
-def print_redrive(spool: Path, results: list[tuple[Any, Any]], remaining: int) -> None:
-    """`chainsim dlq redrive`: each letter's outcome, then how many are left."""
+    table.add_column("rule", min_width=14)
+    table.add_column("operation", no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    table.add_column("error", min_width=10, overflow="fold")
+    table.add_column("message", overflow="fold", min_width=24, ratio=1)
+    table.add_column("time (UTC)", no_wrap=True)
+    for x in _shown(list(letters)):
+        run = "-"
+        if x.run_id:
+            run = printable(x.run_id[:ID_SHOWN]) + (" atomic" if x.atomic else "")
+        error = " ".join(part for part in (str(x.status or ""), x.code or "") if part)
+        table.add_row(
+            rule_label(x.rule_id, x.name),
+            printable(x.operation),
+            run,
+            printable(error),
+            printable(x.message, MESSAGE_LIMIT),
+            printable(x.timestamp[:19].replace("T", " ")),
+        )
     out = console()
-    for letter, outcome in results:
-        error = f" ({printable(outcome.error, MESSAGE_LIMIT)})" if outcome.error else ""
-        out.print(f"{printable(letter.rule_id)}: {outcome.outcome}{error}")
-    done = len(results) - remaining
-    out.print(f"redriven {done} of {len(results)}; {remaining} left in {spool}")
+    out.print(table)
+    more = _more(len(letters), "letter(s)", "--format json")
+    if more:
+        out.print(more)
+
+
+def print_redrive(spool: Path, report: Any, rehearsal: bool, verb: str = "redriven") -> None:
+    """`chainsim dlq redrive`/`forward`: each letter's or run's outcome, then what is left."""
+    out = console()
+    for line in _shown(list(report.lines), lambda x: x.outcome not in ("applied", "delivered")):
+        if line.subject == "run":
+            what = f"run {printable(line.key)} (whole plan"
+            what += f", {line.name}" if line.name else ""
+            what += f", {len(line.letters)} letter(s))"
+        else:
+            what = rule_label(line.key, line.name)
+        detail = f": {printable(line.detail, MESSAGE_LIMIT)}" if line.detail else ""
+        out.print(f"{what}: {line.outcome}{detail}")
+    more = _more(len(report.lines), "line(s)", "`chainsim dlq list`")
+    if more:
+        out.print(more)
+    done = len(report.cleared) - report.replaced
+    would = "would be " if rehearsal else ""
+    replaced = (
+        f", {report.replaced} {would}replaced by the new run's letters" if report.replaced else ""
+    )
+    if rehearsal:
+        out.print(
+            f"rehearsal on the fake bus: {done} of {report.total} would go through{replaced}; "
+            f"the spool {spool} is kept as it is"
+        )
+    else:
+        out.print(f"{verb} {done} of {report.total}{replaced}; {report.kept} left in {spool}")
 
 
 def print_line(text: str, *, err: bool = False) -> None:

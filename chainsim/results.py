@@ -20,9 +20,12 @@ class RuleOutcome:
     version_before: int | None = None
     version_after: int | None = None
     error: str | None = None
+    name: str = ""
+    reason: str | None = None  # why it failed: `422 chain.too.deep: <the bus's message>`
 
     def to_json(self) -> dict[str, Any]:
-        """`{"id", "outcome", "attempts", "version_before", "version_after"[, "error"]}`."""
+        """`{"id", "outcome", "attempts", "version_before", "version_after"[, "name",
+        "error", "reason"]}`."""
         out: dict[str, Any] = {
             "id": self.id,
             "outcome": self.outcome,
@@ -30,9 +33,23 @@ class RuleOutcome:
             "version_before": self.version_before,
             "version_after": self.version_after,
         }
+        if self.name:
+            out["name"] = self.name
         if self.error:
             out["error"] = self.error
+        if self.reason:
+            out["reason"] = self.reason
         return out
+
+
+def failure_reason(status: int | None, code: str | None, message: str) -> str:
+    """A failure as one short line: HTTP status, Genesys error code, the bus's message.
+
+    Genesys error bodies carry `status`, `code` and `message` (the SDK's `ErrorBody`
+    model: PureCloudPlatformClientV2/models/error_body.py), e.g. `422 chain.too.deep: ...`.
+    """
+    head = " ".join(part for part in (str(status) if status else "", code or "") if part)
+    return f"{head}: {message}" if head else message
 
 
 @dataclass

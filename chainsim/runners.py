@@ -200,12 +200,14 @@ def run_plan(
     out: Path | None = None,
     detailed: bool = False,
     destroy: bool = False,
+    diff: bool = False,
 ) -> int:
     """`chainsim plan`: validate and print the ChangeSet; 0 valid, 1 findings, 2 bad input.
 
     `target` None: offline, the `inventory` file (its dialect detected unless given).
     `out`: save the plan there (needs a bus). `detailed`: exit 3 when changes are
-    pending (0 when none). `destroy`: plan what `chainsim destroy` would do.
+    pending (0 when none). `destroy`: plan what `chainsim destroy` would do. Text output:
+    the summary first, one line per rule (at most `render.ROWS_SHOWN`), diffs with `diff`.
     """
     from chainsim.plan import (
         PlanIndex,
@@ -263,7 +265,8 @@ def run_plan(
     if output == "json":
         print(json.dumps({"ok": ok, "findings": findings, **changes.to_json()}, indent=2))
     else:
-        render.print_changes(changes, findings)
+        names = {rule.id: rule.name for rule in rules if rule.name}
+        render.print_changes(changes, findings, diff=diff, names=names)
     if ok and out is not None and target is not None:
         from chainsim.saved_plan import SavedPlan
 
@@ -337,6 +340,7 @@ class ApplyOptions:
     journal: Path = Path(DEFAULT_JOURNAL)
     auto_approve: bool = False
     confirm: Callable[[str], bool] | None = None
+    output: str = "text"  # json: the report (as `--report` writes it) on stdout
 
 
 def _resumed_plan(plan_path: Path, plan: ChainPlan, journal: Path) -> ChainPlan:
@@ -472,6 +476,7 @@ def _deploy(
     from chainsim.plan import PlanIndex, compute_changes, plan_merger, removal_findings
     from chainsim.session import build_orchestrator
 
+    check_choice("--format", apply.output, FORMATS)
     if apply.concurrency < 1:
         raise InputError("--concurrency", "", "must be at least 1")
     _check_fake_seeded(target)
@@ -515,7 +520,8 @@ def _deploy(
 
                 changes = compute_changes(rules, PlanIndex.of(plan), merger)
                 shown = [f.to_json() for f in reader.validate(plan, rules).findings] + notes
-                render.print_changes(changes, shown)
+                names = {rule.id: rule.name for rule in rules if rule.name}
+                render.print_changes(changes, shown, diff=True, names=names)
                 notes = []
                 if any(f["severity"] == "error" for f in shown):
                     render.print_line(f"{verb}: the plan has errors: nothing changed")
@@ -536,7 +542,7 @@ def _deploy(
                     render.print_drift(str(plan_path), drifted, verb)
                     return ExitCode.FAILED
                 merger = saved.merger(dialect)
-        render.print_notes(notes)
+        render.print_notes(notes, err=apply.output == "json")
         with render.progress() as progress:
             orch = build_orchestrator(
                 session.bus,
@@ -565,7 +571,10 @@ def _deploy(
     if apply.report is not None:
         apply.report.parent.mkdir(parents=True, exist_ok=True)
         apply.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    render.print_apply_result(result, verb)
+    if apply.output == "json":
+        render.print_json(report)
+    else:
+        render.print_apply_result(result, verb)
     return ExitCode.OK if result.ok else ExitCode.FAILED
 
 
@@ -605,20 +614,95 @@ def run_dlq_list(spool: Path | None, output: str = "text") -> int:
     return ExitCode.OK
 
 
-def run_dlq_redrive(spool: Path | None, target: Target) -> int:
-    """`chainsim dlq redrive`: re-attempt every letter; keep only those that fail again."""
-    from chainsim.deadletter import rewrite_spool
+def run_dlq_redrive(
+    spool: Path | None,
+    target: Target,
+    *,
+    audit: Path = Path(DEFAULT_AUDIT),
+    journal: Path = Path(DEFAULT_JOURNAL),
+) -> int:
+    """`chainsim dlq redrive`: re-attempt the spool without breaking any run's atomicity.
+
+    An atomic run's letters redrive its whole plan atomically (or are refused, one line,
+    kept); other letters are re-attempted alone; only what is done leaves the spool.
+    `--bus fake` is a rehearsal: the same steps on a throwaway fake, in a scratch
+    directory, and the spool is kept exactly as it is. 0 all went through, 1 not.
+    """
+    import tempfile
+    from contextlib import ExitStack
+
+    from chainsim.audit import AuditLog
+    from chainsim.deadletter import DeadLetterSink, remove_letters
+    from chainsim.journal import Journal
+    from chainsim.redrive import group_by_run, redrive
 
     spool, letters = _spool_letters(spool)
     if not letters:
         render.print_line(f"{spool}: no dead letters")
         return ExitCode.OK
-    with open_session(target) as session:
-        results = session.orchestrator().redrive(letters)
-    remaining = [letter for letter, outcome in results if outcome.outcome != "applied"]
-    rewrite_spool(spool, remaining)
-    render.print_redrive(spool, results, len(remaining))
-    return ExitCode.OK if not remaining else ExitCode.FAILED
+    _check_fake_seeded(target)
+    target.check()
+    rehearsal = not target.live
+    with ExitStack() as stack:
+        if rehearsal:  # nothing outside a scratch directory is written, no callback sent
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chainsim-")))
+            audit, journal = scratch / "audit.jsonl", scratch / "journal.json"
+            trial = DeadLetterSink(url=None, spool=scratch / "deadletter.jsonl")
+        else:
+            for path, option in ((spool, "--spool"), (audit, "--audit"), (journal, "journal")):
+                check_writable(path, option)
+            unfinished = Journal(journal).load() or {}
+            if group_by_run(letters)[1] and unfinished.get("status") in (
+                "applying",
+                "rolling_back",
+            ):
+                raise InputError(
+                    str(journal),
+                    "",
+                    f"run {unfinished.get('run_id')} did not finish; "
+                    "finish it with `chainsim apply --resume` before a redrive",
+                )
+        session = stack.enter_context(open_session(target))
+        sinks: Any = (lambda plan: (trial, None)) if rehearsal else None
+        if sinks is None:
+            sinks = partial(session.sinks_for, spool=spool)
+        orch = session.orchestrator(
+            sinks=sinks,
+            audit=AuditLog(audit, clock=session.clock, key=session.audit_key()),
+            journal_path=journal,
+            atomic=True,
+        )
+        report = redrive(orch, spool, letters, rehearsal=rehearsal)
+    if not rehearsal:
+        remove_letters(spool, report.cleared)
+    render.print_redrive(spool, report, rehearsal)
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def run_dlq_forward(spool: Path | None, url: str | None, timeout: float = 10.0) -> int:
+    """`chainsim dlq forward`: POST spooled letters to the dead-letter URL (`--url`, else the
+    run plan's `dead_letter.url`); remove only those delivered. 0 all delivered, 1 not."""
+    import httpx
+
+    from chainsim.deadletter import remove_letters
+    from chainsim.model import is_http_url
+    from chainsim.redrive import forward
+
+    if url is not None and not is_http_url(url):
+        raise InputError("--url", "", f"expected an http(s) URL, got {printable(url)!r}")
+    if timeout <= 0:
+        raise InputError("--timeout", "", "must be more than 0 seconds")
+    spool, letters = _spool_letters(spool)
+    if not letters:
+        render.print_line(f"{spool}: no dead letters")
+        return ExitCode.OK
+    check_writable(spool, "--spool")
+    with httpx.Client(timeout=timeout) as http:
+        secret_of = Environment().get
+        report = forward(letters, spool, url=url, http=http, secret_of=secret_of, timeout=timeout)
+    remove_letters(spool, report.cleared)
+    render.print_redrive(spool, report, rehearsal=False, verb="forwarded")
+    return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
 # --------------------------------------------------------------------------- probe

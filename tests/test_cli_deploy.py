@@ -214,7 +214,7 @@ def test_confirmed_destroy_on_a_terminal(
     assert _run("apply", "plan.yaml", *args, "--auto-approve")[0] == 0
     code, out = _run("destroy", "plan.yaml", *args, stdin="y\n")
     assert code == 0, out
-    assert "Destroy these changes" in out and "- link -> b" in out
+    assert "Destroy these changes" in out and "- link -> Rule b (b)" in out
     assert sum(len(r.links()) for r in fake.rules()) == 0
 
 

@@ -120,7 +120,7 @@ def test_remove_links_on_eventbridge(tmp_path: Path, monkeypatch: pytest.MonkeyP
     plan = {"remove": [{"source": "a", "destination": "b", "event_type": "type.a"}]}
     (tmp_path / "rm.yaml").write_text(yaml.safe_dump(plan))
     code, out = _run("plan", "rm.yaml", "--inventory", "inv.json")
-    assert code == 0 and "- link -> b" in out, out
+    assert code == 0 and "- link -> Rule b (b)" in out, out
     report, _ = _deploy(tmp_path, "apply", "eventbridge", "inv.json", "rm.yaml")
     final = {r["id"]: r for r in _content("eventbridge", report["final_rules"])}
     assert [(x["type"], x.get("ruleId")) for x in final["a"]["actions"]] == [
