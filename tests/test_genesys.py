@@ -286,8 +286,37 @@ def test_validation_attributes_include_every_criterion_path():
     """A trigger carries what any criterion reads plus what the plan declares."""
     rules = [trigger_to_rule(trigger(t)) for t in ("t1", "t4")]
     attrs = validation_attributes(PLAN, rules)
-    assert attrs["t1"] == ["queueId", "mediaType"]
-    assert attrs["t4"] == ["queueId", "mediaType", "conversationId"]
+    assert attrs["t1"][:2] == ["queueId", "mediaType"]
+    assert attrs["t4"][:3] == ["queueId", "mediaType", "conversationId"]
+
+
+def test_a_trigger_carries_its_topics_schema_fields():
+    """DESIGN §4: a trigger's carried attributes include its topic's event fields."""
+    from chainsim.model import ChainPlan
+    from chainsim.validate import validate_plan
+
+    end = trigger_to_rule(
+        {"id": "end", "name": "End", "enabled": True, "version": 1,
+         "topicName": "v2.detail.events.conversation.{id}.customer.end",
+         "target": {"type": "Workflow", "id": "wf"}, "matchCriteria": []}
+    )  # fmt: skip
+    start = trigger_to_rule(
+        {"id": "start", "name": "Start", "enabled": True, "version": 1,
+         "topicName": "v2.detail.events.conversation.{id}.acd.start",
+         "target": {"type": "Workflow", "id": "wf"}, "matchCriteria": []}
+    )  # fmt: skip
+    carried = validation_attributes(ChainPlan.model_validate({"links": []}), [end])["end"]
+    assert {"conversationId", "disconnectType", "mediaType"} <= set(carried)
+    assert "queueId" not in carried  # customer.end events have no queueId
+    link = {"source": "end", "destination": "start",
+            "event_type": end.event_type}  # fmt: skip
+    for attribute, codes in (("conversationId", []), ("queueId", ["unverified_attribute"])):
+        plan = ChainPlan.model_validate({"links": [{**link, "preserve": [attribute]}]})
+        report = validate_plan(
+            plan, [end, start], dialect="triggers",
+            declared_attributes=validation_attributes(plan, [end, start]),
+        )  # fmt: skip
+        assert report.codes() == codes
 
 
 # --------------------------------------------------------------------------- hosts

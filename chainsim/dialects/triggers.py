@@ -302,15 +302,23 @@ def _link_key(link: ChainLink) -> tuple[str, str]:
 
 
 def validation_attributes(plan: ChainPlan, rules: Iterable[Rule]) -> dict[str, list[str]]:
-    """`declared_attributes` for `validate_chain(dialect="triggers")`: plan-declared + criteria.
+    """`declared_attributes` for `validate_chain(dialect="triggers")`: what each trigger carries.
 
-    A trigger carries what any of its criteria reads (any operator, DESIGN §4); the
-    Rule's `filters.attributes` holds only the `Exists` ones, so pass this mapping.
+    A trigger carries every field of its topic's event schema (DESIGN §4: "a trigger's
+    carried attributes are its topic's schema fields", from the offline catalogue),
+    what any of its criteria reads (any operator) and the plan's `rules.<id>.attributes`.
+    The Rule's `filters.attributes` holds only the `Exists` ones, so pass this mapping.
     """
+    from chainsim.dialects.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
     declared = declared_attributes(plan)
     out: dict[str, list[str]] = {}
     for rule in rules:
-        extra = [*carried_attributes(rule), *declared.get(rule.id, ())]
+        fields = (
+            sorted(catalogue.field_paths(rule.event_type)) if rule.event_type in catalogue else []
+        )
+        extra = [*carried_attributes(rule), *declared.get(rule.id, ()), *fields]
         if extra:
             out[rule.id] = list(dict.fromkeys(extra))
     for rule_id, names in declared.items():
