@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -209,6 +210,20 @@ def contention(runs: int) -> None:
     print(f"final status: {ends}; half-applied buses: {half} (target 0)")
 
 
+def fsync_latency(where: Path, count: int = 50) -> float:
+    """Seconds per append + fsync of one short line in `where` (the benchmark's disk)."""
+    path = where / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        start = time.perf_counter()
+        for _ in range(count):
+            os.write(fd, b"x" * 200 + b"\n")
+            os.fsync(fd)
+        return (time.perf_counter() - start) / count
+    finally:
+        os.close(fd)
+
+
 def scale(sizes: list[int]) -> None:
     """Print the wall time of each CLI apply and the ratio of the last to the first."""
     print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
@@ -222,6 +237,10 @@ def scale(sizes: list[int]) -> None:
                 f"{n:>7} updates: {row['wall']:7.2f} s wall, {row['cpu']:7.2f} s CPU"
                 f"  status {row['status']} (exit {row['exit']})"
             )
+        fsync_ms = fsync_latency(Path(tmp)) * 1000
+    # the CLI's audit log fsyncs each step and atomically replaces its head sidecar
+    # (chainsim/audit.py): disk waits that CPU time does not show
+    print(f"this disk: {fsync_ms:.2f} ms per fsync (wall minus CPU is mostly such waits)")
     if len(walls) > 1:
         expected = sizes[-1] / sizes[0]
         print(

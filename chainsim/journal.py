@@ -82,7 +82,7 @@ class Journal:
         self._written = 0  # records written so far (under _lock)
         self._synced = 0  # records known to be on disk (under _sync_lock)
         self._header: dict[str, Any] = {}
-        self._order: list[str] = []
+        self._order: dict[str, None] = {}  # applied rule ids in order (a set with O(1) lookups)
         self._entries: dict[str, dict[str, Any]] = {}
         self._intents: dict[str, Rule] = {}  # rule id -> the base object its intent was made of
 
@@ -142,7 +142,7 @@ class Journal:
         """
         with self._lock:
             self._header = {k: data[k] for k in ("run_id", "status", "atomic") if k in data}
-            self._order = list(data.get("order", []))
+            self._order = dict.fromkeys(data.get("order", []))
             self._entries = {k: dict(v) for k, v in data.get("rules", {}).items()}
             self._intents = {}
             if self.path is None or not self._header:
@@ -154,7 +154,7 @@ class Journal:
             self._append({"k": "begin", "version": VERSION, **self._header, "plan": data["plan"]})
             for rule_id, entry in self._entries.items():
                 self._append({"k": "entry", "id": rule_id, **entry})
-            self._append({"k": "order", "order": self._order})
+            self._append({"k": "order", "order": list(self._order)})
             self._append({"k": "status", "status": self._header.get("status", "applying")})
         self._sync()
 
@@ -166,7 +166,7 @@ class Journal:
             return
         with self._lock:
             self._header = {"run_id": run_id, "status": "applying", "atomic": atomic}
-            self._order, self._entries, self._intents = [], {}, {}
+            self._order, self._entries, self._intents = {}, {}, {}
             self._open(truncate=True)
             plan_json = json.loads(plan.model_dump_json(exclude_none=True))
             self._append({"k": "begin", "version": VERSION, **self._header, "plan": plan_json})
@@ -242,8 +242,7 @@ class Journal:
                 record.update(base=compact(item.base, item.fields), fields=list(item.fields))
                 entry.update(base=record["base"], fields=record["fields"])
             entry["state"] = "applied"
-            if item.rule_id not in self._order:
-                self._order.append(item.rule_id)
+            self._order[item.rule_id] = None  # kept at its first place when seen again
             self._append(record)
 
     def failed(self, rule_id: str) -> None:
@@ -322,7 +321,7 @@ def _replay(text: str, where: str) -> dict[str, Any]:
     if lines and lines[-1] != "":
         lines.pop()  # no newline: the write never finished, so it was never acknowledged
     data: dict[str, Any] = {}
-    order: list[str] = []
+    order: dict[str, None] = {}  # an ordered set: O(1) per record
     rules: dict[str, dict[str, Any]] = {}
     for number, raw in enumerate(lines, start=1):
         if not raw:
@@ -335,7 +334,7 @@ def _replay(text: str, where: str) -> dict[str, Any]:
             elif kind == "status":
                 data["status"] = record["status"]
             elif kind == "order":
-                order = list(record["order"])
+                order = dict.fromkeys(record["order"])
             elif kind == "entry":
                 rules[record["id"]] = {k: v for k, v in record.items() if k not in ("k", "id")}
             elif kind == "writing":
@@ -348,8 +347,7 @@ def _replay(text: str, where: str) -> dict[str, Any]:
                 entry["state"] = "applied"
                 if "base" not in entry:
                     raise ValueError("an applied rule without a snapshot")
-                if record["id"] not in order:
-                    order.append(record["id"])
+                order[record["id"]] = None
             elif kind in ("failed", "restoring", "restored"):
                 rules.setdefault(record["id"], {})["state"] = kind
             else:
@@ -358,7 +356,7 @@ def _replay(text: str, where: str) -> dict[str, Any]:
             raise InputError(where, f"line {number}", "the journal is damaged") from None
     if "status" not in data:
         raise InputError(where, "", "not a chainsim journal")
-    data["order"], data["rules"] = order, rules
+    data["order"], data["rules"] = list(order), rules
     return data
 
 

@@ -286,12 +286,16 @@ def open_session(
     in_process = not target.live and not installed
     if in_process and fake is None:
         fake = new_fake(target, dialect, clock)
+    # the bus talks through `api_client`: an httpx.Client that skips parsing answers for
+    # cookies when they set none (chainsim.bus.httpclient; the API uses bearer tokens)
+    from chainsim.bus.httpclient import api_client
+
     with ExitStack() as stack:
-        http = stack.enter_context(httpx.Client(timeout=HTTP_TIMEOUT, verify=verify))
+        http = stack.enter_context(api_client(timeout=HTTP_TIMEOUT, verify=verify))
         bus_http = http
         if in_process and fake is not None:  # only the bus client talks to the embedded fake
             transport = httpx.MockTransport(fake.handler)
-            bus_http = stack.enter_context(httpx.Client(transport=transport, timeout=HTTP_TIMEOUT))
+            bus_http = stack.enter_context(api_client(transport=transport, timeout=HTTP_TIMEOUT))
         auth = ClientCredentials(
             client_id, secret, login_host=login_host, http=bus_http, clock=clock
         )

@@ -20,6 +20,7 @@ chainsim's validator (which must predict them exactly, DESIGN §4):
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +64,13 @@ def transform_key(path: Any) -> str | None:
     """The `<key>` of a JSONPath starting `$.metadata.<key>`; None if it is not one."""
     if not isinstance(path, str):
         return None
+    return _transform_key(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _transform_key(path: str) -> str | None:
+    """`transform_key` of a string, memoised: a pure function, and compiling a JSONPath
+    costs more than the rest of a PUT's checks together (a plan reuses a few paths)."""
     try:
         compiled = _STRICT.compile(path)
     except (JSONPathError, ValueError, RecursionError):
