@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chainsim.results import ApplyResult
     from chainsim.dialects.inventory import Inventory
     from chainsim.model import ChainLink, ChainPlan, Event, Rule
+    from chainsim.results import ApplyResult
     from chainsim.simulate import Trace
     from chainsim.validate import ValidationReport
 
