@@ -81,3 +81,34 @@ def test_certify_without_plans_runs_the_shipped_examples(scratch: Path) -> None:
     data = json.loads((scratch / ".chainsim" / "certification.json").read_text())
     names = {Path(p["path"]).name for p in data["plans"]}
     assert {f"{p.stem}.yaml" for p in SHIPPED.glob("*.yaml")} == names
+
+
+def test_plans_problem_names_what_is_wrong(tmp_path: Path) -> None:
+    """A missing dir, an empty dir and a plan without its inventory each get one line."""
+    from chainsim.certify import plans_problem
+
+    assert "not a directory" in str(plans_problem(tmp_path / "nope"))
+    assert "no plans" in str(plans_problem(tmp_path))
+    (tmp_path / "mine.yaml").write_text("links: []\n")
+    assert "mine.inventory.json" in str(plans_problem(tmp_path))
+    _copy(tmp_path / "ok", ("acw_survey",))
+    assert plans_problem(tmp_path / "ok") is None
+
+
+def test_plugin_option_refuses_an_empty_plans_dir(
+    scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--chainsim-plans EMPTY` is a pytest usage error (exit 4) with one clear line."""
+    from chainsim.certify import CERTIFY_DIR, INI
+
+    (scratch / "empty").mkdir()
+    args = [str(CERTIFY_DIR), "-c", str(INI), "-p", "no:cacheprovider", "-q"]
+    code = pytest.main([*args, "--chainsim-plans", str(scratch / "empty")])
+    assert code == pytest.ExitCode.USAGE_ERROR
+    assert "--chainsim-plans" in capsys.readouterr().err
+
+
+def test_certify_bus_must_be_fake_or_live(scratch: Path) -> None:
+    """`--bus bogus`: one line, exit 2, before pytest runs."""
+    code, output = _certify("--bus", "bogus")
+    assert code == 2 and "--bus" in output and not (scratch / ".chainsim").exists()
