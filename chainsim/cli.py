@@ -83,24 +83,30 @@ def main_options(
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
-    options_metavar="[PYTEST ARGS]...",
+    options_metavar="[--plans DIR] [--bus fake|live] [--report PATH] [PYTEST ARGS]...",
 )
 @bad_input_exits_2
 def certify(
     ctx: typer.Context,
     plans: Path | None = typer.Option(
-        None, "--plans", metavar="DIR", help="certify the plans in DIR (NAME.yaml + inventory)"
+        None,
+        "--plans",
+        metavar="DIR",
+        help="certify the plans in DIR (default: the shipped examples)",
     ),
-    bus: str | None = typer.Option(None, "--bus", metavar="fake|live", help="bus (fake)"),
-    report: Path | None = typer.Option(None, "--report", metavar="PATH", help="report path"),
+    bus: str | None = typer.Option(
+        None, "--bus", metavar="fake|live", help="bus: fake (default) or a live sandbox org"
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", metavar="PATH", help="report (default .chainsim/certification.json here)"
+    ),
 ) -> None:
     """Run the packaged certification scenarios through pytest, from any directory.
 
-    certify [--plans DIR] [--bus fake|live] [--report PATH] [PYTEST ARGS]: every plan in
-    DIR (default: the shipped examples), each NAME.yaml with NAME.inventory.json beside it,
-    is validated, simulated, and on the fake applied and re-applied unchanged. Takes
-    pytest's and the plugin's options too. The report goes to PATH (default
-    .chainsim/certification.json in the current directory); exit 0 certified, 1 not, 2 bad input.
+    Each plan in DIR (NAME.yaml, its NAME.inventory.json beside it) is validated,
+    simulated, and on the fake applied and re-applied unchanged.
+
+    Takes pytest's and the plugin's options too. Exit 0 certified, 1 not, 2 bad input.
     """
     import json
 
