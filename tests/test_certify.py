@@ -112,3 +112,12 @@ def test_certify_bus_must_be_fake_or_live(scratch: Path) -> None:
     """`--bus bogus`: one line, exit 2, before pytest runs."""
     code, output = _certify("--bus", "bogus")
     assert code == 2 and "--bus" in output and not (scratch / ".chainsim").exists()
+
+
+def test_shipped_example_plans_match_the_checkout_scenarios() -> None:
+    """chainsim/certify/plans/ is an exact copy of the valid plans of scenarios/plans/."""
+    checkout = SHIPPED.parent.parent.parent / "scenarios" / "plans"
+    names = sorted(p.name for p in checkout.iterdir() if p.is_file())
+    assert sorted(p.name for p in SHIPPED.iterdir() if p.is_file()) == names
+    for name in names:
+        assert (SHIPPED / name).read_bytes() == (checkout / name).read_bytes(), name
