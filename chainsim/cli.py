@@ -83,31 +83,65 @@ def main_options(
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
-    options_metavar="[PYTEST ARGS]...",
+    options_metavar="[--plans DIR] [--bus fake|live] [--report PATH] [PYTEST ARGS]...",
 )
-def certify(ctx: typer.Context) -> None:
-    """Run the certification scenarios (scenarios/) through pytest: certify [PYTEST ARGS].
+@bad_input_exits_2
+def certify(
+    ctx: typer.Context,
+    plans: Path | None = typer.Option(
+        None,
+        "--plans",
+        metavar="DIR",
+        help="certify the plans in DIR (default: the shipped examples)",
+    ),
+    bus: str | None = typer.Option(
+        None, "--bus", metavar="fake|live", help="bus: fake (default) or a live sandbox org"
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", metavar="PATH", help="report (default .chainsim/certification.json here)"
+    ),
+) -> None:
+    """Run the packaged certification scenarios through pytest, from any directory.
 
-    Takes pytest's and the plugin's options (--chainsim-bus, --chainsim-dialect,
-    --chainsim-env, --chainsim-api-host, --chainsim-report; default report
-    .chainsim/certification.json); prints where the report went; exits with pytest's code.
+    Each plan in DIR (NAME.yaml, its NAME.inventory.json beside it) is validated,
+    simulated, and on the fake applied and re-applied unchanged.
+
+    Takes pytest's and the plugin's options too. Exit 0 certified, 1 not, 2 bad input.
     """
+    import json
+
     import pytest
 
+    from chainsim.certify import plans_problem
     from chainsim.report import sibling
     from chainsim.testing import certify_args
 
-    args, report = certify_args(ctx.args)
-    if "--help" in args or "-h" in args:
+    if "--help" in ctx.args or "-h" in ctx.args:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    before = Path(report).stat().st_mtime_ns if Path(report).exists() else None
+    if plans is not None:
+        problem = plans_problem(plans)
+        if problem:
+            raise InputError("--plans", "", problem)
+    if bus is not None and bus not in ("fake", "live"):
+        raise InputError("--bus", "", f"{bus!r}: expected fake or live")
+    args, where = certify_args(ctx.args, plans=plans, bus=bus, report=report)
+    path = Path(where)
+    before = path.stat().st_mtime_ns if path.exists() else None
     # chainsim is imported before pytest here, so pytest cannot assert-rewrite it: say nothing.
     quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     code = int(pytest.main([*quiet, *args]))
-    if Path(report).exists() and Path(report).stat().st_mtime_ns != before:
-        typer.echo(f"certification report: {report} (Markdown: {sibling(report, '.md')})")
-    raise typer.Exit(code)
+    if code == pytest.ExitCode.USAGE_ERROR:
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    if not path.exists() or path.stat().st_mtime_ns == before:
+        typer.echo("chainsim certify: no certification report was written: NOT CERTIFIED", err=True)
+        raise typer.Exit(ExitCode.FAILED)
+    typer.echo(f"certification report: {where} (Markdown: {sibling(where, '.md')})")
+    try:
+        certified = json.loads(path.read_text())["summary"]["certified"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        certified = False
+    raise typer.Exit(ExitCode.OK if certified and code == 0 else ExitCode.FAILED)
 
 
 fake_app = typer.Typer(

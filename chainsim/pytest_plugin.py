@@ -128,6 +128,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the certification report to PATH (JSON), PATH with .md (Markdown) "
         "and, with matplotlib installed, .png (apply-latency plot)",
     )
+    group.addoption(
+        "--chainsim-plans",
+        default=None,
+        metavar="DIR",
+        help="the plans chainsim's packaged scenarios (chainsim.certify) certify: each "
+        "NAME.yaml with NAME.inventory.json beside it (default: the shipped examples)",
+    )
 
 
 def configured_dialect(config: pytest.Config) -> str | None:
@@ -184,6 +191,13 @@ def pytest_configure(config: pytest.Config) -> None:
                 "environment: the id of a workflow in the sandbox org for the scenarios' "
                 "triggers to target"
             )
+    plans = config.getoption("chainsim_plans")
+    if plans:
+        from chainsim.certify import plans_problem
+
+        problem = plans_problem(plans)
+        if problem:
+            raise pytest.UsageError(f"--chainsim-plans {problem}")
     report = config.getoption("chainsim_report")
     if report:
         _check_report_path(Path(report))

@@ -659,35 +659,52 @@ _VALUE_OPTIONS = frozenset(
         "--ignore", "--ignore-glob", "--deselect", "--junitxml", "--junit-xml",
         "--hypothesis-profile", "--hypothesis-seed", "--dist", "--maxfail", "--durations",
         "--chainsim-bus", "--chainsim-dialect", "--chainsim-env", "--chainsim-api-host",
-        "--chainsim-report",
+        "--chainsim-report", "--chainsim-plans",
     }
 )  # fmt: skip
 
 
-def certify_args(args: Sequence[str], *, scenarios: str = "scenarios") -> tuple[list[str], str]:
+def certify_args(
+    args: Sequence[str],
+    *,
+    plans: str | Path | None = None,
+    bus: str | None = None,
+    report: str | Path | None = None,
+) -> tuple[list[str], str]:
     """pytest arguments for `chainsim certify [PYTEST ARGS]`, and where the report goes.
 
-    The scenarios directory is added unless a test path (a directory or a `.py` file,
-    optionally with `::node`) is given; the report defaults to
-    `.chainsim/certification.json` unless `--chainsim-report` is among the args.
+    Unless a test path (a directory or a `.py` file, optionally with `::node`) is given,
+    the packaged scenarios (`chainsim/certify/`) run with their own ini file and rootdir,
+    so the run does not depend on the current directory. `plans` becomes an absolute
+    `--chainsim-plans`, `bus` `--chainsim-bus`; the report (absolute) defaults to
+    `.chainsim/certification.json` in the current directory unless `report` or
+    `--chainsim-report` is given. pytest's cache is off (`-p no:cacheprovider`).
     """
+    from chainsim.certify import CERTIFY_DIR, INI
+
     out = list(args)
-    report: str | None = None
+    given: str | None = None
     paths = []
     for i, arg in enumerate(out):
         before = out[i - 1] if i else ""
         if arg.startswith("--chainsim-report="):
-            report = arg.split("=", 1)[1]
+            given = arg.split("=", 1)[1]
         elif before == "--chainsim-report":
-            report = arg
+            given = arg
         if not arg.startswith("-") and before not in _VALUE_OPTIONS and _is_test_path(arg):
             paths.append(arg)
-    if report is None:
-        report = DEFAULT_REPORT
-        out += ["--chainsim-report", report]
+    if given is None:
+        given = str(Path(report if report is not None else DEFAULT_REPORT).absolute())
+        out += ["--chainsim-report", given]
+    if plans is not None:
+        out += ["--chainsim-plans", str(Path(plans).absolute())]
+    if bus is not None:
+        out += ["--chainsim-bus", bus]
+    if "no:cacheprovider" not in out:
+        out += ["-p", "no:cacheprovider"]
     if not paths:
-        out.insert(0, scenarios)
-    return out, report
+        out[:0] = [str(CERTIFY_DIR), "-c", str(INI), "--rootdir", str(CERTIFY_DIR)]
+    return out, given
 
 
 def _is_test_path(arg: str) -> bool:

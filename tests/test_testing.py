@@ -43,14 +43,17 @@ def test_missing_credentials_names_what_is_unset() -> None:
     assert missing_credentials({"GENESYS_CLIENT_ID": "x", "GENESYS_CLIENT_SECRET": "y"}) == []
 
 
-def test_certify_args_adds_scenarios_and_the_default_report() -> None:
-    """Without a test path or report, certify runs scenarios/ and reports to .chainsim/."""
-    args, report = certify_args(["-q", "-k", "storm", "--rootdir", ".", "-n", "2"])
+def test_certify_args_runs_the_packaged_scenarios_independent_of_the_cwd() -> None:
+    """Without a test path: the package dir with its own ini and rootdir, absolute report."""
+    from chainsim.certify import CERTIFY_DIR, INI
+
+    args, report = certify_args(["-q", "-k", "storm"], plans="my/plans", bus="fake")
+    assert report == str(Path(DEFAULT_REPORT).absolute())
     assert args == [
-        "scenarios", "-q", "-k", "storm", "--rootdir", ".", "-n", "2",
-        "--chainsim-report", DEFAULT_REPORT,
+        str(CERTIFY_DIR), "-c", str(INI), "--rootdir", str(CERTIFY_DIR), "-q", "-k", "storm",
+        "--chainsim-report", report, "--chainsim-plans", str(Path("my/plans").absolute()),
+        "--chainsim-bus", "fake", "-p", "no:cacheprovider",
     ]  # fmt: skip
-    assert report == DEFAULT_REPORT
 
 
 def test_certify_args_keeps_a_given_report_and_test_path(tmp_path: Path) -> None:
@@ -58,9 +61,12 @@ def test_certify_args_keeps_a_given_report_and_test_path(tmp_path: Path) -> None
     target = tmp_path / "test_x.py"
     target.write_text("")
     args, report = certify_args([f"{target}::test_a", "--chainsim-report", "r.json"])
-    assert args == [f"{target}::test_a", "--chainsim-report", "r.json"] and report == "r.json"
-    args, report = certify_args(["--chainsim-report=out/c.json"])
-    assert args == ["scenarios", "--chainsim-report=out/c.json"] and report == "out/c.json"
+    assert args == [f"{target}::test_a", "--chainsim-report", "r.json", "-p", "no:cacheprovider"]
+    assert report == "r.json"
+    args, report = certify_args(["--chainsim-report=out/c.json"], report="ignored.json")
+    assert args[-3:] == ["--chainsim-report=out/c.json", "-p", "no:cacheprovider"]
+    assert report == "out/c.json"
+    assert certify_args([], report="r/x.json")[1] == str(Path("r/x.json").absolute())
 
 
 def test_recorder_measures_virtual_and_wall_time_even_on_error() -> None:
