@@ -121,3 +121,78 @@ def test_pacer_caps_a_huge_retry_after() -> None:
     pacer.acquire()
     pacer.observe(Exchange("GET", "/x", 429, 0.0, 0.0, 0.0, {"Retry-After": "999999999"}))
     assert pacer.acquire() == pytest.approx(60.0)
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_backoff_draws_uniformly_up_to_the_doubling_ceiling() -> None:
+    """Attempt n waits `rng.uniform(0, min(max_delay, base_delay * 2**(n-1)))` exactly."""
+    import random
+
+    policy = RetryPolicy(base_delay=0.5, max_delay=3.0)
+    wait = FullJitterWait(policy, random.Random(7))
+    expected = random.Random(7)
+    for n in range(1, 8):
+        ceiling = min(3.0, 0.5 * 2 ** (n - 1))
+        assert wait(_state(ServerError("x"), n)) == expected.uniform(0.0, ceiling)
+
+
+def test_a_state_without_an_outcome_waits_the_backoff() -> None:
+    """Before any outcome is known the wait is the jittered backoff, not an error."""
+    import random
+
+    policy = RetryPolicy(base_delay=2.0)
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    state.attempt_number = 1
+    assert FullJitterWait(policy, random.Random(1))(state) == random.Random(1).uniform(0.0, 2.0)
+
+
+@pytest.mark.parametrize(("seconds", "waited"), [(2.5, 2.5), (0.5, 0.5), (-3.0, 0.0)])
+def test_hold_admits_nobody_for_exactly_that_long(seconds: float, waited: float) -> None:
+    """`hold(s)` delays the next admission by s seconds from now (never into the past)."""
+    clock = VirtualClock()
+    clock.sleep(10.0)
+    pacer = Pacer(clock)
+    pacer.hold(seconds)
+    assert pacer.acquire() == pytest.approx(waited)
+
+
+def test_token_answers_teach_the_pacer_nothing() -> None:
+    """Rate-limit headers on `/oauth/...` answers (a separate limit) are ignored."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    headers = {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": "300"}
+    pacer.observe(Exchange("POST", "/oauth/token", 200, 0.0, 0.0, 0.0, headers))
+    assert pacer.snapshot()["capacity"] is None
+    pacer.observe(Exchange("GET", "/api/v2/x", 200, 0.0, 0.0, 0.0, headers))
+    assert pacer.snapshot()["capacity"] == 300
+
+
+def test_half_the_rate_headers_teach_the_pacer_nothing() -> None:
+    """Without both `allowed` and `count` the bucket estimate is left alone."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    for headers in ({"inin-ratelimit-allowed": "300"}, {"inin-ratelimit-count": "3"}):
+        pacer.observe(Exchange("GET", "/x", 200, 0.0, 0.0, 0.0, headers))
+    assert pacer.snapshot() == {"capacity": None, "rate": None, "level": 0.0, "waited": 0.0}
+
+
+def test_a_429_holds_from_the_end_of_its_answer() -> None:
+    """The Retry-After of a 429 counts from when the answer arrived (started + elapsed)."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.observe(Exchange("GET", "/x", 429, 0.0, 2.0, 0.0, {"Retry-After": "5"}))
+    assert pacer.acquire() == pytest.approx(7.0)
+
+
+def test_the_refill_rate_comes_from_the_longest_reset_seen() -> None:
+    """A later answer with a shorter reset (a coarser estimate) does not replace the rate."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.observe(_answer(clock, count=300, reset=60))
+    assert pacer.snapshot()["rate"] == pytest.approx(5.0)
+    pacer.observe(_answer(clock, count=100, reset=10))
+    assert pacer.snapshot()["rate"] == pytest.approx(5.0)
+    pacer.observe(_answer(clock, count=0, reset=120))  # no count: no rate to learn
+    assert pacer.snapshot()["rate"] == pytest.approx(5.0)
