@@ -196,3 +196,87 @@ def test_the_refill_rate_comes_from_the_longest_reset_seen() -> None:
     assert pacer.snapshot()["rate"] == pytest.approx(5.0)
     pacer.observe(_answer(clock, count=0, reset=120))  # no count: no rate to learn
     assert pacer.snapshot()["rate"] == pytest.approx(5.0)
+
+
+def test_each_wait_is_reported_and_a_429_holds_every_worker() -> None:
+    """`on_wait` gets (error, seconds) per retry; a 429 holds the shared pacer meanwhile."""
+    import random
+
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    errors: list[Exception] = [RateLimited("slow", retry_after=3), ServerError("a", status=503)]
+    waits: list[tuple[str, float]] = []
+    held: list[float] = []
+    attempts: list[float] = []
+
+    def call() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    def on_wait(exc: BaseException, seconds: float) -> None:
+        waits.append((type(exc).__name__, seconds))
+        if not held:
+            held.append(pacer.acquire())  # another worker asks while the 429 holds
+
+    policy = RetryPolicy(base_delay=1.0)
+    result = call_with_retry(
+        call,
+        policy=policy,
+        clock=clock,
+        rng=random.Random(0),
+        pacer=pacer,
+        on_attempt=lambda: attempts.append(clock.now()),
+        on_wait=on_wait,
+    )
+    assert result == "ok"
+    assert waits == [("RateLimited", 3.0), ("ServerError", random.Random(0).uniform(0.0, 2.0))]
+    assert held == [pytest.approx(3.0)]
+    assert len(attempts) == 3
+
+
+def test_a_disabled_pacer_never_waits() -> None:
+    """With pacing off, an empty bucket does not delay anyone (only a 429 hold would)."""
+    clock = VirtualClock()
+    pacer = Pacer(clock, enabled=False)
+    pacer.observe(_answer(clock, count=300, reset=60))
+    assert [pacer.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
+def test_a_known_capacity_without_a_rate_does_not_pace() -> None:
+    """Until a refill rate is learned (count 0), the pacer admits at once."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.observe(_answer(clock, count=0, reset=60))
+    assert pacer.snapshot()["capacity"] == 300 and pacer.snapshot()["rate"] is None
+    assert pacer.acquire() == 0.0
+
+
+def test_the_bucket_refills_with_time_and_waits_add_up() -> None:
+    """Idle time refills the bucket at the learned rate; `waited` sums every wait."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.observe(_answer(clock, count=300, reset=60))  # empty, 5 tokens/s
+    first = pacer.acquire()
+    second = pacer.acquire()
+    assert (first, second) == (pytest.approx(0.4), pytest.approx(0.2))
+    assert pacer.snapshot()["waited"] == pytest.approx(0.6)
+    clock.sleep(10.0)  # 50 tokens back
+    assert pacer.acquire() == 0.0
+
+
+@pytest.mark.parametrize(("count", "reset", "rate"), [(5, 1, 5.0), (1, 1, 1.0), (1, 2, 0.5)])
+def test_a_rate_is_learned_from_a_one_second_reset_and_a_count_of_one(
+    count: int, reset: int, rate: float
+) -> None:
+    """`count / reset` is learned for any count > 0 and reset >= 1 second."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.observe(_answer(clock, count=count, reset=reset))
+    assert pacer.snapshot()["rate"] == pytest.approx(rate)
+
+
+def test_the_default_rng_key_is_the_empty_key() -> None:
+    """`policy.rng()` draws the same stream as `policy.rng("")`, and other keys differ."""
+    policy = RetryPolicy(seed=5)
+    assert policy.rng().random() == policy.rng("").random() != policy.rng("k").random()
