@@ -143,3 +143,61 @@ def test_diamonds_deliver_once_per_path(chain: cs.Chain) -> None:
     from_source = [h for h in trace.hops if h.source == chain.ids[0]]
     assert len(from_source) >= width
     assert sum(1 for h in trace.hops if h.destination == sink and h.depth == 2) >= width
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_the_default_depth_bound_is_five_hops() -> None:
+    """Without `max_depth`, a loop is followed for 5 hops (DESIGN's default `max_depth`)."""
+    trace = simulate([rule("r0"), rule("r1")], [link("r0", "r1"), link("r1", "r0")], EVENT)
+    assert [h.depth for h in trace.hops] == [1, 2, 3, 4, 5]
+    assert not trace.truncated
+
+
+def test_a_trace_without_hops() -> None:
+    """No hop taken: depth reached 0, empty JSON, nothing missing, not truncated."""
+    trace = simulate([rule("r0")], [], EVENT)
+    assert trace.max_depth_reached == 0 and trace.to_json() == {"hops": []}
+    assert trace.missing == [] and trace.truncated is False and trace.starts == ["r0"]
+
+
+def test_exactly_max_hops_hops_is_not_truncated() -> None:
+    """A chain that ends at exactly `max_hops` hops is complete, not truncated."""
+    rules = [rule("r0"), rule("r1"), rule("r2")]
+    trace = simulate(rules, [link("r0", "r1"), link("r1", "r2")], EVENT, max_hops=2)
+    assert len(trace.hops) == 2 and not trace.truncated
+
+
+def test_simulate_plan_uses_the_plan_depth_and_the_hop_bound() -> None:
+    """`simulate_plan` walks the plan's links with its `max_depth`, bounded by `max_hops`."""
+    from chainsim.model import ChainPlan
+    from chainsim.simulate import simulate_plan
+
+    rules = [rule("r0"), rule("r1")]
+    plan = ChainPlan(max_depth=3, links=[link("r0", "r1"), link("r1", "r0")])
+    assert [h.depth for h in simulate_plan(plan, rules, EVENT).hops] == [1, 2, 3]
+    bounded = simulate_plan(plan, rules, EVENT, max_hops=2)
+    assert len(bounded.hops) == 2 and bounded.truncated
+
+
+def test_a_bus_link_carries_its_transform_and_preserved_attributes() -> None:
+    """An existing bus action's transformation and preserved attributes shape its hop."""
+    source = Rule.model_validate(
+        {
+            "id": "r0",
+            "eventType": "evt.r0",
+            "filters": {"attributes": ["a", "b"]},
+            "actions": [
+                {
+                    "type": "invokeRule",
+                    "ruleId": "r1",
+                    "preservedAttributes": ["b"],
+                    "payloadTransformation": {"c": "$.metadata.a"},
+                }
+            ],
+        }
+    )
+    (hop,) = simulate([source, rule("r1")], [], EVENT).hops
+    assert hop.event == {"eventType": "evt.r1", "metadata": {"b": {"x": [1, 2]}, "c": 1}}
+    assert hop.missing == ()
