@@ -260,3 +260,20 @@ def test_the_sink_repr_names_url_and_spool(tmp_path: Path) -> None:
     """`repr` shows the URL and the spool path (and never the secret)."""
     sink = DeadLetterSink(url=URL, spool=tmp_path / "dl.jsonl", secret="s3cret")
     assert repr(sink) == f"DeadLetterSink(url={URL!r}, spool={str(tmp_path / 'dl.jsonl')!r})"
+
+
+def test_the_spool_size_limit_is_applied(tmp_path: Path) -> None:
+    """`read_spool(max_bytes=...)` refuses a spool larger than the limit."""
+    spool = tmp_path / "dl.jsonl"
+    DeadLetterSink(url=None, spool=spool).send(_letter())
+    assert len(read_spool(spool, max_bytes=10_000)) == 1
+    with pytest.raises(InputError):
+        read_spool(spool, max_bytes=10)
+
+
+def test_the_post_times_out_after_ten_seconds_by_default() -> None:
+    """Without a `timeout`, the dead-letter POST waits at most 10 s."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        DeadLetterSink(url=URL, http=http).send(_letter())
+    assert route.calls.last.request.extensions["timeout"]["read"] == 10.0

@@ -201,3 +201,32 @@ def test_a_bus_link_carries_its_transform_and_preserved_attributes() -> None:
     (hop,) = simulate([source, rule("r1")], [], EVENT).hops
     assert hop.event == {"eventType": "evt.r1", "metadata": {"b": {"x": [1, 2]}, "c": 1}}
     assert hop.missing == ()
+
+
+def test_a_plain_mapping_is_a_wire_event() -> None:
+    """An event given as `{"eventType", "metadata"}` is walked like an `Event`."""
+    rules = [rule("r0"), rule("r1")]
+    wire = {"eventType": "evt.r0", "metadata": {"a": 1}}
+    trace = simulate(rules, [link("r0", "r1", preserve=["a"])], wire)
+    assert trace.event == wire and trace.event is not wire
+    assert [h.event for h in trace.hops] == [{"eventType": "evt.r1", "metadata": {"a": 1}}]
+
+
+def test_simulate_plan_walks_links_derived_through_workflows() -> None:
+    """A trigger whose workflow emits another trigger's topic hands the event on to it."""
+    from chainsim.bus.genesys import trigger_to_rule
+    from chainsim.model import ChainPlan
+    from chainsim.simulate import simulate_plan
+
+    def trigger(tid: str, topic: str, workflow: str | None) -> Rule:
+        wire: dict[str, Any] = {"id": tid, "name": tid, "topicName": topic, "enabled": True}
+        if workflow is not None:
+            wire["target"] = {"type": "Workflow", "id": workflow}
+        return trigger_to_rule(wire)
+
+    end = "v2.detail.events.conversation.{id}.customer.end"
+    attrs = "v2.detail.events.conversation.{id}.attributes"
+    rules = [trigger("x", end, "wf"), trigger("y", attrs, None)]
+    plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": attrs}]}}})
+    trace = simulate_plan(plan, rules, {"eventType": end, "metadata": {}})
+    assert [(h.source, h.destination, h.depth) for h in trace.hops] == [("x", "y", 1)]
