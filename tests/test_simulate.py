@@ -230,3 +230,11 @@ def test_simulate_plan_walks_links_derived_through_workflows() -> None:
     plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": attrs}]}}})
     trace = simulate_plan(plan, rules, {"eventType": end, "metadata": {}})
     assert [(h.source, h.destination, h.depth) for h in trace.hops] == [("x", "y", 1)]
+
+
+def test_a_link_to_an_unknown_rule_does_not_stop_its_siblings() -> None:
+    """After skipping a link to a rule not in the inventory, the source's next link is walked."""
+    rules = [rule("r0"), rule("r1")]
+    trace = simulate(rules, [link("r0", "ghost"), link("r0", "r1")], EVENT)
+    assert trace.skipped == [("r0", "ghost")]
+    assert [(h.source, h.destination) for h in trace.hops] == [("r0", "r1")]
