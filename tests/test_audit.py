@@ -315,3 +315,71 @@ def test_what_is_not_an_audit_log_is_bad_input(tmp_path: Path, make, problem: st
     make(path)
     with pytest.raises(InputError, match=problem):
         verify(path)
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_a_log_with_crlf_line_ends_is_continued_and_verifies(tmp_path: Path) -> None:
+    """CRLF line ends (a log copied through Windows) are not part of a line's hash."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 2)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    AuditLog(path).append("again")
+    result = verify(path)
+    assert result.ok and result.lines == 3
+
+
+def test_refusals_to_continue_name_the_file_the_line_and_the_remedy(tmp_path: Path) -> None:
+    """Each refusal to continue a log is one line: file, last line number, what to do."""
+    keyed, plain, cut = tmp_path / "keyed.jsonl", tmp_path / "plain.jsonl", tmp_path / "cut.jsonl"
+    for _ in range(2):
+        AuditLog(keyed, key=b"k").append("step")
+    AuditLog(plain).append("step")
+    lines = _log(cut, 4)
+    cut.write_bytes(b"".join(lines[:2]))
+    expected = [
+        (keyed, None, f"{keyed}: line 2: is keyed: set CHAINSIM_AUDIT_KEY to continue"),
+        (keyed, b"other", f"{keyed}: line 2: does not verify under this CHAINSIM_AUDIT_KEY"),
+        (
+            plain,
+            b"k",
+            f"{plain}: line 1: was written without a key: start a new log to use "
+            "CHAINSIM_AUDIT_KEY",
+        ),
+        (
+            cut,
+            None,
+            f"{cut}: ends before the head in cut.jsonl.head (4 lines, 2 left): lines were "
+            "cut off; keep it as evidence and start a new log",
+        ),
+    ]
+    for path, key, message in expected:
+        with pytest.raises(InputError) as refused:
+            AuditLog(path, key=key)
+        assert str(refused.value) == message
+
+
+def test_continuing_after_a_torn_line_chains_to_the_last_complete_line(tmp_path: Path) -> None:
+    """After a torn last line, the next entry follows the last complete line (seq counts all)."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 4)
+    path.write_bytes(b"".join(lines[:3]) + lines[3][:20])
+    entry = AuditLog(path).append("after")
+    assert entry["prev"] == hashlib.sha256(lines[2].rstrip(b"\n")).hexdigest()
+    assert entry["seq"] == 5
+
+
+def test_a_line_that_is_not_utf8_is_not_a_json_line(tmp_path: Path) -> None:
+    """A line of bytes that are not UTF-8 breaks the chain as `not a JSON line`."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + b"\xff\xfe\n" + lines[1])
+    result = verify(path)
+    assert (result.ok, result.first_broken, result.reason) == (False, 2, "not a JSON line")
+
+
+def test_the_log_repr_names_its_file(tmp_path: Path) -> None:
+    """`repr(AuditLog)` shows the file path (and never a key)."""
+    path = tmp_path / "audit.jsonl"
+    assert repr(AuditLog(path, key=b"k")) == f"AuditLog({str(path)!r})"
