@@ -383,3 +383,41 @@ def test_the_log_repr_names_its_file(tmp_path: Path) -> None:
     """`repr(AuditLog)` shows the file path (and never a key)."""
     path = tmp_path / "audit.jsonl"
     assert repr(AuditLog(path, key=b"k")) == f"AuditLog({str(path)!r})"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"[1, 2]", "not an audit entry"),
+        (b'{"seq": 2}', "not an audit entry"),
+        (
+            b'{"seq": "2", "prev": "p", "digest": "d", "step": "s", "time": "t"}',
+            "not an audit entry (a field has the wrong type)",
+        ),
+        (
+            b'{"seq": 2, "prev": "p", "digest": "d", "step": "s", "time": "t"}',
+            "the line was edited (its digest does not match its content)",
+        ),
+    ],
+)
+def test_each_kind_of_broken_line_has_its_reason(tmp_path: Path, line: bytes, reason: str) -> None:
+    """`verify` says exactly why line 2 is not a chained audit entry."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + line + b"\n" + lines[1])
+    result = verify(path)
+    assert (result.ok, result.first_broken, result.reason) == (False, 2, reason)
+    assert str(result) == f"broken at line 2: {reason}"
+
+
+def test_key_mode_mismatches_have_their_reasons(tmp_path: Path) -> None:
+    """A keyed log verified without the key, or a plain one with a key, says which."""
+    keyed, plain = tmp_path / "keyed.jsonl", tmp_path / "plain.jsonl"
+    AuditLog(keyed, key=b"k").append("one")
+    AuditLog(plain).append("one")
+    assert verify(keyed).reason == (
+        "the line is keyed (HMAC): verify it with the key (CHAINSIM_AUDIT_KEY)"
+    )
+    assert verify(plain, key=b"k").reason == (
+        "the line is not keyed: written without the key, or recomputed by someone without it"
+    )
