@@ -421,3 +421,51 @@ def test_key_mode_mismatches_have_their_reasons(tmp_path: Path) -> None:
     assert verify(plain, key=b"k").reason == (
         "the line is not keyed: written without the key, or recomputed by someone without it"
     )
+
+
+def test_a_line_that_does_not_follow_says_so_and_all_lines_are_counted(tmp_path: Path) -> None:
+    """A deleted line: the next one does not follow; `lines` still counts the whole file."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 4)
+    path.write_bytes(lines[0] + lines[2] + lines[3])
+    result = verify(path)
+    assert (result.first_broken, result.lines) == (2, 3)
+    assert result.reason == (
+        "the line does not follow the previous line (deleted, inserted or reordered)"
+    )
+
+
+def test_trailing_whitespace_on_a_line_is_an_edit(tmp_path: Path) -> None:
+    """A space added at the end of a line changes its bytes: the line was edited."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 3)
+    path.write_bytes(lines[0] + lines[1].rstrip(b"\n") + b" \n" + lines[2])
+    result = verify(path)
+    assert (result.first_broken, result.reason) == (
+        2,
+        "the line was edited (its digest does not match its content)",
+    )
+
+
+def test_a_log_whose_first_line_is_damaged_is_still_an_audit_log(tmp_path: Path) -> None:
+    """Garbage on line 1 before real entries: a broken log (line 1), not "not an audit log"."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(b"garbage\n" + b"".join(lines))
+    result = verify(path)
+    assert (result.ok, result.first_broken, result.lines) == (False, 1, 3)
+
+
+def test_an_over_long_line_is_not_an_entry(tmp_path: Path) -> None:
+    """A line over MAX_LINE_BYTES (newline included) is refused unread; one at it is parsed."""
+    from chainsim.audit import MAX_LINE_BYTES
+
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    at_limit = b"x" * (MAX_LINE_BYTES - 1) + b"\n"
+    path.write_bytes(lines[0] + at_limit + lines[1])
+    assert verify(path).reason.startswith("not a JSON line")
+    path.write_bytes(lines[0] + b"x" + at_limit + lines[1])
+    result = verify(path)
+    assert (result.first_broken, result.lines) == (2, 3)
+    assert result.reason == f"longer than {MAX_LINE_BYTES:,} bytes (not an audit entry)"
