@@ -469,3 +469,21 @@ def test_an_over_long_line_is_not_an_entry(tmp_path: Path) -> None:
     result = verify(path)
     assert (result.first_broken, result.lines) == (2, 3)
     assert result.reason == f"longer than {MAX_LINE_BYTES:,} bytes (not an audit entry)"
+
+
+def test_a_damaged_entry_still_makes_the_file_an_audit_log(tmp_path: Path) -> None:
+    """An edited only line, or a good line then garbage: broken logs, not "not an audit log"."""
+    path = tmp_path / "audit.jsonl"
+    (line,) = _log(path, 1)
+    path.write_bytes(line.replace(b'"step"', b'"stop"'))
+    assert (verify(path).ok, verify(path).first_broken) == (False, 1)
+    path.write_bytes(line + b"garbage\n")
+    assert (verify(path).ok, verify(path).first_broken) == (False, 2)
+
+
+def test_a_torn_last_line_has_its_reason(tmp_path: Path) -> None:
+    """A complete entry without its newline at the end is reported as a torn write."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + lines[1][:-1])
+    assert verify(path).reason == "the last line has no newline (a torn write)"
