@@ -475,7 +475,7 @@ def test_a_damaged_entry_still_makes_the_file_an_audit_log(tmp_path: Path) -> No
     """An edited only line, or a good line then garbage: broken logs, not "not an audit log"."""
     path = tmp_path / "audit.jsonl"
     (line,) = _log(path, 1)
-    path.write_bytes(line.replace(b'"step"', b'"stop"'))
+    path.write_bytes(line.replace(b'"index":0', b'"index":9'))
     assert (verify(path).ok, verify(path).first_broken) == (False, 1)
     path.write_bytes(line + b"garbage\n")
     assert (verify(path).ok, verify(path).first_broken) == (False, 2)
