@@ -487,3 +487,64 @@ def test_a_torn_last_line_has_its_reason(tmp_path: Path) -> None:
     lines = _log(path, 2)
     path.write_bytes(lines[0] + lines[1][:-1])
     assert verify(path).reason == "the last line has no newline (a torn write)"
+
+
+def test_verify_outcomes_are_stated_exactly(tmp_path: Path) -> None:
+    """Intact, cut below the sidecar, rewritten end, short of a given head: exact results."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 4)
+    digests = [hashlib.sha256(line.rstrip(b"\n")).hexdigest() for line in lines]
+    intact = verify(path)
+    assert str(intact) == f"intact: 4 lines, head {digests[3]}"
+    assert (intact.first_broken, intact.reason, intact.head) == (None, "", digests[3])
+    path.write_bytes(b"".join(lines[:3]))
+    cut = verify(path)
+    assert (cut.ok, cut.lines, cut.first_broken, cut.head) == (False, 3, 4, digests[2])
+    assert cut.reason == (
+        "the file ends before the head in audit.jsonl.head (4 lines): lines were cut off the end"
+    )
+    head_path(path).write_text(json.dumps({"digest": "f" * 64, "lines": 2}))
+    rewritten = verify(path)
+    assert (rewritten.ok, rewritten.lines, rewritten.first_broken) == (False, 3, 2)
+    assert rewritten.reason == f"line 2 does not hash to the head in audit.jsonl.head ({'f' * 64})"
+    head_path(path).unlink()
+    short = verify(path, head=digests[3])
+    assert (short.ok, short.lines, short.first_broken, short.head) == (False, 3, 4, digests[2])
+    assert short.reason == (
+        f"the file ends before head {digests[3]} (lines were cut off the end, or the head is "
+        "not of this log)"
+    )
+    assert verify(path, head=digests[1]).ok and verify(path, head=GENESIS).ok
+
+
+def test_a_text_file_is_not_an_audit_log_in_one_line(tmp_path: Path) -> None:
+    """A file with no audit entry is one InputError line naming the file."""
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with pytest.raises(InputError) as refused:
+        verify(path)
+    assert str(refused.value) == f"{path}: is not a chainsim audit log (no line is an audit entry)"
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        "[]",
+        '{"digest": 1, "lines": 1}',
+        '{"digest": "ab", "lines": true}',
+        '{"digest": "ab", "lines": -1}',
+        '{"digest": "ab"}',
+    ],
+)
+def test_a_malformed_sidecar_is_bad_input(tmp_path: Path, sidecar: str) -> None:
+    """A head sidecar that is not `{"digest": str, "lines": int >= 0}` is one InputError line."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 1)
+    head_path(path).write_text(sidecar)
+    with pytest.raises(InputError) as refused:
+        read_head(path)
+    assert str(refused.value) == (
+        f'{head_path(path)}: expected {{"digest": "<hex>", "lines": <count>}}'
+    )
+    head_path(path).write_text('{"digest": "ab", "lines": 0}')
+    assert read_head(path) == AuditHead("ab", 0)
