@@ -548,3 +548,37 @@ def test_a_malformed_sidecar_is_bad_input(tmp_path: Path, sidecar: str) -> None:
     )
     head_path(path).write_text('{"digest": "ab", "lines": 0}')
     assert read_head(path) == AuditHead("ab", 0)
+
+
+def test_a_sidecar_that_is_not_small_json_is_bad_input(tmp_path: Path) -> None:
+    """A sidecar that is not JSON names itself; one over 4,096 bytes is refused unread."""
+    path = tmp_path / "audit.jsonl"
+    _log(path, 1)
+    head_path(path).write_text("{")
+    with pytest.raises(InputError, match=f"^{head_path(path)}: "):
+        read_head(path)
+    head_path(path).write_text(json.dumps({"digest": "a" * 5000, "lines": 1}))
+    with pytest.raises(InputError) as refused:
+        read_head(path)
+    assert "expected" not in str(refused.value)  # refused for its size, before parsing
+
+
+def test_a_broken_result_carries_the_last_good_head(tmp_path: Path) -> None:
+    """When line 3 breaks, `head` is the hash of line 2, the last line that verified."""
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 3)
+    path.write_bytes(lines[0] + lines[1] + b"garbage\n")
+    result = verify(path)
+    assert (result.first_broken, result.head) == (
+        3,
+        hashlib.sha256(lines[1].rstrip(b"\n")).hexdigest(),
+    )
+
+
+def test_an_empty_log_with_a_zero_head_verifies(tmp_path: Path) -> None:
+    """An empty file whose sidecar says 0 lines at GENESIS is intact."""
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"")
+    head_path(path).write_text(json.dumps({"digest": GENESIS, "lines": 0}))
+    result = verify(path)
+    assert (result.ok, result.lines, result.head, result.reason) == (True, 0, GENESIS, "")
