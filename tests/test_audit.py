@@ -557,7 +557,10 @@ def test_a_sidecar_that_is_not_small_json_is_bad_input(tmp_path: Path) -> None:
     head_path(path).write_text("{")
     with pytest.raises(InputError, match=f"^{head_path(path)}: "):
         read_head(path)
-    head_path(path).write_text(json.dumps({"digest": "a" * 5000, "lines": 1}))
+    frame = len(json.dumps({"digest": "", "lines": 1}))
+    head_path(path).write_text(json.dumps({"digest": "a" * (4096 - frame), "lines": 1}))
+    assert read_head(path) == AuditHead("a" * (4096 - frame), 1)  # exactly 4,096 bytes
+    head_path(path).write_text(json.dumps({"digest": "a" * (4097 - frame), "lines": 1}))
     with pytest.raises(InputError) as refused:
         read_head(path)
     assert "expected" not in str(refused.value)  # refused for its size, before parsing
