@@ -585,3 +585,25 @@ def test_an_empty_log_with_a_zero_head_verifies(tmp_path: Path) -> None:
     head_path(path).write_text(json.dumps({"digest": GENESIS, "lines": 0}))
     result = verify(path)
     assert (result.ok, result.lines, result.head, result.reason) == (True, 0, GENESIS, "")
+
+
+def test_a_keyed_log_edited_in_place_fails_with_the_key(tmp_path: Path) -> None:
+    """An edited value in a keyed log (nothing recomputed) breaks at that line under the key."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=b"k")
+    for i in range(3):
+        log.append("step", index=i)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1].replace(b'"index":1', b'"index":7') + lines[2])
+    result = verify(path, key=b"k")
+    assert (result.ok, result.first_broken) == (False, 2)
+
+
+def test_lines_are_canonical_json_with_sorted_keys(tmp_path: Path) -> None:
+    """Every line is compact JSON with sorted keys, so any verifier can recompute digests."""
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("step", zeta=1, alpha={"b": 2, "a": 1})
+    (line,) = path.read_bytes().splitlines()
+    entry = json.loads(line)
+    assert line == json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+    assert list(entry) == sorted(entry) and list(entry["data"]) == ["alpha", "zeta"]
