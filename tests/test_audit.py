@@ -607,3 +607,13 @@ def test_lines_are_canonical_json_with_sorted_keys(tmp_path: Path) -> None:
     entry = json.loads(line)
     assert line == json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
     assert list(entry) == sorted(entry) and list(entry["data"]) == ["alpha", "zeta"]
+
+
+def test_non_ascii_and_non_json_data_are_written_readably(tmp_path: Path) -> None:
+    """Non-ASCII text is written as UTF-8 (not escaped); other objects as their `str`."""
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("step", queue="Café ☎", where=Path("plans/a.yaml"))
+    raw = path.read_bytes()
+    assert "Café ☎".encode() in raw
+    assert json.loads(raw)["data"] == {"queue": "Café ☎", "where": "plans/a.yaml"}
+    assert verify(path).ok
