@@ -617,3 +617,24 @@ def test_non_ascii_and_non_json_data_are_written_readably(tmp_path: Path) -> Non
     assert "Café ☎".encode() in raw
     assert json.loads(raw)["data"] == {"queue": "Café ☎", "where": "plans/a.yaml"}
     assert verify(path).ok
+
+
+def test_an_entry_has_exactly_its_documented_fields(tmp_path: Path) -> None:
+    """seq, UTC time in ms, the clock to 6 places (None without one), step, data, prev, digest."""
+    import re
+
+    clock = VirtualClock()
+    clock.sleep(1.23456789)
+    entry = AuditLog(tmp_path / "a.jsonl", clock=clock).append("start", run="r1")
+    assert sorted(entry) == ["clock", "data", "digest", "prev", "seq", "step", "time"]
+    assert (entry["seq"], entry["step"], entry["data"], entry["prev"]) == (
+        1,
+        "start",
+        {"run": "r1"},
+        GENESIS,
+    )
+    assert entry["clock"] == 1.234568
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry["time"])
+    plain = AuditLog(tmp_path / "b.jsonl").append("start")
+    assert plain["clock"] is None and "mac" not in plain
+    assert AuditLog(tmp_path / "c.jsonl", key=b"k").append("start")["mac"] == "hmac-sha256"
