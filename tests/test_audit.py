@@ -638,3 +638,14 @@ def test_an_entry_has_exactly_its_documented_fields(tmp_path: Path) -> None:
     plain = AuditLog(tmp_path / "b.jsonl").append("start")
     assert plain["clock"] is None and "mac" not in plain
     assert AuditLog(tmp_path / "c.jsonl", key=b"k").append("start")["mac"] == "hmac-sha256"
+
+
+def test_a_new_log_is_created_rw_r_r(tmp_path: Path) -> None:
+    """The audit file is created with mode 0644 (less what the umask removes)."""
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "audit.jsonl"
+        AuditLog(path).append("step")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
