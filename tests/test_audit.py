@@ -649,3 +649,10 @@ def test_a_new_log_is_created_rw_r_r(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_log_in_missing_directories_creates_them(tmp_path: Path) -> None:
+    """The log's parent directories are created as needed."""
+    path = tmp_path / "a" / "b" / "audit.jsonl"
+    AuditLog(path).append("step")
+    assert verify(path).ok
