@@ -108,3 +108,109 @@ def test_plan_index_groups_links_by_source_in_order() -> None:
     """PlanIndex groups links per source, keeping plan order."""
     index = PlanIndex.of(ChainPlan(links=[_link("a", "b"), _link("c", "d"), _link("a", "d")]))
     assert [link.destination for link in index.links_by_source["a"]] == ["b", "d"]
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_changed_fields_include_fields_on_one_side_only() -> None:
+    """A field present before or after only is changed; the version never is."""
+    before = _rule("a", description="d")
+    after = _rule("a", enabled=False, version=7)
+    assert changed_fields(before, after) == ["description", "enabled"]
+    assert changed_fields(before, before.model_copy(update={"version": 9})) == []
+    assert same_content(before, before.model_copy(update={"version": 9}))
+    assert not same_content(before, after)
+
+
+def test_overlay_removes_a_named_field_absent_from_the_source() -> None:
+    """A named field the snapshot lacks is removed from the result; the base's version stays."""
+    snapshot = _rule("a")
+    fresh = _rule("a", description="added by someone", enabled=False, version=5)
+    restored = overlay(fresh, snapshot, ["description"])
+    wire = restored.to_wire()
+    assert "description" not in wire and wire["enabled"] is False and wire["version"] == 5
+
+
+def test_a_change_summary_names_new_and_changed_links_and_settings() -> None:
+    """`+ link` for a new destination, `~ link` with transform/preserve, `~ field: a -> b`."""
+    from chainsim.plan import Change
+
+    before = _rule("a", enabled=True, actions=[{"type": "invokeRule", "ruleId": "b"}])
+    after = _rule(
+        "a",
+        enabled=False,
+        actions=[
+            {
+                "type": "invokeRule",
+                "ruleId": "b",
+                "payloadTransformation": {"k": "$.metadata.callerId", "q": "$.metadata.queueId"},
+                "preservedAttributes": ["callerId", "queueId"],
+            },
+            {"type": "invokeRule", "ruleId": "c"},
+        ],
+    )
+    change = Change("a", "update", before, after)
+    assert change.summary() == [
+        "~ link -> b transform k=$.metadata.callerId, q=$.metadata.queueId preserve callerId, "
+        "queueId",
+        "+ link -> c",
+        "~ enabled: true -> false",
+    ]
+    assert change.to_json()["fields"] == ["actions", "enabled"]
+
+
+def test_an_action_change_outside_links_is_summarized_as_actions() -> None:
+    """A change to a non-link action (no link or setting line) reads `~ actions`."""
+    from chainsim.plan import Change
+
+    before = _rule("a", actions=[{"type": "notify", "target": "ops"}])
+    after = _rule("a", actions=[{"type": "notify", "target": "dev"}])
+    assert Change("a", "update", before, after).summary() == ["~ actions"]
+
+
+def test_the_diff_is_unified_bus_to_plan_with_one_line_of_context() -> None:
+    """`diff()` is a unified diff `--- bus` / `+++ plan` of sorted wire JSON, 1 context line."""
+    from chainsim.plan import Change
+
+    before = _rule("a", description="old")
+    after = _rule("a", description="new", version=3)
+    assert Change("a", "update", before, after).diff() == "\n".join(
+        [
+            "--- bus",
+            "+++ plan",
+            "@@ -2,3 +2,3 @@",
+            '   "actions": [],',
+            '-  "description": "old",',
+            '+  "description": "new",',
+            '   "enabled": true,',
+        ]
+    )
+
+
+def test_a_no_op_writes_nothing_and_says_nothing() -> None:
+    """A no-op's JSON has no fields, summary or diff, even if its rules differ."""
+    from chainsim.plan import Change
+
+    before, after = _rule("a"), _rule("a", description="x")
+    assert Change("a", "no-op", before, after).to_json() == {
+        "id": "a",
+        "change": "no-op",
+        "fields": [],
+        "summary": [],
+        "diff": "",
+    }
+
+
+def test_changeset_json_and_has_changes() -> None:
+    """`ChangeSet.to_json` lists changes, counts and missing ids; `has_changes` means updates."""
+    a, b = _rule("a"), _rule("b", actions=[{"type": "invokeRule", "ruleId": "c"}])
+    noop_only = compute_changes([b], ChainPlan(links=[_link("b", "c")]))
+    assert not noop_only.has_changes and noop_only.updates == []
+    plan = ChainPlan(links=[_link("a", "b"), _link("b", "c"), _link("x", "b")])
+    changes = compute_changes([a, b], plan)
+    assert changes.has_changes
+    data = changes.to_json()
+    assert [(c["id"], c["change"]) for c in data["changes"]] == [("a", "update"), ("b", "no-op")]
+    assert data["counts"] == {"update": 1, "no-op": 1} and data["missing"] == ["x"]
+    assert compute_changes([a, b], PlanIndex.of(plan)).to_json() == data
