@@ -506,6 +506,7 @@ def test_verify_outcomes_are_stated_exactly(tmp_path: Path) -> None:
     head_path(path).write_text(json.dumps({"digest": "f" * 64, "lines": 2}))
     rewritten = verify(path)
     assert (rewritten.ok, rewritten.lines, rewritten.first_broken) == (False, 3, 2)
+    assert rewritten.head == digests[2]
     assert rewritten.reason == f"line 2 does not hash to the head in audit.jsonl.head ({'f' * 64})"
     head_path(path).unlink()
     short = verify(path, head=digests[3])
@@ -656,3 +657,12 @@ def test_a_log_in_missing_directories_creates_them(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "audit.jsonl"
     AuditLog(path).append("step")
     assert verify(path).ok
+
+
+def test_continuing_hashes_the_last_line_exactly_as_written(tmp_path: Path) -> None:
+    """The next entry's `prev` hashes the last line's bytes, trailing spaces included."""
+    path = tmp_path / "audit.jsonl"
+    (line,) = _log(path, 1)
+    path.write_bytes(line.rstrip(b"\n") + b"  \n")
+    entry = AuditLog(path).append("after")
+    assert entry["prev"] == hashlib.sha256(line.rstrip(b"\n") + b"  ").hexdigest()
