@@ -130,6 +130,7 @@ def test_overlay_removes_a_named_field_absent_from_the_source() -> None:
     restored = overlay(fresh, snapshot, ["description"])
     wire = restored.to_wire()
     assert "description" not in wire and wire["enabled"] is False and wire["version"] == 5
+    assert overlay(fresh, snapshot, ["customField"]) == fresh  # absent on both sides: no-op
 
 
 def test_a_change_summary_names_new_and_changed_links_and_settings() -> None:
