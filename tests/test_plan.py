@@ -215,3 +215,32 @@ def test_changeset_json_and_has_changes() -> None:
     assert [(c["id"], c["change"]) for c in data["changes"]] == [("a", "update"), ("b", "no-op")]
     assert data["counts"] == {"update": 1, "no-op": 1} and data["missing"] == ["x"]
     assert compute_changes([a, b], PlanIndex.of(plan)).to_json() == data
+
+
+def test_a_missing_rule_does_not_hide_the_rules_after_it() -> None:
+    """An id the bus lacks is listed as missing and the plan's later rules are still compared."""
+    a, b = _rule("a"), _rule("b")
+    plan = ChainPlan(links=[_link("x", "a"), _link("a", "b"), _link("b", "a")])
+    changes = compute_changes([a, b], plan)
+    assert changes.missing == ("x",)
+    assert [c.rule_id for c in changes.changes] == ["a", "b"]
+    assert changes.counts() == {"update": 2, "no-op": 0}
+    same = compute_changes(
+        [desired_rule(a, [_link("a", "b")]), desired_rule(b, [_link("b", "a")])], plan
+    )
+    assert same.counts() == {"update": 0, "no-op": 2}
+
+
+def test_plan_settings_are_looked_up_by_rule_id() -> None:
+    """`PlanIndex.settings(id)` is that rule's `rules:` entry, None for a rule without one."""
+    index = PlanIndex.of(ChainPlan(rules={"a": RuleSettings(enabled=False)}))
+    assert index.settings("a") == RuleSettings(enabled=False)
+    assert index.settings("b") is None
+
+
+def test_content_of_a_rule_without_a_version() -> None:
+    """A rule without a version compares by its content too."""
+    from chainsim.plan import content
+
+    bare = Rule.model_validate({"id": "a", "eventType": "t.a"})
+    assert "version" not in content(bare) and content(bare)["id"] == "a"
