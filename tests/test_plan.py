@@ -239,7 +239,7 @@ def test_plan_settings_are_looked_up_by_rule_id() -> None:
 
 
 def test_content_of_a_rule_without_a_version() -> None:
-    """A rule without a version compares by its content too."""
+    """A rule built without a version (the model defaults it) has no version in its content."""
     from chainsim.plan import content
 
     bare = Rule.model_validate({"id": "a", "eventType": "t.a"})
