@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from chainsim.callbacks import SIGNATURE_HEADER, verify_signature
-from chainsim.deadletter import DeadLetter, DeadLetterSink, read_spool, rewrite_spool
+from chainsim.deadletter import DeadLetter, DeadLetterSink, Delivery, read_spool, rewrite_spool
 from chainsim.model import InputError
 
 URL = "https://dlq.example.com/letters"
@@ -175,3 +175,105 @@ def test_a_dead_letter_post_is_signed_when_a_secret_is_given() -> None:
     assert verify_signature(signed.content, header, "dl-secret", now=1_700_000_000)
     assert SIGNATURE_HEADER not in unsigned.headers
     assert "dl-secret" not in repr(DeadLetterSink(url=URL, secret="dl-secret"))
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def _compact(letter: DeadLetter) -> str:
+    return json.dumps(letter.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def test_spool_lines_are_compact_json_with_sorted_keys(tmp_path: Path) -> None:
+    """Each letter is one compact JSON line, keys sorted; a rewrite keeps that form."""
+    spool = tmp_path / "dl.jsonl"
+    letters = [_letter("a"), _letter("b"), _letter("c")]
+    sink = DeadLetterSink(url=None, spool=spool)
+    for letter in letters:
+        sink.send(letter)
+    assert spool.read_text() == "".join(_compact(x) for x in letters)
+    rewrite_spool(spool, [letters[0], letters[2]])
+    assert spool.read_text() == _compact(letters[0]) + _compact(letters[2])
+    assert read_spool(spool) == [letters[0], letters[2]]
+
+
+def test_without_a_url_the_letter_is_spooled_saying_so(tmp_path: Path) -> None:
+    """No dead-letter URL: spooled, with the reason `no dead-letter URL`."""
+    delivery = DeadLetterSink(url=None, spool=tmp_path / "dl.jsonl").send(_letter())
+    assert delivery == Delivery("r1", "spooled", "no dead-letter URL")
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [(httpx.Response(503), "HTTP 503"), (httpx.ConnectError("refused"), "ConnectError")],
+)
+def test_a_failed_post_names_why(tmp_path: Path, failure: object, error: str) -> None:
+    """The spooled delivery says why the POST failed: its status or the exception type."""
+    with respx.mock() as router, httpx.Client() as http:
+        if isinstance(failure, httpx.Response):
+            router.post(URL).mock(return_value=failure)
+        else:
+            router.post(URL).mock(side_effect=failure)
+        sink = DeadLetterSink(url=URL, spool=tmp_path / "dl.jsonl", http=http)
+        assert sink.send(_letter()) == Delivery("r1", "spooled", error)
+    assert sink.deliveries == [Delivery("r1", "spooled", error)]
+
+
+def test_the_given_client_posts_json_with_the_timeout() -> None:
+    """The injected client sends the letter as `application/json` with the sink's timeout."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202)
+
+    letter = _letter()
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        delivery = DeadLetterSink(url=URL, http=http, timeout=2.5).send(letter)
+    assert delivery == Delivery("r1", "posted")
+    (request,) = seen
+    assert json.loads(request.content) == letter.to_json()
+    assert request.headers["content-type"] == "application/json"
+    assert request.extensions["timeout"]["read"] == 2.5
+
+
+def test_without_a_client_the_sink_posts_with_its_own() -> None:
+    """No injected client: a client of its own POSTs the same body, headers and timeout."""
+    with respx.mock() as router:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        letter = _letter()
+        assert DeadLetterSink(url=URL, timeout=3.0).send(letter).where == "posted"
+    request = route.calls.last.request
+    assert str(request.url) == URL
+    assert json.loads(request.content) == letter.to_json()
+    assert request.headers["content-type"] == "application/json"
+    assert request.extensions["timeout"]["read"] == 3.0
+
+
+def test_a_letter_reads_back_from_json_ignoring_unknown_keys() -> None:
+    """`DeadLetter.from_json` keeps the known fields and ignores the rest."""
+    letter = dataclasses.replace(_letter(), run_id="run-1", fields=["targets"])
+    assert DeadLetter.from_json({**letter.to_json(), "extra": 1}) == letter
+
+
+def test_the_sink_repr_names_url_and_spool(tmp_path: Path) -> None:
+    """`repr` shows the URL and the spool path (and never the secret)."""
+    sink = DeadLetterSink(url=URL, spool=tmp_path / "dl.jsonl", secret="s3cret")
+    assert repr(sink) == f"DeadLetterSink(url={URL!r}, spool={str(tmp_path / 'dl.jsonl')!r})"
+
+
+def test_the_spool_size_limit_is_applied(tmp_path: Path) -> None:
+    """`read_spool(max_bytes=...)` refuses a spool larger than the limit."""
+    spool = tmp_path / "dl.jsonl"
+    DeadLetterSink(url=None, spool=spool).send(_letter())
+    assert len(read_spool(spool, max_bytes=10_000)) == 1
+    with pytest.raises(InputError):
+        read_spool(spool, max_bytes=10)
+
+
+def test_the_post_times_out_after_ten_seconds_by_default() -> None:
+    """Without a `timeout`, the dead-letter POST waits at most 10 s."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        DeadLetterSink(url=URL, http=http).send(_letter())
+    assert route.calls.last.request.extensions["timeout"]["read"] == 10.0

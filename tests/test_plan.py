@@ -251,3 +251,139 @@ def test_check_removals_refuses_a_link_added_and_removed() -> None:
     with pytest.raises(InputError, match=r"remove\[0\]"):
         check_removals("p.yaml", _plan(links=[link], remove=[link]))
     check_removals("p.yaml", _plan(links=[link], remove=[{**link, "destination": "c"}]))
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_changed_fields_include_fields_on_one_side_only() -> None:
+    """A field present before or after only is changed; the version never is."""
+    before = _rule("a", description="d")
+    after = _rule("a", enabled=False, version=7)
+    assert changed_fields(before, after) == ["description", "enabled"]
+    assert changed_fields(before, before.model_copy(update={"version": 9})) == []
+    assert same_content(before, before.model_copy(update={"version": 9}))
+    assert not same_content(before, after)
+
+
+def test_overlay_removes_a_named_field_absent_from_the_source() -> None:
+    """A named field the snapshot lacks is removed from the result; the base's version stays."""
+    snapshot = _rule("a")
+    fresh = _rule("a", description="added by someone", enabled=False, version=5)
+    restored = overlay(fresh, snapshot, ["description"])
+    wire = restored.to_wire()
+    assert "description" not in wire and wire["enabled"] is False and wire["version"] == 5
+    assert overlay(fresh, snapshot, ["customField"]) == fresh  # absent on both sides: no-op
+
+
+def test_a_change_summary_names_new_and_changed_links_and_settings() -> None:
+    """`+ link` for a new destination, `~ link` with transform/preserve, `~ field: a -> b`."""
+    from chainsim.plan import Change
+
+    before = _rule("a", enabled=True, actions=[{"type": "invokeRule", "ruleId": "b"}])
+    after = _rule(
+        "a",
+        enabled=False,
+        actions=[
+            {
+                "type": "invokeRule",
+                "ruleId": "b",
+                "payloadTransformation": {"k": "$.metadata.callerId", "q": "$.metadata.queueId"},
+                "preservedAttributes": ["callerId", "queueId"],
+            },
+            {"type": "invokeRule", "ruleId": "c"},
+        ],
+    )
+    change = Change("a", "update", before, after)
+    assert change.summary() == [
+        "~ link -> b transform k=$.metadata.callerId, q=$.metadata.queueId preserve callerId, "
+        "queueId",
+        "+ link -> c",
+        "~ enabled: true -> false",
+    ]
+    assert change.to_json()["fields"] == ["actions", "enabled"]
+
+
+def test_an_action_change_outside_links_is_summarized_as_actions() -> None:
+    """A change to a non-link action (no link or setting line) reads `~ actions`."""
+    from chainsim.plan import Change
+
+    before = _rule("a", actions=[{"type": "notify", "target": "ops"}])
+    after = _rule("a", actions=[{"type": "notify", "target": "dev"}])
+    assert Change("a", "update", before, after).summary() == ["~ actions"]
+
+
+def test_the_diff_is_unified_bus_to_plan_with_one_line_of_context() -> None:
+    """`diff()` is a unified diff `--- bus` / `+++ plan` of sorted wire JSON, 1 context line."""
+    from chainsim.plan import Change
+
+    before = _rule("a", description="old")
+    after = _rule("a", description="new", version=3)
+    assert Change("a", "update", before, after).diff() == "\n".join(
+        [
+            "--- bus",
+            "+++ plan",
+            "@@ -2,3 +2,3 @@",
+            '   "actions": [],',
+            '-  "description": "old",',
+            '+  "description": "new",',
+            '   "enabled": true,',
+        ]
+    )
+
+
+def test_a_no_op_writes_nothing_and_says_nothing() -> None:
+    """A no-op's JSON has no fields, summary or diff, even if its rules differ."""
+    from chainsim.plan import Change
+
+    before, after = _rule("a"), _rule("a", description="x")
+    assert Change("a", "no-op", before, after).to_json() == {
+        "id": "a",
+        "change": "no-op",
+        "fields": [],
+        "summary": [],
+        "diff": "",
+    }
+
+
+def test_changeset_json_and_has_changes() -> None:
+    """`ChangeSet.to_json` lists changes, counts and missing ids; `has_changes` means updates."""
+    a, b = _rule("a"), _rule("b", actions=[{"type": "invokeRule", "ruleId": "c"}])
+    noop_only = compute_changes([b], ChainPlan(links=[_link("b", "c")]))
+    assert not noop_only.has_changes and noop_only.updates == []
+    plan = ChainPlan(links=[_link("a", "b"), _link("b", "c"), _link("x", "b")])
+    changes = compute_changes([a, b], plan)
+    assert changes.has_changes
+    data = changes.to_json()
+    assert [(c["id"], c["change"]) for c in data["changes"]] == [("a", "update"), ("b", "no-op")]
+    assert data["counts"] == {"update": 1, "no-op": 1} and data["missing"] == ["x"]
+    assert compute_changes([a, b], PlanIndex.of(plan)).to_json() == data
+
+
+def test_a_missing_rule_does_not_hide_the_rules_after_it() -> None:
+    """An id the bus lacks is listed as missing and the plan's later rules are still compared."""
+    a, b = _rule("a"), _rule("b")
+    plan = ChainPlan(links=[_link("x", "a"), _link("a", "b"), _link("b", "a")])
+    changes = compute_changes([a, b], plan)
+    assert changes.missing == ("x",)
+    assert [c.rule_id for c in changes.changes] == ["a", "b"]
+    assert changes.counts() == {"update": 2, "no-op": 0}
+    same = compute_changes(
+        [desired_rule(a, [_link("a", "b")]), desired_rule(b, [_link("b", "a")])], plan
+    )
+    assert same.counts() == {"update": 0, "no-op": 2}
+
+
+def test_plan_settings_are_looked_up_by_rule_id() -> None:
+    """`PlanIndex.settings(id)` is that rule's `rules:` entry, None for a rule without one."""
+    index = PlanIndex.of(ChainPlan(rules={"a": RuleSettings(enabled=False)}))
+    assert index.settings("a") == RuleSettings(enabled=False)
+    assert index.settings("b") is None
+
+
+def test_content_of_a_rule_without_a_version() -> None:
+    """A rule built without a version (the model defaults it) has no version in its content."""
+    from chainsim.plan import content
+
+    bare = Rule.model_validate({"id": "a", "eventType": "t.a"})
+    assert "version" not in content(bare) and content(bare)["id"] == "a"

@@ -160,3 +160,98 @@ def test_diamonds_deliver_once_per_path(chain: cs.Chain) -> None:
     from_source = [h for h in trace.hops if h.source == chain.ids[0]]
     assert len(from_source) >= width
     assert sum(1 for h in trace.hops if h.destination == sink and h.depth == 2) >= width
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_the_default_depth_bound_is_five_hops() -> None:
+    """Without `max_depth`, a loop is followed for 5 hops (DESIGN's default `max_depth`)."""
+    trace = simulate([rule("r0"), rule("r1")], [link("r0", "r1"), link("r1", "r0")], EVENT)
+    assert [h.depth for h in trace.hops] == [1, 2, 3, 4, 5]
+    assert not trace.truncated
+
+
+def test_a_trace_without_hops() -> None:
+    """No hop taken: depth reached 0, empty JSON, nothing missing, not truncated."""
+    trace = simulate([rule("r0")], [], EVENT)
+    assert trace.max_depth_reached == 0 and trace.to_json() == {"hops": []}
+    assert trace.missing == [] and trace.truncated is False and trace.starts == ["r0"]
+
+
+def test_exactly_max_hops_hops_is_not_truncated() -> None:
+    """A chain that ends at exactly `max_hops` hops is complete, not truncated."""
+    rules = [rule("r0"), rule("r1"), rule("r2")]
+    trace = simulate(rules, [link("r0", "r1"), link("r1", "r2")], EVENT, max_hops=2)
+    assert len(trace.hops) == 2 and not trace.truncated
+
+
+def test_simulate_plan_uses_the_plan_depth_and_the_hop_bound() -> None:
+    """`simulate_plan` walks the plan's links with its `max_depth`, bounded by `max_hops`."""
+    from chainsim.model import ChainPlan
+    from chainsim.simulate import simulate_plan
+
+    rules = [rule("r0"), rule("r1")]
+    plan = ChainPlan(max_depth=3, links=[link("r0", "r1"), link("r1", "r0")])
+    assert [h.depth for h in simulate_plan(plan, rules, EVENT).hops] == [1, 2, 3]
+    bounded = simulate_plan(plan, rules, EVENT, max_hops=2)
+    assert len(bounded.hops) == 2 and bounded.truncated
+
+
+def test_a_bus_link_carries_its_transform_and_preserved_attributes() -> None:
+    """An existing bus action's transformation and preserved attributes shape its hop."""
+    source = Rule.model_validate(
+        {
+            "id": "r0",
+            "eventType": "evt.r0",
+            "filters": {"attributes": ["a", "b"]},
+            "actions": [
+                {
+                    "type": "invokeRule",
+                    "ruleId": "r1",
+                    "preservedAttributes": ["b"],
+                    "payloadTransformation": {"c": "$.metadata.a"},
+                }
+            ],
+        }
+    )
+    (hop,) = simulate([source, rule("r1")], [], EVENT).hops
+    assert hop.event == {"eventType": "evt.r1", "metadata": {"b": {"x": [1, 2]}, "c": 1}}
+    assert hop.missing == ()
+
+
+def test_a_plain_mapping_is_a_wire_event() -> None:
+    """An event given as `{"eventType", "metadata"}` is walked like an `Event`."""
+    rules = [rule("r0"), rule("r1")]
+    wire = {"eventType": "evt.r0", "metadata": {"a": 1}}
+    trace = simulate(rules, [link("r0", "r1", preserve=["a"])], wire)
+    assert trace.event == wire and trace.event is not wire
+    assert [h.event for h in trace.hops] == [{"eventType": "evt.r1", "metadata": {"a": 1}}]
+
+
+def test_simulate_plan_walks_links_derived_through_workflows() -> None:
+    """A trigger whose workflow emits another trigger's topic hands the event on to it."""
+    from chainsim.bus.genesys import trigger_to_rule
+    from chainsim.model import ChainPlan
+    from chainsim.simulate import simulate_plan
+
+    def trigger(tid: str, topic: str, workflow: str | None) -> Rule:
+        wire: dict[str, Any] = {"id": tid, "name": tid, "topicName": topic, "enabled": True}
+        if workflow is not None:
+            wire["target"] = {"type": "Workflow", "id": workflow}
+        return trigger_to_rule(wire)
+
+    end = "v2.detail.events.conversation.{id}.customer.end"
+    attrs = "v2.detail.events.conversation.{id}.attributes"
+    rules = [trigger("x", end, "wf"), trigger("y", attrs, None)]
+    plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": attrs}]}}})
+    trace = simulate_plan(plan, rules, {"eventType": end, "metadata": {}})
+    assert [(h.source, h.destination, h.depth) for h in trace.hops] == [("x", "y", 1)]
+
+
+def test_a_link_to_an_unknown_rule_does_not_stop_its_siblings() -> None:
+    """After skipping a link to a rule not in the inventory, the source's next link is walked."""
+    rules = [rule("r0"), rule("r1")]
+    trace = simulate(rules, [link("r0", "ghost"), link("r0", "r1")], EVENT)
+    assert trace.skipped == [("r0", "ghost")]
+    assert [(h.source, h.destination) for h in trace.hops] == [("r0", "r1")]

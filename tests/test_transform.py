@@ -113,3 +113,82 @@ def test_destination_event_preserves_first_then_matrix() -> None:
     assert list(event["metadata"]) == ["queueId", "routing", "number"]
     assert event["metadata"]["routing"] is EVENT["metadata"]["routing"]
     assert missing == []
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("$[", "unexpected end of query"),
+        (" $.metadata.a", "unexpected leading whitespace"),
+        ("", "expected 'TOKEN_ROOT', found 'TOKEN_EOF'"),  # the library's str() fails here
+    ],
+)
+def test_a_syntax_problem_quotes_the_library_first_line(path: str, problem: str) -> None:
+    """A path that does not parse: `check` names it and quotes the library's first line."""
+    compiler = PathCompiler()
+    assert compiler.check(path, {"a"}) == f"invalid JSONPath {path!r}: {problem}"
+    assert compiler.path_problem(path, {"a"}) == ("syntax", f"invalid JSONPath {path!r}: {problem}")
+
+
+def test_check_reports_every_kind_of_problem_and_nothing_for_a_fine_path() -> None:
+    """`check` returns the problem of a syntax or attribute miss, None (and "") when fine."""
+    compiler = PathCompiler()
+    assert compiler.check("$.metadata.ani", {"callerId"}) == (
+        "JSONPath '$.metadata.ani' reads attribute 'ani'"
+    )
+    assert compiler.check("$.eventType", {"callerId"}) == (
+        "JSONPath '$.eventType' must start with $.metadata.<attribute>"
+    )
+    assert compiler.path_problem("$.metadata.callerId", {"callerId"}) == (None, "")
+
+
+def test_the_given_compiler_is_the_one_used() -> None:
+    """`apply_transform` and `destination_event` evaluate with the caller's compiler."""
+    from jsonpath import JSONPathEnvironment
+
+    lenient = PathCompiler(env=JSONPathEnvironment(strict=False))  # accepts a path without $
+    matrix = {"caller": "metadata.callerId"}
+    assert apply_transform(matrix, EVENT, compiler=lenient) == {"caller": "+13175550142"}
+    event, missing = destination_event(EVENT, "x", matrix, compiler=lenient)
+    assert event["metadata"] == {"caller": "+13175550142"} and missing == []
+    with pytest.raises(PathError):
+        apply_transform(matrix, EVENT)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$.data.callerId", "$.eventType.callerId", "$..metadata.callerId", "$['metadata','x'].y"],
+)
+def test_only_a_metadata_child_then_one_name_reads_a_key(path: str) -> None:
+    """`$.<other>.<key>`, a descendant `..metadata` or a union selector reads no metadata key."""
+    assert metadata_key(path) is None
+    assert PathCompiler().path_problem(path, {"callerId", "y"})[0] == "syntax"
+
+
+def test_a_path_that_is_not_a_string_is_refused_by_type() -> None:
+    """A non-string JSONPath is a `PathError` naming the type it got."""
+    with pytest.raises(PathError, match=r"^JSONPath must be a string, got int$"):
+        PathCompiler().compile(42)  # type: ignore[arg-type]
+
+
+def test_a_compound_path_is_refused_even_by_a_lenient_compiler() -> None:
+    """A union of paths (accepted by a non-strict environment) is still a `PathError`."""
+    from jsonpath import JSONPathEnvironment
+
+    lenient = PathCompiler(env=JSONPathEnvironment(strict=False))
+    with pytest.raises(PathError, match=r"compound paths are not supported$"):
+        lenient.compile("$.metadata.a | $.metadata.b")
+
+
+def test_a_compiled_path_keeps_its_text_key_and_singularity() -> None:
+    """`compile` returns the path's own text, the metadata key and whether it is singular."""
+    compiled = PathCompiler().compile("$.metadata.participants[*].id")
+    assert (compiled.text, compiled.key, compiled.singular) == (
+        "$.metadata.participants[*].id",
+        "participants",
+        False,
+    )
+    assert PathCompiler().compile("$.metadata.callerId").singular is True
