@@ -138,9 +138,10 @@ def test_readme_keeps_two_setup_commands() -> None:
     setup = [b for b in read_blocks(README.read_text(encoding="utf-8")) if b.lang == "sh"]
     assert len(setup) == 2
     assert "pytest scenarios/" in setup[0].body[0]
-    assert setup[1].body[0].rstrip().endswith("&& pytest")
+    assert setup[1].body[0].rstrip().endswith("&& pytest -n 2")
 
 
+@pytest.mark.timeout(900)  # every example in one test: a minute alone, more on a busy machine
 def test_readme_examples_run_as_written(scratch: Path) -> None:
     """Every README example runs, in README order, and prints what the README shows."""
     failures = [problem for block in BLOCKS if (problem := run_block(block, scratch))]
