@@ -358,7 +358,7 @@ def destroy_command(
     api_host: str | None = typer.Option(None, "--api-host", help="API base URL (live)"),
     login_host: str | None = typer.Option(None, "--login-host", help="login base URL (live)"),
     env: str = typer.Option("mypurecloud.com", "--env", help="Genesys Cloud environment"),
-    dialect: str = typer.Option("eventbridge", "--dialect", help="eventbridge | triggers"),
+    dialect: str | None = typer.Option(None, "--dialect", help=_DIALECT_HELP),
     audit: Path = typer.Option(Path(".chainsim/audit.jsonl"), "--audit", help="audit log (JSONL)"),
     spool: Path | None = typer.Option(
         None, "--spool", help="dead-letter spool (default: the plan's)"

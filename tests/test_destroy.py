@@ -176,3 +176,16 @@ def test_remove_links_on_triggers(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     final = {t["id"]: t for t in _content("triggers", report["final_rules"])}
     assert final["t-2"]["matchCriteria"] == dest["matchCriteria"][:1]
     assert final["t-1"] == _content("triggers", TR_INVENTORY[:1])[0]
+
+
+def test_destroy_detects_the_dialect_from_the_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`destroy` without --dialect reads a trigger inventory as triggers, like apply does."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inv.json").write_text(json.dumps(TR_INVENTORY))
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(TR_PLAN))
+    args = ("plan.yaml", "--bus", "fake", "--inventory", "inv.json", "--report", "r.json")
+    code, out = _run("destroy", *args)
+    assert code == 0, out
+    assert all("topicName" in t for t in json.loads(Path("r.json").read_text())["final_rules"])

@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from chainsim.plan import Merger
 
 
+def items_carry(data: Any, key: str) -> bool:
+    """True for a non-empty list (or a listing's `entities`) of objects that all carry `key`."""
+    items = data.get("entities") if isinstance(data, Mapping) else data
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(i, Mapping) and key in i for i in items)
+    )
+
+
 class Dialect(Protocol):
     """One dialect: codec, merger, constraints, client factory, catalogue, test-chain shape."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chainsim.dialects.base import items_carry
 from chainsim.model import INVOKE_RULE, ChainLink, ChainPlan, Rule, RuleSettings, parse_rules
 
 if TYPE_CHECKING:
@@ -96,10 +97,6 @@ class EventBridgeMerger:
 EVENTBRIDGE = EventBridgeMerger()  # stateless: safe to share
 
 
-def _items(data: Any) -> Any:
-    return data.get("entities") if isinstance(data, Mapping) else data
-
-
 class EventBridgeDialect:
     """EventBridge rules over httpx (`RestBus`); links are `invokeRule` actions."""
 
@@ -110,12 +107,7 @@ class EventBridgeDialect:
 
     def detects(self, data: Any) -> bool:
         """True for a non-empty list (or `entities`) of objects that carry `eventType`."""
-        items = _items(data)
-        return (
-            isinstance(items, list)
-            and bool(items)
-            and all(isinstance(i, Mapping) and "eventType" in i for i in items)
-        )
+        return items_carry(data, "eventType")
 
     def parse(self, source: str, data: Any) -> list[Rule]:
         """`model.parse_rules`."""

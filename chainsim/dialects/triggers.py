@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from chainsim.bus.base import BadRequest, BusError
+from chainsim.dialects.base import items_carry
 from chainsim.model import (
     ChainLink,
     ChainPlan,
@@ -375,10 +376,6 @@ def parse_triggers(source: str, data: Any) -> list[Rule]:
     return rules
 
 
-def _items(data: Any) -> Any:
-    return data.get("entities") if isinstance(data, Mapping) else data
-
-
 class TriggersDialect:
     """Process Automation triggers (`/api/v2/processautomation/triggers`) via the SDK."""
 
@@ -391,12 +388,7 @@ class TriggersDialect:
 
     def detects(self, data: Any) -> bool:
         """True for a non-empty list (or `entities`) of objects that carry `topicName`."""
-        items = _items(data)
-        return (
-            isinstance(items, list)
-            and bool(items)
-            and all(isinstance(i, Mapping) and "topicName" in i for i in items)
-        )
+        return items_carry(data, "topicName")
 
     def parse(self, source: str, data: Any) -> list[Rule]:
         """Rules from parsed trigger wire JSON (see `parse_triggers`)."""
