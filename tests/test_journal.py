@@ -178,3 +178,28 @@ def test_resume_checks_every_pending_rule_against_one_listing(tmp_path: Path) ->
         puts = [x for x in r.fake.requests[seen:] if x.method == "PUT"]
     assert result.status == "applied"
     assert gets == [] and len(puts) == 7
+
+
+def test_resume_records_a_landed_put_with_its_versions_in_the_journal(tmp_path: Path) -> None:
+    """A PUT that landed before the kill: reported applied 1 -> 2, journaled after the first."""
+    from tests.test_apply import KillAfter, Killed
+
+    rules = [make_rule(f"r{i}") for i in range(6)]
+    plan = plan_of(*[(f"r{i}", f"r{i + 1}") for i in range(0, 5, 2)])
+    with rig(tmp_path, rules) as r:
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 1, after_landing=True)).apply(plan)
+        seen = len(r.fake.requests)
+        result = r.orchestrator().resume()
+        sent = [(x.method, x.path.rsplit("/", 1)[-1]) for x in r.fake.requests[seen:]]
+    assert sorted((x.id, x.outcome, x.version_before, x.version_after) for x in result.rules) == [
+        ("r0", "applied", 1, 2),
+        ("r2", "applied", 1, 2),
+        ("r4", "applied", 1, 2),
+    ]
+    assert [x for x in sent if x[0] == "PUT"] == [("PUT", "r4")]
+    data = Journal(tmp_path / "journal.json").load() or {}
+    assert data["order"] == ["r0", "r2", "r4"]
+    assert {k: v["state"] for k, v in data["rules"].items()} == dict.fromkeys(
+        ("r0", "r2", "r4"), "applied"
+    )

@@ -568,3 +568,92 @@ def test_a_run_plan_that_cannot_be_written_is_audited_and_letters_still_go(
     assert len(steps) == 1 and steps[0]["path"] == str(path)
     assert steps[0]["error"] in ("NotADirectoryError", "FileExistsError")
     assert [x.rule_id for x in read_spool(tmp_path / "spool.jsonl")] == ["b"]
+
+
+class _UnreadableFor(_AlwaysConflict):
+    """Each rule's first `failures` GETs answer 503; PUTs land (and are counted)."""
+
+    def __init__(self, clock: _RecordingClock, failures: int) -> None:
+        super().__init__(clock)
+        self.failures: dict[str, int] = {}
+        self.limit = failures
+
+    def get_rule(self, rule_id: str) -> Rule:
+        from chainsim.bus.base import ServerError
+
+        seen = self.failures.get(rule_id, 0)
+        if seen < self.limit:
+            self.failures[rule_id] = seen + 1
+            raise ServerError("unavailable", status=503)
+        return Rule.model_validate(make_rule(rule_id, description="changed"))
+
+    def put_rule(self, rule: Rule) -> Rule:
+        self.put_times.append(self.clock.now())
+        return rule.model_copy(update={"version": rule.version + 1})
+
+
+def _converger(bus: Any, clock: _RecordingClock) -> Any:
+    """A Converger on `bus` and `clock` with the default policy and no journal file."""
+    from chainsim.converge import Converger
+    from chainsim.journal import Journal
+    from chainsim.retry import Pacer
+
+    return Converger(bus, clock, RetryPolicy(), Pacer(clock), Journal(None))  # type: ignore[arg-type]
+
+
+def test_a_reads_wait_between_retry_rounds_starts_at_the_base_delay() -> None:
+    """A read with a deadline: after each exhausted retry budget it waits at most base_delay."""
+    clock = _RecordingClock()
+    conv = _converger(_UnreadableFor(clock, failures=10**6), clock)
+    policy = RetryPolicy()
+    with pytest.raises(Exception, match="unavailable"):
+        conv.read("a", policy.rng("a"), deadline=600.0)
+    rounds = clock.sleeps[policy.max_attempts - 1 :: policy.max_attempts][:-1]
+    assert len(rounds) > 10 and max(rounds) <= policy.base_delay
+
+
+def test_each_restore_has_its_own_jitter() -> None:
+    """Two rules restored alike draw different backoffs (one seeded RNG per rule)."""
+    from chainsim.journal import Applied
+    from chainsim.results import RuleOutcome
+    from chainsim.rollback import Rollback
+
+    sleeps = []
+    for rule_id in ("a", "c"):
+        clock = _RecordingClock()
+        step = Rollback(_converger(_UnreadableFor(clock, failures=20), clock), lambda *a, **k: None)
+        base = Rule.model_validate(make_rule(rule_id))
+        step.restore(Applied(rule_id, base, ["description"]), RuleOutcome(rule_id))
+        sleeps.append(clock.sleeps)
+    assert len(sleeps[0]) == len(sleeps[1]) > 8 and sleeps[0] != sleeps[1]
+
+
+def test_each_update_has_its_own_jitter() -> None:
+    """Two rules converging to a deadline on 409s draw different backoffs between rounds."""
+    from chainsim.converge import Failed
+    from chainsim.results import RuleOutcome
+
+    sleeps = []
+    for rule_id in ("a", "c"):
+        clock = _RecordingClock()
+        conv = _converger(_AlwaysConflict(clock), clock)
+        with pytest.raises(Failed):
+            conv.converge(
+                Rule.model_validate(make_rule(rule_id)),
+                lambda fresh: fresh.model_copy(update={"description": "restored"}),
+                RuleOutcome(rule_id),
+                deadline=30.0,
+            )
+        sleeps.append(clock.sleeps[:5])
+    assert sleeps[0] != sleeps[1]
+
+
+def test_the_run_plan_file_is_the_plan_without_null_fields(tmp_path: Path) -> None:
+    """The plan kept beside the spool is the run's plan, compact: no `null` fields."""
+    from chainsim.model import ChainPlan
+
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        result = r.orchestrator().apply(FAILING_LAST)
+    text = (tmp_path / "runs" / f"{result.run_id}.plan.json").read_text()
+    assert "null" not in text
+    assert ChainPlan.model_validate_json(text) == FAILING_LAST
