@@ -657,3 +657,14 @@ def test_the_run_plan_file_is_the_plan_without_null_fields(tmp_path: Path) -> No
     text = (tmp_path / "runs" / f"{result.run_id}.plan.json").read_text()
     assert "null" not in text
     assert ChainPlan.model_validate_json(text) == FAILING_LAST
+
+
+def test_a_late_restore_keeps_a_5xx_status_as_the_bus_sent_it(tmp_path: Path) -> None:
+    """Restores answered 503 until their deadline: the letters say 503, not a generic 500."""
+    with rig(tmp_path, RULES, max_depth=2) as r:
+        bus = _FlakyRestores(r.bus(), failures=10**6)
+        result = r.orchestrator(bus, restore_deadline=30.0).apply(FAILING_LAST)
+    assert result.status == "failed"
+    letters = [x for x in read_spool(tmp_path / "spool.jsonl") if x.operation == "restore"]
+    assert len(letters) == 2
+    assert all(x.status == 503 and "deadline passed" in x.message for x in letters)
