@@ -668,3 +668,41 @@ def test_a_late_restore_keeps_a_5xx_status_as_the_bus_sent_it(tmp_path: Path) ->
     letters = [x for x in read_spool(tmp_path / "spool.jsonl") if x.operation == "restore"]
     assert len(letters) == 2
     assert all(x.status == 503 and "deadline passed" in x.message for x in letters)
+
+
+class _LostAnswer(_AlwaysConflict):
+    """Rule `a` at version 1; the first PUT lands but its answer is lost (503)."""
+
+    def __init__(self, clock: _RecordingClock) -> None:
+        super().__init__(clock)
+        self.stored = Rule.model_validate(make_rule("a"))
+
+    def get_rule(self, rule_id: str) -> Rule:
+        return self.stored
+
+    def put_rule(self, rule: Rule) -> Rule:
+        from chainsim.bus.base import ServerError
+
+        if rule.version != self.stored.version:
+            raise Conflict("version mismatch", code="conflict")
+        self.stored = rule.model_copy(update={"version": rule.version + 1})
+        raise ServerError("answer lost", status=503)
+
+
+def test_a_put_that_landed_with_its_answer_lost_counts_as_applied() -> None:
+    """PUT lands, answer lost, retry gets 409, re-read shows the target: applied, base kept."""
+    from chainsim.journal import Applied
+    from chainsim.results import RuleOutcome
+
+    clock = _RecordingClock()
+    bus = _LostAnswer(clock)
+    base = bus.stored
+    seen: list[Applied] = []
+    stored, before = _converger(bus, clock).converge(
+        base,
+        lambda fresh: fresh.model_copy(update={"description": "new"}),
+        RuleOutcome("a"),
+        on_applied=seen.append,
+    )
+    assert stored.description == "new" and stored.version == 2 and before is base
+    assert [(x.rule_id, x.base, x.fields) for x in seen] == [("a", base, ["description"])]
