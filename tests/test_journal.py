@@ -178,3 +178,59 @@ def test_resume_checks_every_pending_rule_against_one_listing(tmp_path: Path) ->
         puts = [x for x in r.fake.requests[seen:] if x.method == "PUT"]
     assert result.status == "applied"
     assert gets == [] and len(puts) == 7
+
+
+def test_resume_records_a_landed_put_with_its_versions_in_the_journal(tmp_path: Path) -> None:
+    """A PUT that landed before the kill: reported applied 1 -> 2, journaled after the first."""
+    from tests.test_apply import KillAfter, Killed
+
+    rules = [make_rule(f"r{i}") for i in range(6)]
+    plan = plan_of(*[(f"r{i}", f"r{i + 1}") for i in range(0, 5, 2)])
+    with rig(tmp_path, rules) as r:
+        with pytest.raises(Killed):
+            r.orchestrator(KillAfter(r.bus(), 1, after_landing=True)).apply(plan)
+        seen = len(r.fake.requests)
+        result = r.orchestrator().resume()
+        sent = [(x.method, x.path.rsplit("/", 1)[-1]) for x in r.fake.requests[seen:]]
+    assert sorted((x.id, x.outcome, x.version_before, x.version_after) for x in result.rules) == [
+        ("r0", "applied", 1, 2),
+        ("r2", "applied", 1, 2),
+        ("r4", "applied", 1, 2),
+    ]
+    assert [x for x in sent if x[0] == "PUT"] == [("PUT", "r4")]
+    data = Journal(tmp_path / "journal.json").load() or {}
+    assert data["order"] == ["r0", "r2", "r4"]
+    assert {k: v["state"] for k, v in data["rules"].items()} == dict.fromkeys(
+        ("r0", "r2", "r4"), "applied"
+    )
+
+
+def test_reconcile_records_every_landed_write_and_lists_only_when_needed(tmp_path: Path) -> None:
+    """`reconcile`: a pending rule not on the bus is skipped, a later landed one recorded."""
+    from chainsim.results import RuleOutcome
+    from chainsim.resume import reconcile
+
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    a, b = _rule("a"), _rule("b")
+    j.intend([(a, ["description"], _target(a)), (b, ["description"], _target(b))])
+    calls: list[int] = []
+
+    def listing() -> list[Rule]:
+        calls.append(1)
+        landed = _target(b).model_copy(update={"version": 2})
+        return [a, landed]  # a still holds its base; b holds its target
+
+    outcomes: dict[str, RuleOutcome] = {}
+    prior = reconcile(j, [], outcomes, listing)
+    assert [(x.rule_id, x.base.version, x.fields) for x in prior] == [("b", 1, ["description"])]
+    assert [(r.id, r.outcome, r.version_before, r.version_after) for r in outcomes.values()] == [
+        ("b", "applied", 1, 2)
+    ]
+    assert calls == [1] and j.entries["b"]["state"] == "applied"
+    again = reconcile(j, prior, outcomes, listing)  # a is pending still: one more listing
+    assert calls == [1, 1] and [x.rule_id for x in again] == ["b"]
+    j.failed("a")
+    reconcile(j, prior, outcomes, listing)  # nothing pending: the bus is not listed
+    assert calls == [1, 1]
+    j.close()

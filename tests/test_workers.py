@@ -93,3 +93,32 @@ def test_the_same_run_gives_the_same_virtual_timeline() -> None:
 
     first = timeline()
     assert timeline()[0] == first[0]
+
+
+def test_two_workers_already_run_concurrently() -> None:
+    """Two workers, two items of 100 ms each: 100 ms of virtual time, on two pool threads."""
+    clock = VirtualClock()
+    names: list[str] = []
+
+    def work(item: int) -> None:
+        clock.sleep(0.1)
+        names.append(threading.current_thread().name)
+
+    run_workers([0, 1], work, workers=2, clock=clock, stop=threading.Event())
+    assert clock.now() == pytest.approx(0.1)
+    assert len(names) == 2 and all(n.startswith("chainsim-apply") for n in names)
+
+
+def test_a_clock_without_actors_runs_the_pool_directly() -> None:
+    """A clock that has no actor slots (the system clock) still runs every item on the pool."""
+    from chainsim.clock import SystemClock
+
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def work(item: int) -> None:
+        with lock:
+            done.append(item)
+
+    run_workers(list(range(6)), work, workers=3, clock=SystemClock(), stop=threading.Event())
+    assert sorted(done) == list(range(6))
