@@ -24,11 +24,10 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from chainsim.fakebus.errors import Violation, bad_request
-from chainsim.fakebus.triggers import LaxInt, TriggerTarget
-from chainsim.model import format_place
+from chainsim.fakebus.triggers import LaxInt, TriggerTarget, validated_body
 
 
 class _Wire(BaseModel):
@@ -101,20 +100,7 @@ def _refuse(place: str, problem: str) -> None:
 
 def parse_scheduled(body: Any, *, require_version: bool) -> dict[str, Any]:
     """Validate a create/update body and return the stored wire fields (no id)."""
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object")
-    try:
-        parsed = ScheduledTriggerBody.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        place = format_place([str(p) if not isinstance(p, int) else p for p in first["loc"]])
-        raise bad_request(
-            f"{place}: {first['msg']}", [Violation("invalid.value", first["msg"], place)]
-        ) from None
-    if require_version and parsed.version is None:
-        raise bad_request(
-            "version is required", [Violation("missing.value", "required", "version")]
-        )
+    parsed = validated_body(ScheduledTriggerBody, body, require_version=require_version)
     schedule = parsed.schedule.model_dump(by_alias=True)
     check_schedule(schedule)
     out: dict[str, Any] = {

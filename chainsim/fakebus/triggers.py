@@ -25,7 +25,7 @@ selects zero or more values (python-jsonpath, so wildcards and filters work).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from jsonpath import JSONPathEnvironment
 from jsonpath.exceptions import JSONPathError
@@ -42,6 +42,8 @@ from pydantic import (
 
 from chainsim.fakebus.errors import FakeError, Violation, bad_request
 from chainsim.model import format_place
+
+B = TypeVar("B", bound=BaseModel)  # a request-body model with a `version` field
 
 Operator = Literal[
     "GreaterThanOrEqual",
@@ -130,22 +132,28 @@ def normalise_path(path: str) -> str:
     return "$" + path if path.startswith(("[", ".")) else "$." + path
 
 
-def parse_trigger(body: Any, *, require_version: bool) -> dict[str, Any]:
-    """Validate a create/update body and return the stored wire fields (no id/version)."""
+def validated_body(model: type[B], body: Any, *, require_version: bool) -> B:
+    """`body` as `model` (it has a `version` field), or a Genesys 400 naming the first place."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object")
     try:
-        parsed = TriggerBody.model_validate(body)
+        parsed = model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         place = format_place([str(p) if not isinstance(p, int) else p for p in first["loc"]])
         raise bad_request(
             f"{place}: {first['msg']}", [Violation("invalid.value", first["msg"], place)]
         ) from None
-    if require_version and parsed.version is None:
+    if require_version and getattr(parsed, "version", None) is None:
         raise bad_request(
             "version is required", [Violation("missing.value", "required", "version")]
         )
+    return parsed
+
+
+def parse_trigger(body: Any, *, require_version: bool) -> dict[str, Any]:
+    """Validate a create/update body and return the stored wire fields (no id/version)."""
+    parsed = validated_body(TriggerBody, body, require_version=require_version)
     if parsed.event_ttl_seconds is not None and parsed.delay_by_seconds is not None:
         raise bad_request(
             "eventTTLSeconds and delayBySeconds cannot both be set",
