@@ -471,7 +471,7 @@ def _deploy(
     verb: str,
 ) -> int:
     """apply/destroy: gate, drift check, then the orchestrator with the right merger."""
-    from chainsim.audit import AuditLog
+    from chainsim.audit import GROUP_COMMIT, AuditLog
     from chainsim.bus.base import BusError
     from chainsim.plan import PlanIndex, compute_changes, plan_merger, removal_findings
     from chainsim.session import build_orchestrator
@@ -549,7 +549,12 @@ def _deploy(
                 clock=session.clock,
                 merger=merger,
                 sinks=partial(session.sinks_for, spool=apply.spool),
-                audit=AuditLog(apply.audit, clock=session.clock, key=session.audit_key()),
+                audit=AuditLog(  # group commit: the Orchestrator commits before sending
+                    apply.audit,
+                    clock=session.clock,
+                    key=session.audit_key(),
+                    commit_every=GROUP_COMMIT,
+                ),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,
                 journal_path=apply.journal,
