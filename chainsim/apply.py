@@ -19,9 +19,11 @@ held, so `resume()` can finish or roll back a run that was killed.
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,11 +64,31 @@ __all__ = [
     "RuleOutcome",
     "Sinks",
     "Status",
+    "fewer_collections",
 ]
 
 DEFAULT_JOURNAL = ".chainsim/journal.json"
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections during a run (CPython: 700)
 ProgressHook = Callable[[int, int], None]
 Sinks = Callable[[ChainPlan], "tuple[DeadLetterSink | None, CallbackNotifier | None]"]
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the cyclic GC's young-generation threshold for the block, then restore it.
+
+    A run allocates many short-lived containers per update (requests, answers, rules,
+    audit and journal records); at CPython's default (700) many of them are still alive
+    at a young collection, are promoted, and trigger full collections over every object
+    of the run (the inventory, the plan, the fake's state): superlinear CPU at 8,000
+    updates. Only how often the collector runs changes, never what it frees.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class Orchestrator:
@@ -222,7 +244,8 @@ class Orchestrator:
         self, plan: ChainPlan, run_id: str, *, prior: list[Applied], resume_status: str | None
     ) -> ApplyResult:
         try:
-            return self._steps(plan, run_id, prior=prior, resume_status=resume_status)
+            with fewer_collections():
+                return self._steps(plan, run_id, prior=prior, resume_status=resume_status)
         except BaseException:
             self._commit()  # a run ended by an exception still leaves its audit lines on disk
             raise

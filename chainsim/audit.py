@@ -61,7 +61,7 @@ from chainsim.loader import open_regular, parse_json, read_text
 GENESIS = "0" * 64
 MAC = "hmac-sha256"
 HEAD_SUFFIX = ".head"
-GROUP_COMMIT = 256  # appends per automatic commit when a caller opts into batching
+GROUP_COMMIT = 512  # appends per automatic commit when a caller opts into batching (CLI apply)
 MAX_LINE_BYTES = 16 * 1024 * 1024  # an audit line is small; a longer one is not an entry
 _FIELDS = {"seq": int, "prev": str, "digest": str, "step": str, "time": str}
 
@@ -85,6 +85,25 @@ def _canonical(entry: dict[str, Any]) -> str:
 def _digest(entry: dict[str, Any], key: bytes | None = None) -> str:
     body = {k: v for k, v in entry.items() if k != "digest"}
     return _hash(_canonical(body).encode("utf-8"), key)
+
+
+_AFTER_DIGEST = ("mac", "prev", "seq", "step", "time")  # the keys sorting after "digest"
+
+
+def _signed(entry: dict[str, Any], key: bytes | None) -> tuple[str, bytes]:
+    """(digest, canonical line) of `entry` (which has no digest yet), encoding it once.
+
+    The line is the canonical body with `"digest":"<hex>"` put in its sorted place: just
+    before the part made of the keys that sort after it (the same bytes as
+    `_canonical` of the entry with its digest, which `verify` checks).
+    """
+    body = _canonical(entry)
+    digest = _hash(body.encode("utf-8"), key)
+    tail = _canonical({k: entry[k] for k in _AFTER_DIGEST if k in entry})[1:]
+    cut = len(body) - len(tail)
+    if not body.endswith(tail) or body[cut - 1] != ",":  # not the expected shape
+        return digest, _canonical({**entry, "digest": digest}).encode("utf-8")
+    return digest, f'{body[:cut]}"digest":"{digest}",{tail}'.encode()
 
 
 @dataclass(frozen=True)
@@ -230,8 +249,7 @@ class AuditLog:
             }
             if self._key is not None:
                 entry["mac"] = MAC
-            entry["digest"] = _digest(entry, self._key)
-            line = _canonical(entry).encode("utf-8")
+            entry["digest"], line = _signed(entry, self._key)
             self._write((b"\n" if self._torn else b"") + line + b"\n")
             self._torn = False
             self._seq += 1

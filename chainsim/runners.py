@@ -400,8 +400,11 @@ def run_apply(plan_path: Path | None, target: Target, apply: ApplyOptions) -> in
     A saved plan (`plan --out`) is applied exactly, after a drift check. `plan_path`
     None: `--resume` the journal's unfinished run.
     """
-    plan, saved = _load_for_deploy(plan_path, "apply", apply)
-    return _deploy(plan_path, plan, saved, target, apply, "apply")
+    from chainsim.apply import fewer_collections
+
+    with fewer_collections():  # a big plan: reading, seeding and reporting allocate a lot too
+        plan, saved = _load_for_deploy(plan_path, "apply", apply)
+        return _deploy(plan_path, plan, saved, target, apply, "apply")
 
 
 def run_destroy(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:

@@ -12,10 +12,12 @@ import pytest
 
 from chainsim.audit import (
     GENESIS,
+    MAC,
     AuditHead,
     AuditLog,
     _canonical,
     _digest,
+    _signed,
     head_path,
     read_head,
     verify,
@@ -965,3 +967,22 @@ def test_cli_apply_batches_its_audit_commits(
     report = json.loads((tmp_path / "r.json").read_text())
     assert read_head(path) == AuditHead(report["audit_head"], lines)
     assert verify(path).ok
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"seq": 1, "time": "t", "clock": None, "step": "s", "data": {}, "prev": GENESIS}, None),
+        (
+            {"seq": 2, "time": "t", "clock": 1.5, "step": "é", "data": {"prev": ',"x"}'}},
+            b"k",
+        ),
+        ({"clock": 0, "data": {"a": [1, {"b": "ü"}]}}, None),  # nothing sorts after digest
+        ({"data": {"mac": 1}, "mac": MAC, "prev": "p", "seq": 3, "step": "s", "time": "t"}, b"k"),
+    ],
+)
+def test_signed_lines_are_the_canonical_entry_with_its_digest(entry: dict, key) -> None:
+    """The one-encoding line of an append is byte for byte `_canonical` of the signed entry."""
+    digest, line = _signed(entry, key)
+    assert digest == _digest(entry, key)
+    assert line == _canonical({**entry, "digest": digest}).encode("utf-8")
