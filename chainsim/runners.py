@@ -409,12 +409,14 @@ def run_apply(plan_path: Path | None, target: Target, apply: ApplyOptions) -> in
 
 def run_destroy(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
     """`chainsim destroy`: remove what the plan added; exit codes as apply."""
+    from chainsim.apply import fewer_collections
     from chainsim.plan import destroy_plan
 
-    plan, saved = _load_for_deploy(plan_path, "destroy", apply)
-    if saved is None and plan_path is not None:
-        plan = destroy_plan(plan)
-    return _deploy(plan_path, plan, saved, target, apply, "destroy")
+    with fewer_collections():
+        plan, saved = _load_for_deploy(plan_path, "destroy", apply)
+        if saved is None and plan_path is not None:
+            plan = destroy_plan(plan)
+        return _deploy(plan_path, plan, saved, target, apply, "destroy")
 
 
 def _check_fake_seeded(target: Target) -> None:

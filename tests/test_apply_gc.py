@@ -56,3 +56,30 @@ def test_the_orchestrator_runs_with_fewer_collections(
     with rig(tmp_path, [make_rule(x) for x in "ab"]) as r:
         assert r.orchestrator().apply(plan_of(("a", "b"))).status == "applied"
     assert seen == [(GC_YOUNG_THRESHOLD, 10, 10)] and gc.get_threshold() == default_gc
+
+
+@pytest.mark.parametrize("verb", ["apply", "destroy"])
+def test_the_cli_runners_read_run_and_report_with_fewer_collections(
+    verb: str, default_gc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chainsim apply`/`destroy` load the plan and deploy under the raised threshold."""
+    from chainsim import runners
+    from chainsim.model import ChainPlan
+    from chainsim.session import Target
+
+    seen: list[tuple[str, tuple[int, int, int]]] = []
+
+    def load(*_: object) -> tuple[ChainPlan, None]:
+        seen.append(("load", gc.get_threshold()))
+        return ChainPlan(links=[]), None
+
+    def deploy(*_: object) -> int:
+        seen.append(("deploy", gc.get_threshold()))
+        return 0
+
+    monkeypatch.setattr(runners, "_load_for_deploy", load)
+    monkeypatch.setattr(runners, "_deploy", deploy)
+    run = runners.run_apply if verb == "apply" else runners.run_destroy
+    assert run(Path("plan.yaml"), Target(), runners.ApplyOptions()) == 0
+    raised = (GC_YOUNG_THRESHOLD, 10, 10)
+    assert seen == [("load", raised), ("deploy", raised)] and gc.get_threshold() == default_gc
