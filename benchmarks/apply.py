@@ -8,8 +8,10 @@
    with `version` added, to show what pacing saves.
 2. 100 ms latency per request, no rate limit: `concurrency=8` vs `concurrency=1`.
 3. Scale: unthrottled `chainsim apply --bus fake` (the CLI's own runner, with its
-   audit log, journal and report) of 2,000 and 8,000 updates: the wall time of each and
-   their ratio (linear is 4; target: 8,000 in under 15 s, ratio <= 4.4).
+   audit log, journal and report) of 2,000 and 8,000 updates: the wall and CPU time of
+   each and their ratios (linear is 4; target: 8,000 in under 15 s, ratio <= 4.4),
+   beside the machine's load average and this disk's fsync latency, the two things
+   besides chainsim's own CPU that wall time depends on.
 
 4. `--contention N`: N seeded atomic runs whose PUTs meet a concurrent writer 90% of
    the time (409s) and whose last update the bus refuses: how many end half-applied.
@@ -34,6 +36,7 @@ from typing import Any
 import httpx
 
 from chainsim.apply import Orchestrator
+from chainsim.audit import GROUP_COMMIT
 from chainsim.bus.auth import ClientCredentials
 from chainsim.bus.rest import RULES_PATH, RestBus
 from chainsim.clock import VirtualClock
@@ -227,6 +230,11 @@ def fsync_latency(where: Path, count: int = 50) -> float:
 def scale(sizes: list[int]) -> None:
     """Print the wall time of each CLI apply and the ratio of the last to the first."""
     print(f"\n== scale: unthrottled `chainsim apply --bus fake` (real wall time, {sizes})")
+    print(
+        "load average before: {:.2f} {:.2f} {:.2f} ({} CPUs)".format(
+            *os.getloadavg(), os.cpu_count()
+        )
+    )
     walls, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="chainsim-bench-") as tmp:
         for n in sizes:
@@ -238,9 +246,13 @@ def scale(sizes: list[int]) -> None:
                 f"  status {row['status']} (exit {row['exit']})"
             )
         fsync_ms = fsync_latency(Path(tmp)) * 1000
-    # the CLI's audit log fsyncs each step and atomically replaces its head sidecar
-    # (chainsim/audit.py): disk waits that CPU time does not show
-    print(f"this disk: {fsync_ms:.2f} ms per fsync (wall minus CPU is mostly such waits)")
+    # Disk waits that CPU time does not show: the journal fsyncs its write-ahead records
+    # (begin, the intents of all updates at once, each status), and the audit log is
+    # group-committed (fsync + head sidecar every GROUP_COMMIT lines and before anything
+    # leaves the process, chainsim/audit.py), so both are a few dozen fsyncs per run,
+    # not one per step. On a loaded machine wall minus CPU is mostly waiting for a CPU.
+    print(f"this disk: {fsync_ms:.2f} ms per fsync; audit commit every {GROUP_COMMIT} lines")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if len(walls) > 1:
         expected = sizes[-1] / sizes[0]
         print(

@@ -6,18 +6,38 @@ canonical body (every field but `digest`, `time` included). `verify` names the f
 line where the chain breaks, so an edit, a deletion, an insertion or a reorder anywhere
 is found.
 
-Anchoring the end: after every append the head (the last line's hash and the line
-count) is written atomically to a sidecar beside the log (`audit.jsonl.head`), and
-returned by `AuditLog.head()` for the run report and the callback. `verify` fails when
-the file ends before the sidecar's head or before a head given by the caller
-(`chainsim audit verify FILE --head DIGEST`), so lines cut off the end are found.
+Anchoring the end: at each commit (below) the head (the last line's hash and the line
+count) is written atomically to a sidecar beside the log (`audit.jsonl.head`) and
+returned by `AuditLog.commit()` for the run report and the callback; `AuditLog.head()`
+is the in-memory head, which may be ahead of the sidecar between commits. `verify`
+fails when the file ends before the sidecar's head or before a head given by the caller
+(`chainsim audit verify FILE --head DIGEST`), so lines cut off the end are found; a
+sidecar that lags the file (an earlier line) is fine as long as that line hashes to it.
 
 Keyed chain: with `key` (the CLI reads it from `CHAINSIM_AUDIT_KEY`) both hashes are
 HMAC-SHA256 under the key and each line says `"mac": "hmac-sha256"`; whoever edits a
 line and recomputes every later hash without the key fails `verify(..., key=key)`.
 
-Appends are flushed and fsync'd; a torn last line (a crash mid-write, no newline) is
-never glued onto: the next append starts on a new line, and `verify` reports the torn line.
+Durability policy (group commit, like `chainsim.journal`'s):
+- Every line reaches the kernel before `append` returns: one `os.write` on a descriptor
+  kept open with `O_APPEND`. A killed process (`kill -9`, a crash) never loses a line
+  that was appended; only the sidecar may then lag the file, which `verify` accepts.
+- A commit (`AuditLog.commit()`) fsyncs the log, then atomically replaces the sidecar
+  with the head the fsync covered (temp file, fsync, rename, fsync of the directory), so
+  the sidecar never names a line the disk might not hold. A power loss keeps every line
+  up to the last commit (later ones may be lost, never reordered) and the sidecar of a
+  commit at most one behind.
+- When to commit: `commit_every` appends trigger one automatically. The default, 1,
+  makes every append durable before it returns (fsync and sidecar per line), so
+  `AuditLog(path)` used directly is as safe as it looks. `chainsim apply` opts into
+  batching (`GROUP_COMMIT` lines), and the Orchestrator commits at every point where
+  something leaves the process: before dead letters are sent (and after each one), before
+  the callback POST, before the result (with its `audit_head`) is returned, and at the
+  end of a run however it ends; `close()` commits too. The head a report or callback
+  carries is therefore always the sidecar's head at the time it is sent.
+
+A torn last line (a crash mid-write, no newline) is never glued onto: the next append
+starts on a new line, and `verify` reports the torn line.
 """
 
 from __future__ import annotations
@@ -27,6 +47,7 @@ import hmac
 import json
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +61,7 @@ from chainsim.loader import open_regular, parse_json, read_text
 GENESIS = "0" * 64
 MAC = "hmac-sha256"
 HEAD_SUFFIX = ".head"
+GROUP_COMMIT = 512  # appends per automatic commit when a caller opts into batching (CLI apply)
 MAX_LINE_BYTES = 16 * 1024 * 1024  # an audit line is small; a longer one is not an entry
 _FIELDS = {"seq": int, "prev": str, "digest": str, "step": str, "time": str}
 
@@ -63,6 +85,25 @@ def _canonical(entry: dict[str, Any]) -> str:
 def _digest(entry: dict[str, Any], key: bytes | None = None) -> str:
     body = {k: v for k, v in entry.items() if k != "digest"}
     return _hash(_canonical(body).encode("utf-8"), key)
+
+
+_AFTER_DIGEST = ("mac", "prev", "seq", "step", "time")  # the keys sorting after "digest"
+
+
+def _signed(entry: dict[str, Any], key: bytes | None) -> tuple[str, bytes]:
+    """(digest, canonical line) of `entry` (which has no digest yet), encoding it once.
+
+    The line is the canonical body with `"digest":"<hex>"` put in its sorted place: just
+    before the part made of the keys that sort after it (the same bytes as
+    `_canonical` of the entry with its digest, which `verify` checks).
+    """
+    body = _canonical(entry)
+    digest = _hash(body.encode("utf-8"), key)
+    tail = _canonical({k: entry[k] for k in _AFTER_DIGEST if k in entry})[1:]
+    cut = len(body) - len(tail)
+    if not body.endswith(tail) or body[cut - 1] != ",":  # not the expected shape
+        return digest, _canonical({**entry, "digest": digest}).encode("utf-8")
+    return digest, f'{body[:cut]}"digest":"{digest}",{tail}'.encode()
 
 
 @dataclass(frozen=True)
@@ -107,21 +148,35 @@ def _scan(path: Path) -> tuple[list[bytes], bool]:
 class AuditLog:
     """Appends chained lines to a JSONL file (continuing the chain of an existing file).
 
-    Refuses (`InputError`) to continue a log that ends before the head in its sidecar,
-    or one written with a different key: appending would hide the evidence.
+    `commit_every`: appends per automatic commit (fsync + head sidecar); 1, the default,
+    commits every append (see the module docstring). Refuses (`InputError`) to continue a
+    log that ends before the head in its sidecar, or one written with a different key:
+    appending would hide the evidence.
     """
 
     def __init__(
-        self, path: str | Path, *, clock: Clock | None = None, key: bytes | None = None
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        key: bytes | None = None,
+        commit_every: int = 1,
     ) -> None:
+        if commit_every < 1:
+            raise ValueError("commit_every must be at least 1")
         self.path = Path(path)
         self.clock = clock
+        self.commit_every = commit_every
         self._key = key or None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the chain: seq, prev, the write of each line
+        self._commit_lock = threading.Lock()  # one commit at a time: the sidecar only advances
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._prev, self._seq, self._torn = GENESIS, 0, False
         if self.path.exists():
             self._continue()
+        self._committed = AuditHead(self._prev, self._seq)  # nothing of ours to commit yet
+        self._fd: int | None = None
+        self._closer: weakref.finalize | None = None
         self.run_lines: list[dict[str, Any]] = []
 
     def _continue(self) -> None:
@@ -168,12 +223,21 @@ class AuditLog:
             )
 
     def head(self) -> AuditHead:
-        """The last line's hash and the line count (GENESIS and 0 for an empty log)."""
+        """The last line's hash and the line count (GENESIS and 0 for an empty log).
+
+        In memory: the line it names has reached the kernel, not necessarily the disk
+        or the sidecar; `commit()` returns a head that has.
+        """
         with self._lock:
             return AuditHead(self._prev, self._seq)
 
+    def committed(self) -> AuditHead:
+        """The head of the last commit by this log (its head when opened, before any)."""
+        return self._committed
+
     def append(self, step: str, **data: Any) -> dict[str, Any]:
-        """Write one step with its data (fsync'd, head sidecar updated); returns the entry."""
+        """Write one step with its data (in the kernel on return; committed every
+        `commit_every` appends); returns the entry."""
         with self._lock:
             entry: dict[str, Any] = {
                 "seq": self._seq + 1,
@@ -185,28 +249,58 @@ class AuditLog:
             }
             if self._key is not None:
                 entry["mac"] = MAC
-            entry["digest"] = _digest(entry, self._key)
-            line = _canonical(entry).encode("utf-8")
+            entry["digest"], line = _signed(entry, self._key)
             self._write((b"\n" if self._torn else b"") + line + b"\n")
             self._torn = False
             self._seq += 1
             self._prev = _hash(line, self._key)
-            atomic_write_text(
-                head_path(self.path), json.dumps(AuditHead(self._prev, self._seq).to_json())
-            )
             self.run_lines.append(entry)
-            return entry
+            due = self._seq - self._committed.lines >= self.commit_every
+        if due:
+            self.commit()
+        return entry
+
+    def commit(self) -> AuditHead:
+        """fsync the log, then write its head to the sidecar; returns the head committed.
+
+        Concurrent appends may go on meanwhile; a commit that finds its head already
+        committed (by another thread) does nothing.
+        """
+        with self._commit_lock:
+            with self._lock:
+                head, fd = AuditHead(self._prev, self._seq), self._fd
+            if head == self._committed:
+                return head
+            if fd is not None:
+                os.fsync(fd)
+            atomic_write_text(head_path(self.path), json.dumps(head.to_json()))
+            self._committed = head
+            return head
+
+    def close(self) -> AuditHead:
+        """Commit, then close the log's descriptor (a later append opens it again)."""
+        head = self.commit()
+        with self._commit_lock, self._lock:
+            if self._closer is not None:
+                self._closer()  # closes the descriptor once
+            self._fd, self._closer = None, None
+        return head
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _write(self, data: bytes) -> None:
-        """Append `data` to the log, flushed and fsync'd before returning."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Append `data` to the log with one `os.write` (the kernel has it on return)."""
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o644)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"

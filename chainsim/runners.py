@@ -400,18 +400,23 @@ def run_apply(plan_path: Path | None, target: Target, apply: ApplyOptions) -> in
     A saved plan (`plan --out`) is applied exactly, after a drift check. `plan_path`
     None: `--resume` the journal's unfinished run.
     """
-    plan, saved = _load_for_deploy(plan_path, "apply", apply)
-    return _deploy(plan_path, plan, saved, target, apply, "apply")
+    from chainsim.apply import fewer_collections
+
+    with fewer_collections():  # a big plan: reading, seeding and reporting allocate a lot too
+        plan, saved = _load_for_deploy(plan_path, "apply", apply)
+        return _deploy(plan_path, plan, saved, target, apply, "apply")
 
 
 def run_destroy(plan_path: Path | None, target: Target, apply: ApplyOptions) -> int:
     """`chainsim destroy`: remove what the plan added; exit codes as apply."""
+    from chainsim.apply import fewer_collections
     from chainsim.plan import destroy_plan
 
-    plan, saved = _load_for_deploy(plan_path, "destroy", apply)
-    if saved is None and plan_path is not None:
-        plan = destroy_plan(plan)
-    return _deploy(plan_path, plan, saved, target, apply, "destroy")
+    with fewer_collections():
+        plan, saved = _load_for_deploy(plan_path, "destroy", apply)
+        if saved is None and plan_path is not None:
+            plan = destroy_plan(plan)
+        return _deploy(plan_path, plan, saved, target, apply, "destroy")
 
 
 def _check_fake_seeded(target: Target) -> None:
@@ -471,7 +476,7 @@ def _deploy(
     verb: str,
 ) -> int:
     """apply/destroy: gate, drift check, then the orchestrator with the right merger."""
-    from chainsim.audit import AuditLog
+    from chainsim.audit import GROUP_COMMIT, AuditLog
     from chainsim.bus.base import BusError
     from chainsim.plan import PlanIndex, compute_changes, plan_merger, removal_findings
     from chainsim.session import build_orchestrator
@@ -549,7 +554,12 @@ def _deploy(
                 clock=session.clock,
                 merger=merger,
                 sinks=partial(session.sinks_for, spool=apply.spool),
-                audit=AuditLog(apply.audit, clock=session.clock, key=session.audit_key()),
+                audit=AuditLog(  # group commit: the Orchestrator commits before sending
+                    apply.audit,
+                    clock=session.clock,
+                    key=session.audit_key(),
+                    commit_every=GROUP_COMMIT,
+                ),
                 atomic=apply.atomic,
                 concurrency=apply.concurrency,
                 journal_path=apply.journal,

@@ -12,10 +12,12 @@ import pytest
 
 from chainsim.audit import (
     GENESIS,
+    MAC,
     AuditHead,
     AuditLog,
     _canonical,
     _digest,
+    _signed,
     head_path,
     read_head,
     verify,
@@ -666,3 +668,321 @@ def test_continuing_hashes_the_last_line_exactly_as_written(tmp_path: Path) -> N
     path.write_bytes(line.rstrip(b"\n") + b"  \n")
     entry = AuditLog(path).append("after")
     assert entry["prev"] == hashlib.sha256(line.rstrip(b"\n") + b"  ").hexdigest()
+
+
+# ------------------------------------------------- group commit (issue 9, item 5)
+
+
+def _fsyncs_of(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the file behind every os.fsync from now on (the real fsync still runs)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return synced
+
+
+def test_lines_reach_the_file_before_any_commit(tmp_path: Path) -> None:
+    """Each appended line can be read through another handle at once; no sidecar yet."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, commit_every=100)
+    for n in range(1, 4):
+        log.append("step", n=n)
+        with open(path, "rb") as other:
+            lines = other.read().splitlines()
+        assert len(lines) == n and json.loads(lines[-1])["data"] == {"n": n}
+    assert not head_path(path).exists() and read_head(path) is None
+    assert log.committed() == AuditHead(GENESIS, 0)
+
+
+def test_the_sidecar_is_written_at_commit(tmp_path: Path) -> None:
+    """commit() writes the in-memory head to the sidecar and returns it; later appends
+    leave the sidecar where it was until the next commit."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, commit_every=100)
+    log.append("one")
+    log.append("two")
+    head = log.commit()
+    assert head == log.head() == read_head(path) == log.committed() and head.lines == 2
+    log.append("three")
+    assert read_head(path) == head != log.head()
+    assert log.commit() == read_head(path) == AuditHead(log.head().digest, 3)
+
+
+def test_fsync_happens_at_commit_not_at_each_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With batching, appends fsync nothing; one commit fsyncs the log once, then the sidecar."""
+    path = tmp_path / "audit.jsonl"
+    synced = _fsyncs_of(path, monkeypatch)
+    log = AuditLog(path, commit_every=100)
+    for n in range(5):
+        log.append("step", n=n)
+    assert synced == []
+    log.commit()
+    assert synced.count(str(path.resolve())) == 1
+    assert synced[0] == str(path.resolve())  # the log before the sidecar that names its head
+    assert len(synced) > 1  # the sidecar's temp file (and its directory) too
+    synced.clear()
+    log.commit()  # nothing new: no fsync, no sidecar write
+    assert synced == []
+
+
+def test_every_nth_append_commits_automatically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With commit_every=3 the sidecar moves at lines 3 and 6, and the log is fsync'd then."""
+    path = tmp_path / "audit.jsonl"
+    synced = _fsyncs_of(path, monkeypatch)
+    log = AuditLog(path, commit_every=3)
+    seen = []
+    for n in range(1, 8):
+        log.append("step", n=n)
+        recorded = read_head(path)
+        seen.append(recorded.lines if recorded else None)
+        if recorded is not None:
+            assert recorded == log.committed()
+    assert seen == [None, None, 3, 3, 3, 6, 6]
+    assert synced.count(str(path.resolve())) == 2
+
+
+def test_the_default_commits_every_append(tmp_path: Path) -> None:
+    """AuditLog(path) with defaults: the sidecar equals the head after every append."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    assert log.commit_every == 1
+    for n in range(1, 4):
+        log.append("step")
+        assert read_head(path) == log.head() == log.committed() and log.head().lines == n
+
+
+def test_commit_every_must_be_positive(tmp_path: Path) -> None:
+    """commit_every below 1 is refused (a log that never commits on its own is not offered)."""
+    with pytest.raises(ValueError, match="at least 1"):
+        AuditLog(tmp_path / "audit.jsonl", commit_every=0)
+
+
+def test_close_commits_and_a_later_append_reopens(tmp_path: Path) -> None:
+    """close() commits what was appended; the log can still be appended to afterwards."""
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path, commit_every=100) as log:
+        log.append("one")
+        assert read_head(path) is None
+    assert read_head(path) == log.head() and log.head().lines == 1
+    log.append("two")
+    assert log.close() == read_head(path) and read_head(path).lines == 2
+    assert verify(path).ok and verify(path).lines == 2
+
+
+def test_a_lagging_sidecar_verifies_and_a_cut_before_it_fails(tmp_path: Path) -> None:
+    """A sidecar naming an earlier line (lines appended after the last commit, then a
+    kill -9) verifies intact; cutting the file before the sidecar's line still fails."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, commit_every=100)
+    for n in range(3):
+        log.append("step", n=n)
+    committed = log.commit()
+    log.append("late")
+    log.append("later")  # the process is killed here: no commit
+    assert read_head(path) == committed and committed.lines == 3
+    result = verify(path)
+    assert result.ok and result.lines == 5 and result.head == log.head().digest
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]))
+    assert verify(path).ok  # cut down to exactly the committed line: still reaches it
+    path.write_bytes(b"".join(lines[:2]))
+    cut = verify(path)
+    assert not cut.ok and cut.first_broken == 3 and "ends before the head" in cut.reason
+
+
+def test_a_lagging_sidecar_must_hash_to_its_own_line(tmp_path: Path) -> None:
+    """The sidecar's digest is checked against line `lines` itself, not the last line."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, commit_every=100)
+    for n in range(4):
+        log.append("step", n=n)
+    head_path(path).write_text(json.dumps({"digest": log.head().digest, "lines": 2}))
+    result = verify(path)
+    assert not result.ok and result.first_broken == 2 and "does not hash" in result.reason
+
+
+def test_a_log_killed_between_commits_is_continued_and_committed(tmp_path: Path) -> None:
+    """The next AuditLog continues after the uncommitted lines and moves the sidecar on."""
+    path = tmp_path / "audit.jsonl"
+    first = AuditLog(path, commit_every=100)
+    first.append("one")
+    first.commit()
+    first.append("two")  # never committed (killed)
+    again = AuditLog(path, commit_every=100)
+    assert again.head() == first.head() == again.committed()
+    entry = again.append("three")
+    assert entry["seq"] == 3 and read_head(path).lines == 1
+    assert again.commit().lines == 3 and read_head(path).lines == 3
+    assert verify(path).ok
+
+
+def test_concurrent_appends_and_commits_keep_the_chain_and_the_sidecar(tmp_path: Path) -> None:
+    """Threads appending with auto commits every 7 lines: chain intact, at most 6 lines
+    uncommitted once every append returned, a final commit at the head."""
+    import threading
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, commit_every=7)
+
+    def work(k: int) -> None:
+        for n in range(50):
+            log.append("step", k=k, n=n)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert read_head(path).lines >= 200 - 6  # at most commit_every - 1 lines uncommitted
+    assert log.commit() == read_head(path) == AuditHead(log.head().digest, 200)
+    assert verify(path).ok and verify(path).lines == 200
+
+
+# -------------------------------------- the Orchestrator commits before anything leaves
+
+
+def test_the_callback_carries_the_head_the_sidecar_holds_when_it_is_sent(tmp_path: Path) -> None:
+    """When the callback POST leaves, the sidecar holds the head the report carries; the
+    returned result's head is committed too (batching log: no per-append commit)."""
+    import httpx
+
+    from chainsim.callbacks import CallbackNotifier
+    from tests.orchestrator_rig import CALLBACK_URL, make_rule, plan_of, rig
+
+    path = tmp_path / "audit.jsonl"
+    seen: list[tuple[dict, AuditHead | None, AuditHead]] = []
+    with rig(tmp_path, [make_rule(x) for x in "abcd"]) as r:
+        log = AuditLog(path, clock=r.clock, commit_every=1000)
+
+        def hook(request: httpx.Request) -> httpx.Response:
+            seen.append((json.loads(request.content), read_head(path), log.head()))
+            return httpx.Response(200)
+
+        r.router.post(CALLBACK_URL).mock(side_effect=hook)
+        notifier = CallbackNotifier(CALLBACK_URL, "cb-secret", http=r.http)
+        result = r.orchestrator(audit=log, callback=notifier).apply(plan_of(("a", "b")))
+    assert result.status == "applied" and len(seen) == 1
+    body, sidecar, memory = seen[0]
+    assert sidecar is not None and sidecar == memory
+    assert body["report"]["audit_head"] == sidecar.digest
+    assert body["audit"][-1]["step"] == "finish"
+    assert result.audit_head == read_head(path).digest == log.head().digest
+    assert result.to_report()["audit_head"] == result.audit_head != sidecar.digest
+    assert verify(path, head=result.audit_head).ok
+
+
+def test_every_dead_letter_leaves_after_a_commit(tmp_path: Path) -> None:
+    """At each dead-letter POST the sidecar equals the in-memory head: the run's lines and
+    the line of every letter sent before are on disk."""
+    import httpx
+
+    from tests.orchestrator_rig import DLQ_URL, make_rule, plan_of, rig
+
+    path = tmp_path / "audit.jsonl"
+    at_post: list[tuple[AuditHead | None, AuditHead]] = []
+    with rig(tmp_path, [make_rule(x) for x in "abcde"], max_depth=1) as r:  # b, d refused
+        log = AuditLog(path, clock=r.clock, commit_every=1000)
+
+        def letter(request: httpx.Request) -> httpx.Response:
+            at_post.append((read_head(path), log.head()))
+            return httpx.Response(202)
+
+        r.router.post(DLQ_URL).mock(side_effect=letter)
+        pairs = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
+        result = r.orchestrator(audit=log, atomic=False).apply(
+            plan_of(*pairs, dead_letter={"url": DLQ_URL})
+        )
+    assert result.status == "partial" and result.dead_letters == 2 and len(at_post) == 2
+    assert all(sidecar == memory for sidecar, memory in at_post)
+    assert at_post[1][1].lines > at_post[0][1].lines  # the first letter's line came between
+    assert read_head(path) == log.head() and result.audit_head == log.head().digest
+
+
+def test_a_run_that_raises_still_commits_its_lines(tmp_path: Path) -> None:
+    """A run ended by an exception (here a BusError escaping resume's check) still commits."""
+    from chainsim.bus.base import BusError
+    from tests.orchestrator_rig import make_rule, plan_of, rig
+
+    path = tmp_path / "audit.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "ab"]) as r:
+        log = AuditLog(path, clock=r.clock, commit_every=1000)
+        orch = r.orchestrator(audit=log)
+
+        def boom(*_: object) -> None:
+            raise BusError("the bus went away")
+
+        orch.validate = boom  # type: ignore[method-assign]
+        with pytest.raises(BusError):
+            orch.apply(plan_of(("a", "b")))
+    assert log.head().lines >= 2 and read_head(path) == log.head()
+
+
+def test_redrive_commits_its_lines(tmp_path: Path) -> None:
+    """Redriving letters through a batching log leaves the sidecar at the head."""
+    from chainsim.deadletter import read_spool
+    from tests.orchestrator_rig import make_rule, plan_of, rig
+
+    path = tmp_path / "audit.jsonl"
+    with rig(tmp_path, [make_rule(x) for x in "abcde"], max_depth=2) as r:
+        plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+        assert r.orchestrator(atomic=False).apply(plan).status == "partial"
+        r.fake.state.max_depth = 5
+        log = AuditLog(path, clock=r.clock, commit_every=1000)
+        redriven = r.orchestrator(audit=log).redrive(read_spool(tmp_path / "spool.jsonl"))
+    assert [outcome.outcome for _, outcome in redriven] == ["applied"]
+    assert log.run_lines[-1]["step"] == "redrive" and read_head(path) == log.head()
+
+
+def test_cli_apply_batches_its_audit_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chainsim apply --bus fake` fsyncs its audit log far less often than it writes lines,
+    and leaves the sidecar at the head the report carries."""
+    from typer.testing import CliRunner
+
+    from chainsim.cli import app
+    from tests.orchestrator_rig import make_rule
+
+    monkeypatch.chdir(tmp_path)
+    ids = [f"r{i:02d}" for i in range(21)]
+    (tmp_path / "inv.json").write_text(json.dumps([make_rule(x) for x in ids]))
+    links = [{"source": s, "destination": ids[-1], "event_type": f"type.{s}"} for s in ids[:-1]]
+    (tmp_path / "plan.json").write_text(json.dumps({"links": links}))
+    path = tmp_path / "audit.jsonl"
+    synced = _fsyncs_of(path, monkeypatch)
+    args = ["apply", "plan.json", "--bus", "fake", "--inventory", "inv.json"]
+    result = CliRunner().invoke(app, [*args, "--audit", str(path), "--report", "r.json"])
+    assert result.exit_code == 0, result.output
+    lines = path.read_bytes().count(b"\n")
+    assert lines >= 24 and synced.count(str(path.resolve())) == 1  # the end-of-run commit
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert read_head(path) == AuditHead(report["audit_head"], lines)
+    assert verify(path).ok
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"seq": 1, "time": "t", "clock": None, "step": "s", "data": {}, "prev": GENESIS}, None),
+        (
+            {"seq": 2, "time": "t", "clock": 1.5, "step": "é", "data": {"prev": ',"x"}'}},
+            b"k",
+        ),
+        ({"clock": 0, "data": {"a": [1, {"b": "ü"}]}}, None),  # nothing sorts after digest
+        ({"data": {"mac": 1}, "mac": MAC, "prev": "p", "seq": 3, "step": "s", "time": "t"}, b"k"),
+    ],
+)
+def test_signed_lines_are_the_canonical_entry_with_its_digest(entry: dict, key) -> None:
+    """The one-encoding line of an append is byte for byte `_canonical` of the signed entry."""
+    digest, line = _signed(entry, key)
+    assert digest == _digest(entry, key)
+    assert line == _canonical({**entry, "digest": digest}).encode("utf-8")
