@@ -378,6 +378,11 @@ def verify(
             if not raw:
                 break
             count += 1
+            if len(raw) > MAX_LINE_BYTES:  # an over-long line is one line: skip the rest unread
+                rest = raw
+                while rest and not rest.endswith(b"\n"):
+                    rest = handle.readline(MAX_LINE_BYTES + 1)
+                raw = raw[:-1] + (rest[-1:] if rest.endswith(b"\n") else raw[-1:])
             torn = not raw.endswith(b"\n")
             line = raw.rstrip(b"\n").rstrip(b"\r")
             if broken is not None:  # only look on for an audit entry (is this an audit log?)

@@ -473,6 +473,21 @@ def test_an_over_long_line_is_not_an_entry(tmp_path: Path) -> None:
     assert result.reason == f"longer than {MAX_LINE_BYTES:,} bytes (not an audit entry)"
 
 
+def test_a_line_twice_the_limit_counts_as_one_line(tmp_path: Path) -> None:
+    """A line far over MAX_LINE_BYTES is one broken line: the lines after it count once."""
+    from chainsim.audit import MAX_LINE_BYTES
+
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    path.write_bytes(lines[0] + b"x" * (2 * MAX_LINE_BYTES + 7) + b"\n" + lines[1])
+    result = verify(path)
+    assert (result.ok, result.first_broken, result.lines) == (False, 2, 3)
+    assert result.reason == f"longer than {MAX_LINE_BYTES:,} bytes (not an audit entry)"
+    path.write_bytes(lines[0] + b"x" * (2 * MAX_LINE_BYTES + 7))
+    torn = verify(path)
+    assert (torn.first_broken, torn.lines) == (2, 2)
+
+
 def test_a_damaged_entry_still_makes_the_file_an_audit_log(tmp_path: Path) -> None:
     """An edited only line, or a good line then garbage: broken logs, not "not an audit log"."""
     path = tmp_path / "audit.jsonl"
