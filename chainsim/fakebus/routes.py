@@ -25,10 +25,12 @@ import httpx
 from chainsim.fakebus import triggers as trig
 from chainsim.fakebus.errors import FakeError, bad_request, not_found
 from chainsim.fakebus.paging import decode_cursor, encode_cursor, keyset_page, page_size
+from chainsim.fakebus.state import dump_json
 from chainsim.fakebus.workflows import FLOWS_PATH
 
 if TYPE_CHECKING:
     from chainsim.fakebus.faults import FaultDice
+    from chainsim.fakebus.http import Incoming
     from chainsim.fakebus.state import FakeState
 
 RULES_PATH = "/api/v2/eventbridge/rules"
@@ -46,7 +48,7 @@ class Call:
 
     state: FakeState
     dice: FaultDice
-    request: httpx.Request
+    request: Incoming
     params: dict[str, str]
     body: Any
 
@@ -83,13 +85,32 @@ def _flag(raw: str | None, name: str) -> bool | None:
     raise bad_request(f"{name} must be true or false")
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
+
+
 def _uri(path: str, params: list[tuple[str, str]]) -> str:
-    return f"{path}?{urlencode(params)}" if params else path
+    if not params:
+        return path
+    if all(_PLAIN.fullmatch(k) and _PLAIN.fullmatch(v) for k, v in params):
+        return f"{path}?" + "&".join([f"{k}={v}" for k, v in params])  # urlencode's own
+    return f"{path}?{urlencode(params)}"
 
 
 def with_self(path: str, entity: dict[str, Any]) -> dict[str, Any]:
     """`entity` with its `selfUri` under `path`."""
     return {**entity, "selfUri": f"{path}/{entity['id']}"}
+
+
+def with_self_json(path: str, entity_id: str, wire: bytes) -> bytes:
+    """`dump_json(with_self(path, entity))` from the entity's own JSON bytes `wire`.
+
+    The stored JSON is serialised once per write; splicing `selfUri` in as its last key
+    is what `with_self` does, byte for byte (an entity already holding a `selfUri`
+    keeps its key's place in `with_self`: that rare case is re-serialised).
+    """
+    if b'"selfUri"' in wire:
+        return dump_json(with_self(path, json.loads(wire)))
+    return wire[:-1] + b',"selfUri":' + dump_json(f"{path}/{entity_id}") + b"}"
 
 
 def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:
@@ -102,7 +123,7 @@ def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:
 
 def _listing(
     path: str,
-    req: httpx.Request,
+    req: Incoming,
     size: int,
     filters: list[tuple[str, str]],
     entities: list[Any],
@@ -110,7 +131,7 @@ def _listing(
     prev: str | None,
 ) -> dict[str, Any]:
     base = [("pageSize", str(size)), *filters]
-    query = req.url.query.decode()
+    query = req.query
     out: dict[str, Any] = {"entities": entities, "selfUri": f"{path}?{query}" if query else path}
     if nxt:
         out["nextUri"] = _uri(path, [*base, ("after", encode_cursor(nxt))])
@@ -119,11 +140,20 @@ def _listing(
     return out
 
 
+def _listing_json(listing: dict[str, Any], entities: list[bytes]) -> bytes:
+    """`dump_json` of a `_listing` whose `entities` are given as JSON bytes each."""
+    out = b'{"entities":[' + b",".join(entities) + b"]"
+    for key, value in listing.items():
+        if key != "entities":
+            out += b',"' + key.encode() + b'":' + dump_json(value)
+    return out + b"}"
+
+
 # --------------------------------------------------------------------------- rules
 
 
 def _list_rules(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     token = q.get("pageToken")
     after = decode_cursor(token, "pageToken") if token else None
     keys, nxt = c.state.rule_page(page_size(q.get("pageSize")), after)
@@ -161,7 +191,7 @@ def _trigger(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_triggers(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     topics = {t for t in (q.get("topicName") or "").split(",") if t}
     enabled = _flag(q.get("enabled"), "enabled")
@@ -177,17 +207,21 @@ def _list_triggers(c: Call) -> Answer:
 
     use_filter = bool(topics) or enabled is not None or delayed is not None
     after, before = _cursors(q)
-    entities, nxt, prev = c.state.list_triggers(size, after, before, keep if use_filter else None)
-    entities = [_trigger(t) for t in entities]
-    return 200, _listing(TRIGGERS_PATH, c.request, size, filters, entities, nxt, prev)
+    keys, nxt, prev = c.state.trigger_page(size, after, before, keep if use_filter else None)
+    listing = _listing(TRIGGERS_PATH, c.request, size, filters, [], nxt, prev)
+    return 200, _listing_json(listing, [_trigger_json(c, k) for k in keys])
 
 
 def _create_trigger(c: Call) -> Answer:
     return 200, _trigger(c.state.create_trigger(c.body))
 
 
+def _trigger_json(c: Call, trigger_id: str) -> bytes:
+    return with_self_json(TRIGGERS_PATH, trigger_id, c.state.trigger_json(trigger_id))
+
+
 def _get_trigger(c: Call) -> Answer:
-    return 200, _trigger(c.state.get_trigger(c.params["id"]))
+    return 200, _trigger_json(c, c.params["id"])
 
 
 def _put_trigger(c: Call) -> Answer:
@@ -210,7 +244,7 @@ def _test_trigger(c: Call) -> Answer:
 
 
 def _list_topics(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     after, before = _cursors(q)
     names, nxt, prev = keyset_page(c.state.topic_names(), size, after, before)
@@ -233,7 +267,7 @@ def _scheduled(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_scheduled(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     enabled = _flag(q.get("enabled"), "enabled")
     filters = [("enabled", q["enabled"])] if "enabled" in q else []
@@ -271,7 +305,7 @@ def _available_topics(c: Call) -> Answer:
     """The SDK's `AvailableTopicEntityListing`; `expand=schema` adds each topic's schema."""
     expand = {
         part.strip()
-        for raw in c.request.url.params.get_list("expand")
+        for raw in c.request.params.get_list("expand")
         for part in raw.split(",")
         if part.strip()
     }
