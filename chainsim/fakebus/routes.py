@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -110,7 +111,9 @@ def with_self_json(path: str, entity_id: str, wire: bytes) -> bytes:
     """
     if b'"selfUri"' in wire:
         return dump_json(with_self(path, json.loads(wire)))
-    return wire[:-1] + b',"selfUri":' + dump_json(f"{path}/{entity_id}") + b"}"
+    # json.dumps's own encoder for one string (ensure_ascii), without its per-call setup
+    uri = encode_basestring_ascii(f"{path}/{entity_id}").encode()
+    return wire[:-1] + b',"selfUri":' + uri + b"}"
 
 
 def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:

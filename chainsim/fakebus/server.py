@@ -74,6 +74,52 @@ class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the answer is in `_failure`."""
 
 
+class _OneWrite:
+    """A response's transport for uvicorn's cycle: its head waits for the body's first
+    bytes, so both leave in one write (one send, one TCP segment: uvicorn writes them
+    separately, which costs both ends a system call and a wake-up per request).
+
+    Interim `1xx` answers pass at once; whatever is held is written when the response
+    completes (`flush`, e.g. a HEAD answer with no body) or the connection closes.
+    """
+
+    __slots__ = ("_first", "_held", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._first = True
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        """Hold the response head; send it with the next bytes."""
+        if self._first and not data.startswith(b"HTTP/1.1 1"):
+            self._first = False
+            self._held = data
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        """Write what is held."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self.transport.write(held)
+
+    def close(self) -> None:
+        """Write what is held, then close."""
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        """As the real transport."""
+        return self.transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """As the real transport."""
+        return self.transport.get_extra_info(name, default)
+
+
 class JsonHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol whose own answers are Genesys JSON; with head timeouts.
 
@@ -149,6 +195,17 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(400, "Malformed HTTP request: Missing mandatory Host: header")
         self._in_head, self._in_body = False, True
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:  # its task has not run yet
+            one = _OneWrite(self.transport)
+            done = cycle.on_response
+
+            def on_response() -> None:
+                one.flush()  # a HEAD answer writes no body
+                done()
+
+            cycle.transport = one  # type: ignore[assignment]
+            cycle.on_response = on_response
 
     def on_message_complete(self) -> None:
         """The request (head and body) is complete."""
