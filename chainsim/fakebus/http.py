@@ -53,6 +53,34 @@ _SERVER_CODES = {
 }
 
 
+class Params:
+    """A request's query parameters (the `httpx.QueryParams` reads the routes use).
+
+    Parsed as `httpx.QueryParams(query)` parses a string (`parse_qs`, blanks kept),
+    without building the multi-dict: `get` and `[]` give a key's first value.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, query: str) -> None:
+        self._values = parse_qs(query, keep_blank_values=True)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The key's first value, or `default`."""
+        values = self._values.get(key)
+        return values[0] if values else default
+
+    def get_list(self, key: str) -> list[str]:
+        """Every value of the key, in order."""
+        return list(self._values.get(key, ()))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key][0]
+
+
 class Incoming:
     """One request as the pipeline reads it: method, path, raw query, the two headers
     it uses (`Authorization`, `ININ-Correlation-Id`) and the body."""
@@ -74,13 +102,13 @@ class Incoming:
         self.content = content
         self.authorization = authorization
         self.correlation = correlation
-        self._params: httpx.QueryParams | None = None
+        self._params: Params | None = None
 
     @property
-    def params(self) -> httpx.QueryParams:
+    def params(self) -> Params:
         """The query parameters (parsed on first use)."""
         if self._params is None:
-            self._params = httpx.QueryParams(self.query)
+            self._params = Params(self.query)
         return self._params
 
     @classmethod

@@ -17,11 +17,8 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import httpx
 
 from chainsim.fakebus import triggers as trig
 from chainsim.fakebus.errors import FakeError, bad_request, not_found
@@ -31,7 +28,7 @@ from chainsim.fakebus.workflows import FLOWS_PATH
 
 if TYPE_CHECKING:
     from chainsim.fakebus.faults import FaultDice
-    from chainsim.fakebus.http import Incoming
+    from chainsim.fakebus.http import Incoming, Params
     from chainsim.fakebus.state import FakeState
 
 RULES_PATH = "/api/v2/eventbridge/rules"
@@ -66,6 +63,7 @@ class Route:
     action: Action
     permissions: tuple[str, ...]
     has_body: bool = False
+    prefix: str = ""  # the literal text before the first `{param}`: a cheap pre-check
 
 
 def parse_json(body: bytes) -> Any:
@@ -102,21 +100,7 @@ def with_self(path: str, entity: dict[str, Any]) -> dict[str, Any]:
     return {**entity, "selfUri": f"{path}/{entity['id']}"}
 
 
-def with_self_json(path: str, entity_id: str, wire: bytes) -> bytes:
-    """`dump_json(with_self(path, entity))` from the entity's own JSON bytes `wire`.
-
-    The stored JSON is serialised once per write; splicing `selfUri` in as its last key
-    is what `with_self` does, byte for byte (an entity already holding a `selfUri`
-    keeps its key's place in `with_self`: that rare case is re-serialised).
-    """
-    if b'"selfUri"' in wire:
-        return dump_json(with_self(path, json.loads(wire)))
-    # json.dumps's own encoder for one string (ensure_ascii), without its per-call setup
-    uri = encode_basestring_ascii(f"{path}/{entity_id}").encode()
-    return wire[:-1] + b',"selfUri":' + uri + b"}"
-
-
-def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:
+def _cursors(q: Params) -> tuple[str | None, str | None]:
     after, before = q.get("after"), q.get("before")
     return (
         decode_cursor(after, "after") if after else None,
@@ -219,8 +203,13 @@ def _create_trigger(c: Call) -> Answer:
     return 200, _trigger(c.state.create_trigger(c.body))
 
 
+def _shown_trigger(t: dict[str, Any]) -> bytes:
+    return dump_json(_trigger(t))
+
+
 def _trigger_json(c: Call, trigger_id: str) -> bytes:
-    return with_self_json(TRIGGERS_PATH, trigger_id, c.state.trigger_json(trigger_id))
+    """The trigger's answer JSON, rendered once per write (kept by the state)."""
+    return c.state.trigger_json(trigger_id, _shown_trigger)
 
 
 def _get_trigger(c: Call) -> Answer:
@@ -334,7 +323,7 @@ def _route(
     method: str, path: str, action: Action, permissions: tuple[str, ...], has_body: bool = False
 ) -> Route:
     pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-    return Route(method, pattern, action, permissions, has_body)
+    return Route(method, pattern, action, permissions, has_body, path.partition("{")[0])
 
 
 _EB = "eventbridge:rule"
@@ -364,6 +353,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _EXACT = {(r.method, r.pattern.pattern[1:-1]): r for r in ROUTES if "(?P<" not in r.pattern.pattern}
+_PARAMETRISED = tuple(r for r in ROUTES if "(?P<" in r.pattern.pattern)
 
 
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -372,7 +362,9 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
     if exact is not None:
         return exact, {}
     allowed = False
-    for route in ROUTES:
+    for route in _PARAMETRISED:
+        if not path.startswith(route.prefix):
+            continue
         found = route.pattern.match(path)
         if found:
             if route.method == method:

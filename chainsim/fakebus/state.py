@@ -144,7 +144,8 @@ class FakeState:
         self._succ: dict[str, list[str]] = {}
         self._pred: dict[str, dict[str, int]] = {}
         self._triggers: dict[str, dict[str, Any]] = {}
-        self._trigger_json: dict[str, bytes] = {}  # wire JSON, serialised on first read
+        # each trigger's JSON as the HTTP layer renders it, kept until the trigger changes
+        self._trigger_json: dict[str, bytes] = {}
         self._trigger_keys = SortedKeys()
 
     def clear(self) -> None:
@@ -447,11 +448,14 @@ class FakeState:
                     keys.add(k)
         return keyset_page(keys, size, after, before)
 
-    def trigger_json(self, trigger_id: str) -> bytes:
-        """The stored trigger's wire JSON (serialised once per write); 404 if absent."""
+    def trigger_json(self, trigger_id: str, render: Callable[[dict[str, Any]], bytes]) -> bytes:
+        """`render(trigger)`, kept until the trigger is written or deleted; 404 if absent.
+
+        `render` must be the same pure function on every call (the HTTP layer's view).
+        """
         found = self._trigger_json.get(trigger_id)
         if found is None:
-            found = self._trigger_json[trigger_id] = dump_json(self.get_trigger(trigger_id))
+            found = self._trigger_json[trigger_id] = render(self.get_trigger(trigger_id))
         return found
 
     def get_trigger(self, trigger_id: str) -> dict[str, Any]:
