@@ -10,12 +10,12 @@ under half the CPU of its pure-Python h11 protocol on asyncio's loop (measured o
 2-core dev machine with a trivial app: 0.17 ms against 0.42 ms; httptools on asyncio's
 loop: 0.21 ms), and the server's CPU per request is what bounds the fake when clients
 are many. A response's head and body leave in one write (`_OneWrite`). The protocol is
-subclassed (`JsonHttpToolsProtocol`) so that what uvicorn answers by itself is Genesys-
-shaped JSON too: malformed requests (its own answer is a plain-text 400), the
+subclassed (`JsonHttpToolsProtocol`) so that what uvicorn answers by itself is
+Genesys-shaped JSON too: malformed requests (its own answer is a plain-text 400), the
 concurrency limit (a plain-text 503) and timeouts; and so that it checks what llhttp
 lets through but HTTP forbids (a missing Host, a transfer coding other than one
-`chunked`, an unknown method, a head larger than `MAX_HEAD`). Timeouts: an idle keep-
-alive connection is closed after `keep_alive` s (uvicorn's `timeout_keep_alive`); a
+`chunked`, an unknown method, a head larger than `MAX_HEAD`). Timeouts: an idle
+keep-alive connection is closed after `keep_alive` s (uvicorn's `timeout_keep_alive`); a
 request head that is not complete `read_timeout` s after its first byte gets a 408 and
 the connection is closed; a request body gets the same bound in `FakeAsgi`.
 """
