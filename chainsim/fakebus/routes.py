@@ -196,7 +196,7 @@ def _list_triggers(c: Call) -> Answer:
     after, before = _cursors(q)
     keys, nxt, prev = c.state.trigger_page(size, after, before, keep if use_filter else None)
     listing = _listing(TRIGGERS_PATH, c.request, size, filters, [], nxt, prev)
-    return 200, _listing_json(listing, [_trigger_json(c, k) for k in keys])
+    return 200, _listing_json(listing, c.state.triggers_json(keys, _shown_trigger))
 
 
 def _create_trigger(c: Call) -> Answer:

@@ -84,12 +84,20 @@ class _OneWrite:
     completes (`flush`, e.g. a HEAD answer with no body) or the connection closes.
     """
 
-    __slots__ = ("_first", "_held", "transport")
+    __slots__ = ("_done", "_first", "_held", "transport")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, done: Callable[[], None] = lambda: None
+    ) -> None:
         self.transport = transport
+        self._done = done
         self._first = True
         self._held: bytes | None = None
+
+    def completed(self) -> None:
+        """The response is complete (uvicorn's `on_response`): flush, then call `done`."""
+        self.flush()  # a HEAD answer writes no body
+        self._done()
 
     def write(self, data: bytes) -> None:
         """Hold the response head; send it with the next bytes."""
@@ -185,12 +193,18 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
         version = self.parser.get_http_version()
         if version not in ("1.0", "1.1"):  # llhttp also reads HTTP/0.9 and 2.0 lines
             self._refuse(400, f"Malformed HTTP request: HTTP/{version} is not supported")
-        codings = [v for k, v in self.headers if k == b"transfer-encoding"]
-        if codings and (len(codings) > 1 or codings[0].strip().lower() != b"chunked"):
+        host, codings, chunked = False, 0, True
+        for key, value in self.headers:  # one pass (names are lower case)
+            if key == b"host":
+                host = True
+            elif key == b"transfer-encoding":
+                codings += 1
+                chunked = value.strip().lower() == b"chunked"
+        if codings > 1 or not chunked:
             # RFC 9112 §6.1: "A server that receives a request message with a transfer
             # coding it does not understand SHOULD respond with 501 (Not Implemented)."
             self._refuse(501, "Only one Transfer-Encoding: chunked is implemented")
-        if version == "1.1" and not any(k == b"host" for k, _ in self.headers):
+        if version == "1.1" and not host:
             # RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code
             # to any HTTP/1.1 request message that lacks a Host header field"
             self._refuse(400, "Malformed HTTP request: Missing mandatory Host: header")
@@ -198,15 +212,9 @@ class JsonHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:  # its task has not run yet
-            one = _OneWrite(self.transport)
-            done = cycle.on_response
-
-            def on_response() -> None:
-                one.flush()  # a HEAD answer writes no body
-                done()
-
+            one = _OneWrite(self.transport, cycle.on_response)
             cycle.transport = one  # type: ignore[assignment]
-            cycle.on_response = on_response
+            cycle.on_response = one.completed
 
     def on_message_complete(self) -> None:
         """The request (head and body) is complete."""

@@ -448,6 +448,13 @@ class FakeState:
                     keys.add(k)
         return keyset_page(keys, size, after, before)
 
+    def triggers_json(
+        self, trigger_ids: Iterable[str], render: Callable[[dict[str, Any]], bytes]
+    ) -> list[bytes]:
+        """`trigger_json` of each id (one call for a page)."""
+        kept = self._trigger_json
+        return [kept.get(k) or self.trigger_json(k, render) for k in trigger_ids]
+
     def trigger_json(self, trigger_id: str, render: Callable[[dict[str, Any]], bytes]) -> bytes:
         """`render(trigger)`, kept until the trigger is written or deleted; 404 if absent.
 
