@@ -13,7 +13,7 @@ import httpx
 from chainsim.clock import Clock, VirtualClock
 from chainsim.fakebus.errors import FakeError
 from chainsim.fakebus.faults import FaultDice, FaultPlan
-from chainsim.fakebus.http import Front, Org, RequestRecord
+from chainsim.fakebus.http import Front, Incoming, Org, Reply, RequestRecord
 from chainsim.fakebus.oauth import OAuth
 from chainsim.fakebus.ratelimit import Limiter, make_limiter
 from chainsim.fakebus.routes import SCHEDULED_PATH, TRIGGERS_PATH, with_self
@@ -169,6 +169,10 @@ class FakeBus:
     def handler(self, request: httpx.Request) -> httpx.Response:
         """Answer one HTTP request (both dialects and `/oauth/token`)."""
         return self._front(request)
+
+    def answer(self, request: Incoming) -> Reply:
+        """Answer one request read from the wire (the loopback server's door)."""
+        return self._front.answer(request)
 
     @contextmanager
     def mock(

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
-
 from chainsim.fakebus import triggers as trig
 from chainsim.fakebus.errors import FakeError, bad_request, not_found
 from chainsim.fakebus.paging import decode_cursor, encode_cursor, keyset_page, page_size
+from chainsim.fakebus.state import dump_json
 from chainsim.fakebus.workflows import FLOWS_PATH
 
 if TYPE_CHECKING:
     from chainsim.fakebus.faults import FaultDice
+    from chainsim.fakebus.http import Incoming, Params
     from chainsim.fakebus.state import FakeState
 
 RULES_PATH = "/api/v2/eventbridge/rules"
@@ -46,7 +46,7 @@ class Call:
 
     state: FakeState
     dice: FaultDice
-    request: httpx.Request
+    request: Incoming
     params: dict[str, str]
     body: Any
 
@@ -63,6 +63,7 @@ class Route:
     action: Action
     permissions: tuple[str, ...]
     has_body: bool = False
+    prefix: str = ""  # the literal text before the first `{param}`: a cheap pre-check
 
 
 def parse_json(body: bytes) -> Any:
@@ -83,8 +84,15 @@ def _flag(raw: str | None, name: str) -> bool | None:
     raise bad_request(f"{name} must be true or false")
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
+
+
 def _uri(path: str, params: list[tuple[str, str]]) -> str:
-    return f"{path}?{urlencode(params)}" if params else path
+    if not params:
+        return path
+    if all(_PLAIN.fullmatch(k) and _PLAIN.fullmatch(v) for k, v in params):
+        return f"{path}?" + "&".join([f"{k}={v}" for k, v in params])  # urlencode's own
+    return f"{path}?{urlencode(params)}"
 
 
 def with_self(path: str, entity: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def with_self(path: str, entity: dict[str, Any]) -> dict[str, Any]:
     return {**entity, "selfUri": f"{path}/{entity['id']}"}
 
 
-def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:
+def _cursors(q: Params) -> tuple[str | None, str | None]:
     after, before = q.get("after"), q.get("before")
     return (
         decode_cursor(after, "after") if after else None,
@@ -102,7 +110,7 @@ def _cursors(q: httpx.QueryParams) -> tuple[str | None, str | None]:
 
 def _listing(
     path: str,
-    req: httpx.Request,
+    req: Incoming,
     size: int,
     filters: list[tuple[str, str]],
     entities: list[Any],
@@ -110,7 +118,7 @@ def _listing(
     prev: str | None,
 ) -> dict[str, Any]:
     base = [("pageSize", str(size)), *filters]
-    query = req.url.query.decode()
+    query = req.query
     out: dict[str, Any] = {"entities": entities, "selfUri": f"{path}?{query}" if query else path}
     if nxt:
         out["nextUri"] = _uri(path, [*base, ("after", encode_cursor(nxt))])
@@ -119,11 +127,20 @@ def _listing(
     return out
 
 
+def _listing_json(listing: dict[str, Any], entities: list[bytes]) -> bytes:
+    """`dump_json` of a `_listing` whose `entities` are given as JSON bytes each."""
+    out = b'{"entities":[' + b",".join(entities) + b"]"
+    for key, value in listing.items():
+        if key != "entities":
+            out += b',"' + key.encode() + b'":' + dump_json(value)
+    return out + b"}"
+
+
 # --------------------------------------------------------------------------- rules
 
 
 def _list_rules(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     token = q.get("pageToken")
     after = decode_cursor(token, "pageToken") if token else None
     keys, nxt = c.state.rule_page(page_size(q.get("pageSize")), after)
@@ -161,7 +178,7 @@ def _trigger(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_triggers(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     topics = {t for t in (q.get("topicName") or "").split(",") if t}
     enabled = _flag(q.get("enabled"), "enabled")
@@ -177,17 +194,26 @@ def _list_triggers(c: Call) -> Answer:
 
     use_filter = bool(topics) or enabled is not None or delayed is not None
     after, before = _cursors(q)
-    entities, nxt, prev = c.state.list_triggers(size, after, before, keep if use_filter else None)
-    entities = [_trigger(t) for t in entities]
-    return 200, _listing(TRIGGERS_PATH, c.request, size, filters, entities, nxt, prev)
+    keys, nxt, prev = c.state.trigger_page(size, after, before, keep if use_filter else None)
+    listing = _listing(TRIGGERS_PATH, c.request, size, filters, [], nxt, prev)
+    return 200, _listing_json(listing, c.state.triggers_json(keys, _shown_trigger))
 
 
 def _create_trigger(c: Call) -> Answer:
     return 200, _trigger(c.state.create_trigger(c.body))
 
 
+def _shown_trigger(t: dict[str, Any]) -> bytes:
+    return dump_json(_trigger(t))
+
+
+def _trigger_json(c: Call, trigger_id: str) -> bytes:
+    """The trigger's answer JSON, rendered once per write (kept by the state)."""
+    return c.state.trigger_json(trigger_id, _shown_trigger)
+
+
 def _get_trigger(c: Call) -> Answer:
-    return 200, _trigger(c.state.get_trigger(c.params["id"]))
+    return 200, _trigger_json(c, c.params["id"])
 
 
 def _put_trigger(c: Call) -> Answer:
@@ -210,7 +236,7 @@ def _test_trigger(c: Call) -> Answer:
 
 
 def _list_topics(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     after, before = _cursors(q)
     names, nxt, prev = keyset_page(c.state.topic_names(), size, after, before)
@@ -233,7 +259,7 @@ def _scheduled(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_scheduled(c: Call) -> Answer:
-    q = c.request.url.params
+    q = c.request.params
     size = page_size(q.get("pageSize"))
     enabled = _flag(q.get("enabled"), "enabled")
     filters = [("enabled", q["enabled"])] if "enabled" in q else []
@@ -271,7 +297,7 @@ def _available_topics(c: Call) -> Answer:
     """The SDK's `AvailableTopicEntityListing`; `expand=schema` adds each topic's schema."""
     expand = {
         part.strip()
-        for raw in c.request.url.params.get_list("expand")
+        for raw in c.request.params.get_list("expand")
         for part in raw.split(",")
         if part.strip()
     }
@@ -297,7 +323,7 @@ def _route(
     method: str, path: str, action: Action, permissions: tuple[str, ...], has_body: bool = False
 ) -> Route:
     pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-    return Route(method, pattern, action, permissions, has_body)
+    return Route(method, pattern, action, permissions, has_body, path.partition("{")[0])
 
 
 _EB = "eventbridge:rule"
@@ -327,6 +353,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _EXACT = {(r.method, r.pattern.pattern[1:-1]): r for r in ROUTES if "(?P<" not in r.pattern.pattern}
+_PARAMETRISED = tuple(r for r in ROUTES if "(?P<" in r.pattern.pattern)
 
 
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -335,7 +362,9 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
     if exact is not None:
         return exact, {}
     allowed = False
-    for route in ROUTES:
+    for route in _PARAMETRISED:
+        if not path.startswith(route.prefix):
+            continue
         found = route.pattern.match(path)
         if found:
             if route.method == method:

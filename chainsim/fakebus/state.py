@@ -144,6 +144,8 @@ class FakeState:
         self._succ: dict[str, list[str]] = {}
         self._pred: dict[str, dict[str, int]] = {}
         self._triggers: dict[str, dict[str, Any]] = {}
+        # each trigger's JSON as the HTTP layer renders it, kept until the trigger changes
+        self._trigger_json: dict[str, bytes] = {}
         self._trigger_keys = SortedKeys()
 
     def clear(self) -> None:
@@ -155,6 +157,7 @@ class FakeState:
             self._succ.clear()
             self._pred.clear()
             self._triggers.clear()
+            self._trigger_json.clear()
             self._trigger_keys.clear()
             self._scheduled.clear()
             self._scheduled_keys.clear()
@@ -406,6 +409,7 @@ class FakeState:
     def _store_trigger(self, trigger_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         wire = {"id": trigger_id, **fields}
         self._triggers[trigger_id] = wire
+        self._trigger_json.pop(trigger_id, None)
         self._trigger_keys.add(trigger_id)
         return wire
 
@@ -425,13 +429,41 @@ class FakeState:
 
         `keep` filters (topicName, enabled, hasDelayBy); paging walks the filtered keys.
         """
+        keys, nxt, prev = self.trigger_page(size, after, before, keep)
+        return [self._triggers[k] for k in keys], nxt, prev
+
+    def trigger_page(
+        self,
+        size: int,
+        after: str | None,
+        before: str | None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Page:
+        """`list_triggers` with the ids of the page in place of the triggers."""
         keys = self._trigger_keys
         if keep is not None:
             keys = SortedKeys()
             for k in self._trigger_keys:
                 if keep(self._triggers[k]):
                     keys.add(k)
-        return keyset_page(keys, size, after, before, lambda k: self._triggers[k])
+        return keyset_page(keys, size, after, before)
+
+    def triggers_json(
+        self, trigger_ids: Iterable[str], render: Callable[[dict[str, Any]], bytes]
+    ) -> list[bytes]:
+        """`trigger_json` of each id (one call for a page)."""
+        kept = self._trigger_json
+        return [kept.get(k) or self.trigger_json(k, render) for k in trigger_ids]
+
+    def trigger_json(self, trigger_id: str, render: Callable[[dict[str, Any]], bytes]) -> bytes:
+        """`render(trigger)`, kept until the trigger is written or deleted; 404 if absent.
+
+        `render` must be the same pure function on every call (the HTTP layer's view).
+        """
+        found = self._trigger_json.get(trigger_id)
+        if found is None:
+            found = self._trigger_json[trigger_id] = render(self.get_trigger(trigger_id))
+        return found
 
     def get_trigger(self, trigger_id: str) -> dict[str, Any]:
         """The stored trigger; 404 if absent."""
@@ -472,6 +504,7 @@ class FakeState:
         """Delete a trigger; 404 if absent."""
         self.get_trigger(trigger_id)
         del self._triggers[trigger_id]
+        self._trigger_json.pop(trigger_id, None)
         self._trigger_keys.discard(trigger_id)
 
     def concurrent_edit_trigger(self, trigger_id: str) -> bool:
@@ -484,6 +517,7 @@ class FakeState:
             "description": CONCURRENT_EDIT,
             "version": trigger["version"] + 1,
         }
+        self._trigger_json.pop(trigger_id, None)
         return True
 
     def triggers_on(self, topic: str) -> list[dict[str, Any]]:
