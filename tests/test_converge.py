@@ -1,0 +1,3 @@
+"""Tests of chainsim.converge: one rule PUT converging under 409s, late answers and deadlines."""
+
+from __future__ import annotations
