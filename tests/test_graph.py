@@ -53,6 +53,8 @@ def test_analyse_reports_one_cycle_per_scc() -> None:
     graph = graph_of(7, [(0, 1), (1, 0), (1, 2), (2, 0), (3, 4)], [(4, 3), (5, 5), (2, 6)])
     cycles = analyse(graph).cycles
     assert cycles == [[0, 1, 0], [3, 4, 3], [5, 5]]
+    # ordered by first node, whatever the second
+    assert analyse(graph_of(4, [(0, 3), (3, 0)], [(1, 2), (2, 1)])).cycles == [[0, 3, 0], [1, 2, 1]]
 
 
 def test_cycles_closed_by_bus_edges_are_found() -> None:
@@ -219,6 +221,14 @@ def test_equally_long_paths_resolve_to_the_earliest_node() -> None:
     # two planned paths 0 -> 1 and 2 -> 3 tie into 4 over bus edges
     graph = graph_of(5, [(1, 4), (3, 4)], [(0, 1), (2, 3)])
     assert deepest_planned_paths(graph) == [[0, 1, 4]]
+    # planned only: 0 -> 2 and 1 -> 2 tie before 2 -> 3
+    assert deepest_planned_paths(graph_of(4, [], [(0, 2), (1, 2), (2, 3)])) == [[0, 2, 3]]
+    # diamonds 0 -> 1 -> 3 and 0 -> 2 -> 3: the way through 1, whichever kind the edges are
+    diamond = [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert deepest_planned_paths(graph_of(5, diamond, [(3, 4)])) == [[0, 1, 3, 4]]
+    assert deepest_planned_paths(graph_of(5, [], [*diamond, (3, 4)])) == [[0, 1, 3, 4]]
+    graph = graph_of(7, [(5, 6)], [*diamond, (3, 4)])
+    assert deepest_planned_paths(graph) == [[0, 1, 3, 4]]
 
 
 def test_tarjan_restricted_to_some_nodes_visits_only_those() -> None:
