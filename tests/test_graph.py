@@ -242,3 +242,19 @@ def test_cycle_path_refuses_a_component_without_a_cycle() -> None:
     """An acyclic component breaks the caller's contract: a ValueError says so."""
     with pytest.raises(ValueError, match=r"^component holds no cycle$"):
         cycle_path([[1], []], [0, 1])
+
+
+def test_a_graph_of_planned_edges_only_reads_every_path_as_planned() -> None:
+    """Without bus edges `into_planned` is `into` (0 where no path ends), as documented."""
+    analysis = analyse(graph_of(4, [], [(0, 1), (1, 2)]))
+    assert analysis.all_planned is True
+    assert analysis.into_planned == analysis.into == [0, 1, 2, 0]
+    analysis = analyse(graph_of(4, [(2, 3)], [(0, 1), (1, 2)]))
+    assert analysis.all_planned is False
+    assert analysis.into_planned == [-1, 1, 2, 3]
+
+
+def test_equally_deep_ends_in_one_component_go_to_the_lowest_end() -> None:
+    """Two ends of equally long planned paths in one component: the lower end node wins."""
+    assert deepest_planned_paths(graph_of(3, [], [(0, 2), (0, 1)])) == [[0, 1]]
+    assert deepest_planned_paths(graph_of(4, [(3, 0)], [(0, 2), (0, 1)])) == [[3, 0, 1]]
