@@ -1,3 +1,107 @@
 """Tests of chainsim.converge: one rule PUT converging under 409s, late answers and deadlines."""
 
 from __future__ import annotations
+
+from chainsim.bus.base import Conflict
+from chainsim.clock import VirtualClock
+from chainsim.converge import Converger
+from chainsim.journal import Applied, Journal
+from chainsim.model import Rule
+from chainsim.results import RuleOutcome
+from chainsim.retry import Pacer, RetryPolicy
+from tests.orchestrator_rig import make_rule
+
+
+class _Bus:
+    """Rule `a` in memory; PUTs are versioned; `writer` edits the rule before each PUT lands."""
+
+    def __init__(self, writer: dict[str, object] | None = None) -> None:
+        self.stored = Rule.model_validate(make_rule("a"))
+        self.writer = writer
+        self.puts: list[Rule] = []
+
+    def get_rule(self, rule_id: str) -> Rule:
+        return self.stored
+
+    def put_rule(self, rule: Rule) -> Rule:
+        self.puts.append(rule)
+        if self.writer is not None:  # another writer gets there first, once
+            update = {**self.writer, "version": self.stored.version + 1}
+            self.stored = self.stored.model_copy(update=update)
+            self.writer = None
+        if rule.version != self.stored.version:
+            raise Conflict("version mismatch", code="conflict")
+        self.stored = rule.model_copy(update={"version": rule.version + 1})
+        return self.stored
+
+
+def _converger(bus: _Bus) -> Converger:
+    clock = VirtualClock()
+    return Converger(bus, clock, RetryPolicy(), Pacer(clock), Journal(None))  # type: ignore[arg-type]
+
+
+def _describe(text: str):  # type: ignore[no-untyped-def]
+    return lambda fresh: fresh.model_copy(update={"description": text})
+
+
+def test_a_rule_already_holding_its_target_is_not_written() -> None:
+    """No PUT when the rule already holds what would be written; no base is reported."""
+    bus = _Bus()
+    seen: list[Applied] = []
+    current = bus.stored
+    stored, base = _converger(bus).converge(
+        current, _describe(current.description or ""), RuleOutcome("a"), on_applied=seen.append
+    )
+    assert bus.puts == [] and seen == []
+    assert stored is current and base is None
+
+
+def test_a_planned_update_is_sent_once_as_planned() -> None:
+    """A planned (target, fields) is PUT as given on the first round, with no re-diff needed."""
+    bus = _Bus()
+    current = bus.stored
+    target = _describe("new")(current)
+    seen: list[Applied] = []
+    stored, base = _converger(bus).converge(
+        current,
+        _describe("new"),
+        RuleOutcome("a"),
+        on_applied=seen.append,
+        planned=(target, ["description"]),
+    )
+    assert bus.puts == [target]
+    assert stored.description == "new" and stored.version == 2 and base is current
+    assert [(x.rule_id, x.base, x.fields) for x in seen] == [("a", current, ["description"])]
+
+
+def test_a_planned_update_another_writer_already_made_is_not_sent_again() -> None:
+    """409 because a peer wrote the same target: the re-read shows it, so no second PUT."""
+    bus = _Bus(writer={"description": "new"})
+    current = bus.stored
+    row = RuleOutcome("a")
+    stored, _ = _converger(bus).converge(
+        current,
+        _describe("new"),
+        row,
+        planned=(_describe("new")(current), ["description"]),
+    )
+    assert len(bus.puts) == 1 and row.attempts == 1
+    assert stored.description == "new" and stored.version == 2
+
+
+def test_a_re_merge_after_a_409_writes_only_the_fields_still_different() -> None:
+    """After a 409 the target is merged onto the fresh copy and re-diffed, the peer's edit kept."""
+    bus = _Bus(writer={"name": "renamed by a peer"})
+    current = bus.stored
+    seen: list[Applied] = []
+    stored, base = _converger(bus).converge(
+        current,
+        _describe("new"),
+        RuleOutcome("a"),
+        on_applied=seen.append,
+        planned=(_describe("new")(current), ["description"]),
+    )
+    assert len(bus.puts) == 2 and bus.puts[1].name == "renamed by a peer"
+    assert stored.description == "new" and stored.name == "renamed by a peer"
+    assert base is not None and base.version == 2
+    assert [(x.base.version, x.fields) for x in seen] == [(2, ["description"])]
