@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chainsim.bus.base import Conflict
 from chainsim.clock import VirtualClock
 from chainsim.converge import Converger
@@ -36,11 +38,13 @@ class _Bus:
 
 
 def _converger(bus: _Bus) -> Converger:
+    """A Converger on `bus` with a virtual clock, the default policy and no journal file."""
     clock = VirtualClock()
     return Converger(bus, clock, RetryPolicy(), Pacer(clock), Journal(None))  # type: ignore[arg-type]
 
 
-def _describe(text: str):  # type: ignore[no-untyped-def]
+def _describe(text: str) -> Callable[[Rule], Rule]:
+    """A merge that sets the description."""
     return lambda fresh: fresh.model_copy(update={"description": text})
 
 
