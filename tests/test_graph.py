@@ -258,3 +258,10 @@ def test_equally_deep_ends_in_one_component_go_to_the_lowest_end() -> None:
     """Two ends of equally long planned paths in one component: the lower end node wins."""
     assert deepest_planned_paths(graph_of(3, [], [(0, 2), (0, 1)])) == [[0, 1]]
     assert deepest_planned_paths(graph_of(4, [(3, 0)], [(0, 2), (0, 1)])) == [[3, 0, 1]]
+
+
+def test_duplicate_bus_edges_are_kept_once() -> None:
+    """The bus listing the same link twice gives one edge, not two."""
+    graph = Graph.from_edges(["a", "b", "c"], [(0, 1), (0, 1), (1, 2)], [(1, 2)])
+    assert [list(s) for s in graph.old] == [[1], [], []]
+    assert graph.new == [[], [2], []]
