@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chainsim.bus.base import Conflict
+from chainsim.bus.base import Conflict, ServerError
 from chainsim.clock import VirtualClock
 from chainsim.converge import Converger
 from chainsim.journal import Applied, Journal
@@ -109,3 +109,29 @@ def test_a_re_merge_after_a_409_writes_only_the_fields_still_different() -> None
     assert stored.description == "new" and stored.name == "renamed by a peer"
     assert base is not None and base.version == 2
     assert [(x.base.version, x.fields) for x in seen] == [(2, ["description"])]
+
+
+class _UnreadableAfterConflict(_Bus):
+    """The first PUT answers 409; the next `failures` GETs answer 503; then all goes through."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(writer={"name": "renamed by a peer"})
+        self.failures = failures
+
+    def get_rule(self, rule_id: str) -> Rule:
+        if self.failures:
+            self.failures -= 1
+            raise ServerError("unavailable", status=503)
+        return self.stored
+
+
+def test_a_restores_re_read_after_a_409_is_retried_until_its_deadline() -> None:
+    """A restore's re-read after a 409 outlasting one retry budget is retried; the PUT lands."""
+    bus = _UnreadableAfterConflict(failures=3 * RetryPolicy().max_attempts)
+    current = bus.stored
+    stored, base = _converger(bus).converge(
+        current, _describe("restored"), RuleOutcome("a"), deadline=600.0
+    )
+    assert bus.failures == 0 and len(bus.puts) == 2
+    assert stored.description == "restored" and stored.name == "renamed by a peer"
+    assert base is not None and base.version == 2
