@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chainsim.bus.base import Conflict, ServerError
+import pytest
+
+from chainsim.bus.base import BusError, Conflict, NotFound, ServerError
 from chainsim.clock import VirtualClock
-from chainsim.converge import Converger
+from chainsim.converge import Converger, Failed, RestoreRefused
 from chainsim.journal import Applied, Journal
 from chainsim.model import Rule
 from chainsim.results import RuleOutcome
@@ -135,3 +137,34 @@ def test_a_restores_re_read_after_a_409_is_retried_until_its_deadline() -> None:
     assert bus.failures == 0 and len(bus.puts) == 2
     assert stored.description == "restored" and stored.name == "renamed by a peer"
     assert base is not None and base.version == 2
+
+
+class _GoneAfterConflict(_Bus):
+    """The first PUT answers 409; every later GET fails with `error`."""
+
+    def __init__(self, error: BusError) -> None:
+        super().__init__(writer={"name": "renamed by a peer"})
+        self.error = error
+
+    def get_rule(self, rule_id: str) -> Rule:
+        raise self.error
+
+
+def _fail(bus: _Bus, deadline: float | None) -> BusError:
+    """The bus error a converge on `bus` fails with."""
+    with pytest.raises(Failed) as caught:
+        _converger(bus).converge(bus.stored, _describe("new"), RuleOutcome("a"), deadline=deadline)
+    return caught.value.error
+
+
+def test_a_re_read_failure_after_a_409_is_reported_as_what_happened() -> None:
+    """Update: the bus's own error; restore: a rule gone is 'deleted by someone else'."""
+    gone = NotFound("no such rule", status=404)
+    error = _fail(_GoneAfterConflict(gone), deadline=None)
+    assert error is gone
+    error = _fail(_GoneAfterConflict(NotFound("no such rule", status=404)), deadline=600.0)
+    assert isinstance(error, RestoreRefused) and error.status == 404
+    assert "deleted by someone else" in error.message
+    down = ServerError("unavailable", status=503)
+    error = _fail(_GoneAfterConflict(down), deadline=None)
+    assert error is down
