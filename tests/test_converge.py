@@ -8,7 +8,7 @@ import pytest
 
 from chainsim.bus.base import BusError, Conflict, NotFound, ServerError
 from chainsim.clock import VirtualClock
-from chainsim.converge import Converger, Failed, RestoreRefused
+from chainsim.converge import ConflictsExhausted, Converger, Failed, RestoreRefused
 from chainsim.journal import Applied, Journal
 from chainsim.model import Rule
 from chainsim.results import RuleOutcome
@@ -151,9 +151,11 @@ class _GoneAfterConflict(_Bus):
 
 
 def _fail(bus: _Bus, deadline: float | None) -> BusError:
-    """The bus error a converge on `bus` fails with."""
+    """The bus error a converge on `bus` fails with (which also names its target and fields)."""
     with pytest.raises(Failed) as caught:
         _converger(bus).converge(bus.stored, _describe("new"), RuleOutcome("a"), deadline=deadline)
+    assert caught.value.target.description == "new" and caught.value.target.id == "a"
+    assert caught.value.fields == ["description"]
     return caught.value.error
 
 
@@ -168,3 +170,20 @@ def test_a_re_read_failure_after_a_409_is_reported_as_what_happened() -> None:
     down = ServerError("unavailable", status=503)
     error = _fail(_GoneAfterConflict(down), deadline=None)
     assert error is down
+
+
+class _Contended(_Bus):
+    """Every PUT answers 409 with the bus's code and context id."""
+
+    def put_rule(self, rule: Rule) -> Rule:
+        self.puts.append(rule)
+        raise Conflict("version mismatch", code="conflict", context_id="ctx-7")
+
+
+def test_an_update_out_of_re_merges_keeps_the_last_409s_details() -> None:
+    """ConflictsExhausted carries status 409 and the last 409's code and context id."""
+    bus = _Contended()
+    error = _fail(bus, deadline=None)
+    assert isinstance(error, ConflictsExhausted)
+    assert (error.status, error.code, error.context_id) == (409, "conflict", "ctx-7")
+    assert len(bus.puts) == RetryPolicy().max_conflicts + 1
