@@ -186,4 +186,5 @@ def test_an_update_out_of_re_merges_keeps_the_last_409s_details() -> None:
     error = _fail(bus, deadline=None)
     assert isinstance(error, ConflictsExhausted)
     assert (error.status, error.code, error.context_id) == (409, "conflict", "ctx-7")
+    assert error.message == "409 on every attempt to merge"
     assert len(bus.puts) == RetryPolicy().max_conflicts + 1
