@@ -188,3 +188,17 @@ def test_an_update_out_of_re_merges_keeps_the_last_409s_details() -> None:
     assert (error.status, error.code, error.context_id) == (409, "conflict", "ctx-7")
     assert error.message == "409 on every attempt to merge"
     assert len(bus.puts) == RetryPolicy().max_conflicts + 1
+
+
+def test_a_policy_without_pacing_never_waits_for_the_shared_pacer() -> None:
+    """`pacing=False`: calls go out at once even while the shared pacer holds for a 429."""
+    clock = VirtualClock()
+    pacer = Pacer(clock)
+    pacer.hold(100.0)
+    rng = RetryPolicy().rng("a")
+    plain = Converger(_Bus(), clock, RetryPolicy(pacing=False), pacer, Journal(None))  # type: ignore[arg-type]
+    assert plain.call(lambda: "done", rng) == "done"
+    assert clock.now() == 0.0
+    paced = Converger(_Bus(), clock, RetryPolicy(), pacer, Journal(None))  # type: ignore[arg-type]
+    assert paced.call(lambda: "done", rng) == "done"
+    assert clock.now() == 100.0
