@@ -234,3 +234,156 @@ def test_reconcile_records_every_landed_write_and_lists_only_when_needed(tmp_pat
     reconcile(j, prior, outcomes, listing)  # nothing pending: the bus is not listed
     assert calls == [1, 1]
     j.close()
+
+
+def _load_error(path: Path) -> str:
+    """The one-line message a journal at `path` is refused with."""
+    with pytest.raises(InputError) as caught:
+        Journal(path).load()
+    return str(caught.value)
+
+
+def test_a_bad_journal_is_refused_with_file_place_and_problem(tmp_path: Path) -> None:
+    """Broken JSON, a foreign file, a damaged line: each one exact line naming the file."""
+    path = tmp_path / "journal.json"
+    path.write_text("{not json")
+    assert _load_error(path) == f"{path}: the journal is not valid JSON"
+    path.write_text(json.dumps({"version": 2, "run_id": "old"}))
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    path.write_text("[1, 2]")
+    path.with_suffix(".plan.json").write_text(PLAN.model_dump_json())
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    begin = json.dumps({"k": "begin", "version": 3, "run_id": "r"})
+    path.write_text(begin + "\n")
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    path.write_text(begin + '\n{"k":"bogus"}\n')
+    assert _load_error(path) == f"{path}: line 2: the journal is damaged"
+
+
+def test_a_journal_whose_only_line_is_torn_is_not_a_journal(tmp_path: Path) -> None:
+    """A begin record cut before its newline was never acknowledged: no run is recorded."""
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps({"k": "begin", "version": 3, "run_id": "r", "status": "applying"}))
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+
+
+def test_the_replayed_picture_is_exactly_what_the_run_held(tmp_path: Path) -> None:
+    """load() gives the documented keys, and every rule entry as the journal held it."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=False)
+    a, b = _rule("a"), _rule("b")
+    j.intend([(a, ["description"], _target(a))])
+    j.applied(Applied("b", b, ["description"]))
+    j.failed("x")  # a rule the journal never saw before
+    j.close()
+    data = Journal(path).load() or {}
+    assert set(data) == {"version", "run_id", "status", "atomic", "order", "rules", "plan"}
+    assert (data["version"], data["run_id"], data["status"], data["atomic"]) == (
+        3,
+        "run-1",
+        "applying",
+        False,
+    )
+    assert data["rules"] == j.entries
+    assert data["rules"]["x"] == {"state": "failed"}
+    assert set(data["rules"]["a"]) == {"state", "base", "fields", "target"}
+
+
+def test_a_blank_line_inside_the_journal_is_skipped(tmp_path: Path) -> None:
+    """An empty line between records is not the end: later records still count."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    path.write_text(path.read_text() + '\n{"k":"status","status":"applied"}\n')
+    assert (Journal(path).load() or {})["status"] == "applied"
+
+
+def test_marks_are_kept_in_memory_for_any_rule(tmp_path: Path) -> None:
+    """`failed` and `restored` set the rule's state, even for a rule never written."""
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    j.failed("new")
+    j.restored("other")
+    assert j.entries == {"new": {"state": "failed"}, "other": {"state": "restored"}}
+    j.close()
+
+
+def _v2(**extra: object) -> dict[str, object]:
+    """A version-2 journal's picture (as `load` returns it), plan included."""
+    entry = {
+        "state": "applied",
+        "base": {"id": "a", "eventType": "type.a", "version": 1, "actions": []},
+        "fields": ["actions"],
+    }
+    data: dict[str, object] = {
+        "version": 2,
+        "run_id": "old",
+        "status": "rolling_back",
+        "atomic": False,
+        "order": ["a"],
+        "rules": {"a": entry},
+        "plan": json.loads(PLAN.model_dump_json(exclude_none=True)),
+    }
+    data.update(extra)
+    return data
+
+
+def test_adopting_a_version_2_journal_rewrites_it_with_everything_kept(tmp_path: Path) -> None:
+    """Run id, status, atomic, order, entries and plan survive the rewrite to JSONL."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.adopt(_v2())
+    j.close()
+    data = Journal(path).load() or {}
+    old = _v2()
+    assert data == {**old, "version": 3}
+    assert applied_from_journal(data)[0].base.version == 1
+
+
+def test_adopting_a_version_2_journal_without_order_or_rules(tmp_path: Path) -> None:
+    """A run killed before any write has no order and no rules: adopted as empty."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    data = _v2()
+    del data["order"], data["rules"]
+    j.adopt(data)
+    j.close()
+    assert (Journal(path).load() or {})["rules"] == {}
+    assert j.entries == {}
+
+
+def test_adopting_a_version_3_journal_appends_to_it_unchanged(tmp_path: Path) -> None:
+    """A JSONL journal is continued where it ends, never rewritten."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.close()
+    before = path.read_bytes()
+    again = Journal(path)
+    again.adopt(Journal(path).load() or {})
+    assert path.read_bytes() == before
+    again.status("applied")
+    again.close()
+    assert path.read_bytes().startswith(before)
+    assert (Journal(path).load() or {})["status"] == "applied"
+
+
+def test_adopting_without_a_file_or_without_a_run_writes_nothing(tmp_path: Path) -> None:
+    """No journal path: the run is held in memory only; an empty picture adopts nothing."""
+    memory = Journal(None)
+    memory.adopt(_v2(version=3))
+    assert memory.active and memory.entries["a"]["state"] == "applied"
+    path = tmp_path / "journal.json"
+    empty = Journal(path)
+    empty.adopt({})
+    assert not empty.active and not path.exists()
+
+
+def test_applied_from_journal_of_a_picture_without_rules() -> None:
+    """Missing order, rules or entries give no applied updates, not an error."""
+    assert applied_from_journal({}) == []
+    assert applied_from_journal({"order": ["a"]}) == []
+    assert applied_from_journal({"order": ["a"], "rules": {}}) == []
