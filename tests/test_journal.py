@@ -387,3 +387,41 @@ def test_applied_from_journal_of_a_picture_without_rules() -> None:
     assert applied_from_journal({}) == []
     assert applied_from_journal({"order": ["a"]}) == []
     assert applied_from_journal({"order": ["a"], "rules": {}}) == []
+
+
+def test_a_journal_in_a_new_directory_is_private_and_restartable(tmp_path: Path) -> None:
+    """Missing parent directories are made; the file is 0600; a second begin starts afresh."""
+    path = tmp_path / "state" / "runs" / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    assert path.stat().st_mode & 0o777 == 0o600
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.begin("run-2", PLAN, atomic=False)
+    j.close()
+    data = Journal(path).load() or {}
+    assert data["run_id"] == "run-2" and data["order"] == [] and data["atomic"] is False
+
+
+def test_a_record_after_close_reopens_the_file_and_appends(tmp_path: Path) -> None:
+    """close() then another record: the record is appended, nothing before it is lost."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.close()
+    data = Journal(path).load() or {}
+    assert data["run_id"] == "run-1" and data["order"] == ["a"]
+
+
+def test_nothing_new_to_write_costs_no_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync with every record already on disk does not fsync again."""
+    calls = _fsyncs(monkeypatch)
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    calls.clear()
+    j.intend([])
+    assert calls == []
+    j.close()
