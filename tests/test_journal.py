@@ -425,3 +425,23 @@ def test_nothing_new_to_write_costs_no_fsync(
     j.intend([])
     assert calls == []
     j.close()
+
+
+def test_an_applied_record_carries_its_base_only_when_the_intent_does_not(tmp_path: Path) -> None:
+    """Slim `applied` line when it matches the rule's `writing` record; else base and fields."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    a, b, c = _rule("a"), _rule("b"), _rule("c")
+    j.intend([(r, ["description"], _target(r)) for r in (a, b, c)])
+    j.applied(Applied("a", a, ["description"]))  # as intended
+    j.applied(Applied("b", _rule("b", version=2), ["description"]))  # re-merged onto v2
+    j.applied(Applied("c", c, ["description", "name"]))  # other fields
+    j.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    applied = {r["id"]: r for r in records if r["k"] == "applied"}
+    assert applied["a"] == {"k": "applied", "id": "a"}
+    assert applied["b"]["base"]["version"] == 2 and applied["b"]["fields"] == ["description"]
+    assert applied["c"]["fields"] == ["description", "name"]
+    rules = (Journal(path).load() or {})["rules"]
+    assert rules["b"]["base"]["version"] == 2 and rules["c"]["fields"] == ["description", "name"]
