@@ -445,3 +445,26 @@ def test_an_applied_record_carries_its_base_only_when_the_intent_does_not(tmp_pa
     assert applied["c"]["fields"] == ["description", "name"]
     rules = (Journal(path).load() or {})["rules"]
     assert rules["b"]["base"]["version"] == 2 and rules["c"]["fields"] == ["description", "name"]
+
+
+def test_intents_skip_rules_a_killed_run_already_applied(tmp_path: Path) -> None:
+    """On resume, intend() leaves applied, restoring and restored entries with their snapshot."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    rules = {x: _rule(x) for x in "abcd"}
+    for x in "abc":
+        j.applied(Applied(x, rules[x], ["description"]))
+    j.writing("b", rules["b"], ["description"], rules["b"])  # b's restore has begun
+    j.restored("c")
+    j.close()
+    resumed = Journal(path)
+    resumed.adopt(Journal(path).load() or {})
+    kept = resumed.entries
+    resumed.intend((r, ["name"], _target(r)) for r in rules.values())
+    after = resumed.entries
+    resumed.close()
+    assert {x: after[x] for x in "abc"} == {x: kept[x] for x in "abc"}
+    assert [after[x]["state"] for x in "abcd"] == ["applied", "restoring", "restored", "writing"]
+    data = Journal(path).load() or {}
+    assert data["rules"] == after
