@@ -468,3 +468,26 @@ def test_intents_skip_rules_a_killed_run_already_applied(tmp_path: Path) -> None
     assert [after[x]["state"] for x in "abcd"] == ["applied", "restoring", "restored", "writing"]
     data = Journal(path).load() or {}
     assert data["rules"] == after
+
+
+def test_a_restores_writes_keep_the_snapshot_and_mark_restoring_once(tmp_path: Path) -> None:
+    """Rollback PUTs of an applied rule: one `restoring` mark, the entry keeps its snapshot."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    a, b = _rule("a", description="before a"), _rule("b", description="before b")
+    j.applied(Applied("a", a, ["description"]))
+    j.applied(Applied("b", b, ["description"]))
+    snapshot = j.entries
+    fresh = _rule("a", version=3)
+    j.writing("a", _rule("a", version=2), ["description"], a)  # the restore's PUT
+    j.writing("a", fresh, ["description"], fresh)  # again, re-merged after a 409
+    j.restored("b")
+    j.writing("b", b, ["description"], b)  # a restore of a rule found restored already
+    j.close()
+    kinds = [json.loads(line)["k"] for line in path.read_text().splitlines()]
+    assert kinds.count("restoring") == 2 and "writing" not in kinds
+    entries = j.entries
+    assert entries["a"] == {**snapshot["a"], "state": "restoring"}
+    assert entries["b"] == {**snapshot["b"], "state": "restoring"}
+    assert (Journal(path).load() or {})["rules"] == entries
