@@ -491,3 +491,24 @@ def test_a_restores_writes_keep_the_snapshot_and_mark_restoring_once(tmp_path: P
     assert entries["a"] == {**snapshot["a"], "state": "restoring"}
     assert entries["b"] == {**snapshot["b"], "state": "restoring"}
     assert (Journal(path).load() or {})["rules"] == entries
+
+
+def test_a_new_run_removes_a_version_2_plan_left_beside_the_journal(tmp_path: Path) -> None:
+    """begin() deletes `journal.plan.json` (another run's plan) and keeps its plan compact."""
+    path = tmp_path / "journal.json"
+    leftover = path.with_suffix(".plan.json")
+    leftover.write_text(plan_of(("x", "y")).model_dump_json())
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    assert not leftover.exists()
+    assert (Journal(path).load() or {})["plan"] == json.loads(
+        PLAN.model_dump_json(exclude_none=True)
+    )
+
+
+def test_an_unreadable_journal_is_bad_input(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8: one line naming the file, not a traceback."""
+    path = tmp_path / "journal.json"
+    path.write_bytes(b'{"k":"begin"}\n\xff\xfe\n')
+    assert _load_error(path) == f"{path}: the journal cannot be read"
