@@ -271,7 +271,7 @@ def test_the_replayed_picture_is_exactly_what_the_run_held(tmp_path: Path) -> No
     """load() gives the documented keys, and every rule entry as the journal held it."""
     path = tmp_path / "journal.json"
     j = Journal(path)
-    j.begin("run-1", PLAN, atomic=False)
+    j.begin("run 1", PLAN, atomic=False)  # a space in the first line
     a, b = _rule("a"), _rule("b")
     j.intend([(a, ["description"], _target(a))])
     j.applied(Applied("b", b, ["description"]))
@@ -281,7 +281,7 @@ def test_the_replayed_picture_is_exactly_what_the_run_held(tmp_path: Path) -> No
     assert set(data) == {"version", "run_id", "status", "atomic", "order", "rules", "plan"}
     assert (data["version"], data["run_id"], data["status"], data["atomic"]) == (
         3,
-        "run-1",
+        "run 1",
         "applying",
         False,
     )
