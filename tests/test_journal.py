@@ -512,3 +512,12 @@ def test_an_unreadable_journal_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "journal.json"
     path.write_bytes(b'{"k":"begin"}\n\xff\xfe\n')
     assert _load_error(path) == f"{path}: the journal cannot be read"
+
+
+def test_a_journal_with_no_run_is_inactive_and_empty() -> None:
+    """Before begin or adopt: nothing active, no entries, and records are ignored."""
+    j = Journal(None)
+    assert not j.active and j.entries == {}
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.status("applied")
+    assert not j.active and j.entries == {}
