@@ -1,6 +1,7 @@
 """Mutation score per module: `mutmut run` then `mutmut results`, one module at a time.
 
-    python benchmarks/mutation.py [--max-children N] [--survivors] [--min PCT] [MODULE...]
+    python benchmarks/mutation.py [--max-children N] [--survivors | --report] [--min PCT]
+                                  [MODULE...]
 
 MODULE is a module of `chainsim` (`transform`, `retry`, ...); without one, every module
 listed in DEFAULT that exists is measured. Configuration is `[tool.mutmut]` in
@@ -9,7 +10,9 @@ which tests cover which function (one pass over the selected tests); later runs 
 it. Prints, per module, `module: killed/total = score%` (mutmut's own score: killed and
 timed-out mutants over all but skipped ones) and the names of the survivors (see one
 with `mutmut show NAME`). `--survivors` re-runs only the mutants that survived last
-time (fast, after adding tests). Exit 1 when a module scores below `--min` (default 90).
+time (fast, after adding tests); `--report` runs nothing and prints the recorded
+results (e.g. after `mutmut run NAME...` re-ran chosen mutants by hand). Exit 1 when a
+module scores below `--min` (default 90).
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--survivors", action="store_true", help="re-run last survivors only")
+    parser.add_argument("--report", action="store_true", help="print recorded results, run nothing")
     parser.add_argument("--min", type=float, default=90.0, help="lowest passing score (%%)")
     args = parser.parse_args(argv)
     modules = args.modules or [m for m in DEFAULT if (ROOT / "chainsim" / f"{m}.py").exists()]
@@ -132,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (ROOT / "chainsim" / f"{module}.py").exists():
             print(f"{module}: no such module chainsim/{module}.py", file=sys.stderr)
             return 2
-        score = run(module, args.max_children, args.survivors)
+        # --report: what mutmut recorded, nothing run
+        score = results(module) if args.report else run(module, args.max_children, args.survivors)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(score.counts.items()))
         print(f"{module}: {score.killed}/{score.total} = {score.score:.1f}%  ({counts})")
         for name in score.survivors():

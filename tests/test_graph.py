@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import networkx as nx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,6 +53,8 @@ def test_analyse_reports_one_cycle_per_scc() -> None:
     graph = graph_of(7, [(0, 1), (1, 0), (1, 2), (2, 0), (3, 4)], [(4, 3), (5, 5), (2, 6)])
     cycles = analyse(graph).cycles
     assert cycles == [[0, 1, 0], [3, 4, 3], [5, 5]]
+    # ordered by first node, whatever the second
+    assert analyse(graph_of(4, [(0, 3), (3, 0)], [(1, 2), (2, 1)])).cycles == [[0, 3, 0], [1, 2, 1]]
 
 
 def test_cycles_closed_by_bus_edges_are_found() -> None:
@@ -177,3 +180,88 @@ def test_deepest_planned_path_agrees_with_brute_force(case: tuple[int, list, lis
         assert any(e in planned for e in itertools.pairwise(path))
         assert all(g.has_edge(u, v) for u, v in itertools.pairwise(path))
         assert len(path) - 1 == best[component_of[path[0]]]
+
+
+def test_from_edges_with_distinct_planned_edges_builds_the_same_graph() -> None:
+    """`distinct=True` (planned has no duplicates) gives the graph the deduplicating path gives."""
+    ids = ["a", "b", "c"]
+    planned = [(0, 1), (1, 2), (0, 2)]
+    graph = Graph.from_edges(ids, [(2, 0)], iter(planned), distinct=True)
+    assert graph.new == [[1, 2], [2], []]
+    assert [list(s) for s in graph.old] == [[], [], [0]]
+    assert graph == Graph.from_edges(ids, [(2, 0)], planned)
+
+
+def test_a_planned_path_continuing_over_bus_edges_from_node_zero() -> None:
+    """A planned edge into node 0 then bus edges on: the path keeps node 0 and its planned edge."""
+    # 1 -> 0 planned; 3 -> 4 -> 0 -> 2 on the bus: the longest path into 0 is all bus edges,
+    # but the longest planned one ending at 2 is 1 -> 0 -> 2
+    graph = graph_of(5, [(3, 4), (4, 0), (0, 2)], [(1, 0)])
+    assert deepest_planned_paths(graph) == [[1, 0, 2]]
+
+
+def test_weak_components_of_a_node_with_several_successors() -> None:
+    """A node linking to two lower nodes joins all three into the lowest one's component."""
+    graph = graph_of(4, [], [(2, 0), (2, 1), (3, 3)])
+    assert weak_components(graph) == [0, 0, 0, 3]
+    graph = graph_of(4, [(3, 1), (3, 0)], [(2, 1)])
+    assert weak_components(graph) == [0, 0, 0, 0]
+
+
+def test_equally_long_paths_resolve_to_the_earliest_node() -> None:
+    """Of equally long paths, the one through the earlier node (input order) is reported."""
+    # bus edges 0 -> 2 and 1 -> 2 tie before the planned 2 -> 3
+    assert deepest_planned_paths(graph_of(4, [(0, 2), (1, 2)], [(2, 3)])) == [[0, 2, 3]]
+    # planned 0 -> 2 and 1 -> 2 tie before the planned 2 -> 3 (a bus edge elsewhere)
+    graph = graph_of(6, [(4, 5)], [(0, 2), (1, 2), (2, 3)])
+    assert deepest_planned_paths(graph) == [[0, 2, 3]]
+    # planned 0 -> 2 and 1 -> 2 tie before the bus edge 2 -> 3
+    graph = graph_of(6, [(2, 3), (4, 5)], [(0, 2), (1, 2)])
+    assert deepest_planned_paths(graph) == [[0, 2, 3]]
+    # two planned paths 0 -> 1 and 2 -> 3 tie into 4 over bus edges
+    graph = graph_of(5, [(1, 4), (3, 4)], [(0, 1), (2, 3)])
+    assert deepest_planned_paths(graph) == [[0, 1, 4]]
+    # planned only: 0 -> 2 and 1 -> 2 tie before 2 -> 3
+    assert deepest_planned_paths(graph_of(4, [], [(0, 2), (1, 2), (2, 3)])) == [[0, 2, 3]]
+    # diamonds 0 -> 1 -> 3 and 0 -> 2 -> 3: the way through 1, whichever kind the edges are
+    diamond = [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert deepest_planned_paths(graph_of(5, diamond, [(3, 4)])) == [[0, 1, 3, 4]]
+    assert deepest_planned_paths(graph_of(5, [], [*diamond, (3, 4)])) == [[0, 1, 3, 4]]
+    graph = graph_of(7, [(5, 6)], [*diamond, (3, 4)])
+    assert deepest_planned_paths(graph) == [[0, 1, 3, 4]]
+
+
+def test_tarjan_restricted_to_some_nodes_visits_only_those() -> None:
+    """With `nodes` (closed under successors), only their components come out."""
+    succ = [[1], [0], [3], [2, 4], []]
+    assert strongly_connected_components(succ, [2, 3, 4]) == [[4], [3, 2]]
+    assert len(strongly_connected_components(succ)) == 3
+
+
+def test_cycle_path_refuses_a_component_without_a_cycle() -> None:
+    """An acyclic component breaks the caller's contract: a ValueError says so."""
+    with pytest.raises(ValueError, match=r"^component holds no cycle$"):
+        cycle_path([[1], []], [0, 1])
+
+
+def test_a_graph_of_planned_edges_only_reads_every_path_as_planned() -> None:
+    """Without bus edges `into_planned` is `into` (0 where no path ends), as documented."""
+    analysis = analyse(graph_of(4, [], [(0, 1), (1, 2)]))
+    assert analysis.all_planned is True
+    assert analysis.into_planned == analysis.into == [0, 1, 2, 0]
+    analysis = analyse(graph_of(4, [(2, 3)], [(0, 1), (1, 2)]))
+    assert analysis.all_planned is False
+    assert analysis.into_planned == [-1, 1, 2, 3]
+
+
+def test_equally_deep_ends_in_one_component_go_to_the_lowest_end() -> None:
+    """Two ends of equally long planned paths in one component: the lower end node wins."""
+    assert deepest_planned_paths(graph_of(3, [], [(0, 2), (0, 1)])) == [[0, 1]]
+    assert deepest_planned_paths(graph_of(4, [(3, 0)], [(0, 2), (0, 1)])) == [[3, 0, 1]]
+
+
+def test_duplicate_bus_edges_are_kept_once() -> None:
+    """The bus listing the same link twice gives one edge, not two."""
+    graph = Graph.from_edges(["a", "b", "c"], [(0, 1), (0, 1), (1, 2)], [(1, 2)])
+    assert [list(s) for s in graph.old] == [[1], [], []]
+    assert graph.new == [[], [2], []]

@@ -234,3 +234,290 @@ def test_reconcile_records_every_landed_write_and_lists_only_when_needed(tmp_pat
     reconcile(j, prior, outcomes, listing)  # nothing pending: the bus is not listed
     assert calls == [1, 1]
     j.close()
+
+
+def _load_error(path: Path) -> str:
+    """The one-line message a journal at `path` is refused with."""
+    with pytest.raises(InputError) as caught:
+        Journal(path).load()
+    return str(caught.value)
+
+
+def test_a_bad_journal_is_refused_with_file_place_and_problem(tmp_path: Path) -> None:
+    """Broken JSON, a foreign file, a damaged line: each one exact line naming the file."""
+    path = tmp_path / "journal.json"
+    path.write_text("{not json")
+    assert _load_error(path) == f"{path}: the journal is not valid JSON"
+    path.write_text(json.dumps({"version": 2, "run_id": "old"}))
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    path.write_text("[1, 2]")
+    path.with_suffix(".plan.json").write_text(PLAN.model_dump_json())
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    begin = json.dumps({"k": "begin", "version": 3, "run_id": "r"})
+    path.write_text(begin + "\n")
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+    path.write_text(begin + '\n{"k":"bogus"}\n')
+    assert _load_error(path) == f"{path}: line 2: the journal is damaged"
+
+
+def test_a_journal_whose_only_line_is_torn_is_not_a_journal(tmp_path: Path) -> None:
+    """A begin record cut before its newline was never acknowledged: no run is recorded."""
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps({"k": "begin", "version": 3, "run_id": "r", "status": "applying"}))
+    assert _load_error(path) == f"{path}: not a chainsim journal"
+
+
+def test_the_replayed_picture_is_exactly_what_the_run_held(tmp_path: Path) -> None:
+    """load() gives the documented keys, and every rule entry as the journal held it."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run 1", PLAN, atomic=False)  # a space in the first line
+    a, b = _rule("a"), _rule("b")
+    j.intend([(a, ["description"], _target(a))])
+    j.applied(Applied("b", b, ["description"]))
+    j.failed("x")  # a rule the journal never saw before
+    j.close()
+    data = Journal(path).load() or {}
+    assert set(data) == {"version", "run_id", "status", "atomic", "order", "rules", "plan"}
+    assert (data["version"], data["run_id"], data["status"], data["atomic"]) == (
+        3,
+        "run 1",
+        "applying",
+        False,
+    )
+    assert data["rules"] == j.entries
+    assert data["rules"]["x"] == {"state": "failed"}
+    assert set(data["rules"]["a"]) == {"state", "base", "fields", "target"}
+
+
+def test_a_blank_line_inside_the_journal_is_skipped(tmp_path: Path) -> None:
+    """An empty line between records is not the end: later records still count."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    path.write_text(path.read_text() + '\n{"k":"status","status":"applied"}\n')
+    assert (Journal(path).load() or {})["status"] == "applied"
+
+
+def test_marks_are_kept_in_memory_for_any_rule(tmp_path: Path) -> None:
+    """`failed` and `restored` set the rule's state, even for a rule never written."""
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    j.failed("new")
+    j.restored("other")
+    assert j.entries == {"new": {"state": "failed"}, "other": {"state": "restored"}}
+    j.close()
+
+
+def _v2(**extra: object) -> dict[str, object]:
+    """A version-2 journal's picture (as `load` returns it), plan included."""
+    entry = {
+        "state": "applied",
+        "base": {"id": "a", "eventType": "type.a", "version": 1, "actions": []},
+        "fields": ["actions"],
+    }
+    data: dict[str, object] = {
+        "version": 2,
+        "run_id": "old",
+        "status": "rolling_back",
+        "atomic": False,
+        "order": ["a"],
+        "rules": {"a": entry},
+        "plan": json.loads(PLAN.model_dump_json(exclude_none=True)),
+    }
+    data.update(extra)
+    return data
+
+
+def test_adopting_a_version_2_journal_rewrites_it_with_everything_kept(tmp_path: Path) -> None:
+    """Run id, status, atomic, order, entries and plan survive the rewrite to JSONL."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.adopt(_v2())
+    j.close()
+    data = Journal(path).load() or {}
+    old = _v2()
+    assert data == {**old, "version": 3}
+    assert applied_from_journal(data)[0].base.version == 1
+
+
+def test_adopting_a_version_2_journal_without_order_or_rules(tmp_path: Path) -> None:
+    """A run killed before any write has no order and no rules: adopted as empty."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    data = _v2()
+    del data["order"], data["rules"]
+    j.adopt(data)
+    j.close()
+    assert (Journal(path).load() or {})["rules"] == {}
+    assert j.entries == {}
+
+
+def test_adopting_a_version_3_journal_appends_to_it_unchanged(tmp_path: Path) -> None:
+    """A JSONL journal is continued where it ends, never rewritten."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.close()
+    before = path.read_bytes()
+    again = Journal(path)
+    again.adopt(Journal(path).load() or {})
+    assert path.read_bytes() == before
+    again.status("applied")
+    again.close()
+    assert path.read_bytes().startswith(before)
+    assert (Journal(path).load() or {})["status"] == "applied"
+
+
+def test_adopting_without_a_file_or_without_a_run_writes_nothing(tmp_path: Path) -> None:
+    """No journal path: the run is held in memory only; an empty picture adopts nothing."""
+    memory = Journal(None)
+    memory.adopt(_v2(version=3))
+    assert memory.active and memory.entries["a"]["state"] == "applied"
+    path = tmp_path / "journal.json"
+    empty = Journal(path)
+    empty.adopt({})
+    assert not empty.active and not path.exists()
+
+
+def test_applied_from_journal_of_a_picture_without_rules() -> None:
+    """Missing order, rules or entries give no applied updates, not an error."""
+    assert applied_from_journal({}) == []
+    assert applied_from_journal({"order": ["a"]}) == []
+    assert applied_from_journal({"order": ["a"], "rules": {}}) == []
+
+
+def test_a_journal_in_a_new_directory_is_private_and_restartable(tmp_path: Path) -> None:
+    """Missing parent directories are made; the file is 0600; a second begin starts afresh."""
+    path = tmp_path / "state" / "runs" / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    assert path.stat().st_mode & 0o777 == 0o600
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.begin("run-2", PLAN, atomic=False)
+    j.close()
+    data = Journal(path).load() or {}
+    assert data["run_id"] == "run-2" and data["order"] == [] and data["atomic"] is False
+
+
+def test_a_record_after_close_reopens_the_file_and_appends(tmp_path: Path) -> None:
+    """close() then another record: the record is appended, nothing before it is lost."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.close()
+    data = Journal(path).load() or {}
+    assert data["run_id"] == "run-1" and data["order"] == ["a"]
+
+
+def test_nothing_new_to_write_costs_no_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync with every record already on disk does not fsync again."""
+    calls = _fsyncs(monkeypatch)
+    j = Journal(tmp_path / "journal.json")
+    j.begin("run-1", PLAN, atomic=True)
+    calls.clear()
+    j.intend([])
+    assert calls == []
+    j.close()
+
+
+def test_an_applied_record_carries_its_base_only_when_the_intent_does_not(tmp_path: Path) -> None:
+    """Slim `applied` line when it matches the rule's `writing` record; else base and fields."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    a, b, c = _rule("a"), _rule("b"), _rule("c")
+    j.intend([(r, ["description"], _target(r)) for r in (a, b, c)])
+    j.applied(Applied("a", a, ["description"]))  # as intended
+    j.applied(Applied("b", _rule("b", version=2), ["description"]))  # re-merged onto v2
+    j.applied(Applied("c", c, ["description", "name"]))  # other fields
+    j.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    applied = {r["id"]: r for r in records if r["k"] == "applied"}
+    assert applied["a"] == {"k": "applied", "id": "a"}
+    assert applied["b"]["base"]["version"] == 2 and applied["b"]["fields"] == ["description"]
+    assert applied["c"]["fields"] == ["description", "name"]
+    rules = (Journal(path).load() or {})["rules"]
+    assert rules["b"]["base"]["version"] == 2 and rules["c"]["fields"] == ["description", "name"]
+
+
+def test_intents_skip_rules_a_killed_run_already_applied(tmp_path: Path) -> None:
+    """On resume, intend() leaves applied, restoring and restored entries with their snapshot."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    rules = {x: _rule(x) for x in "abcd"}
+    for x in "abc":
+        j.applied(Applied(x, rules[x], ["description"]))
+    j.writing("b", rules["b"], ["description"], rules["b"])  # b's restore has begun
+    j.restored("c")
+    j.close()
+    resumed = Journal(path)
+    resumed.adopt(Journal(path).load() or {})
+    kept = resumed.entries
+    resumed.intend((r, ["name"], _target(r)) for r in rules.values())
+    after = resumed.entries
+    resumed.close()
+    assert {x: after[x] for x in "abc"} == {x: kept[x] for x in "abc"}
+    assert [after[x]["state"] for x in "abcd"] == ["applied", "restoring", "restored", "writing"]
+    data = Journal(path).load() or {}
+    assert data["rules"] == after
+
+
+def test_a_restores_writes_keep_the_snapshot_and_mark_restoring_once(tmp_path: Path) -> None:
+    """Rollback PUTs of an applied rule: one `restoring` mark, the entry keeps its snapshot."""
+    path = tmp_path / "journal.json"
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    a, b = _rule("a", description="before a"), _rule("b", description="before b")
+    j.applied(Applied("a", a, ["description"]))
+    j.applied(Applied("b", b, ["description"]))
+    snapshot = j.entries
+    fresh = _rule("a", version=3)
+    j.writing("a", _rule("a", version=2), ["description"], a)  # the restore's PUT
+    j.writing("a", fresh, ["description"], fresh)  # again, re-merged after a 409
+    j.restored("b")
+    j.writing("b", b, ["description"], b)  # a restore of a rule found restored already
+    j.close()
+    kinds = [json.loads(line)["k"] for line in path.read_text().splitlines()]
+    assert kinds.count("restoring") == 2 and "writing" not in kinds
+    entries = j.entries
+    assert entries["a"] == {**snapshot["a"], "state": "restoring"}
+    assert entries["b"] == {**snapshot["b"], "state": "restoring"}
+    assert (Journal(path).load() or {})["rules"] == entries
+
+
+def test_a_new_run_removes_a_version_2_plan_left_beside_the_journal(tmp_path: Path) -> None:
+    """begin() deletes `journal.plan.json` (another run's plan) and keeps its plan compact."""
+    path = tmp_path / "journal.json"
+    leftover = path.with_suffix(".plan.json")
+    leftover.write_text(plan_of(("x", "y")).model_dump_json())
+    j = Journal(path)
+    j.begin("run-1", PLAN, atomic=True)
+    j.close()
+    assert not leftover.exists()
+    assert (Journal(path).load() or {})["plan"] == json.loads(
+        PLAN.model_dump_json(exclude_none=True)
+    )
+
+
+def test_an_unreadable_journal_is_bad_input(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8: one line naming the file, not a traceback."""
+    path = tmp_path / "journal.json"
+    path.write_bytes(b'{"k":"begin"}\n\xff\xfe\n')
+    assert _load_error(path) == f"{path}: the journal cannot be read"
+
+
+def test_a_journal_with_no_run_is_inactive_and_empty() -> None:
+    """Before begin or adopt: nothing active, no entries, and records are ignored."""
+    j = Journal(None)
+    assert not j.active and j.entries == {}
+    j.applied(Applied("a", _rule("a"), ["description"]))
+    j.status("applied")
+    assert not j.active and j.entries == {}

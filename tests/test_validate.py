@@ -496,3 +496,24 @@ def test_triggers_criteria_paths_with_a_root_prove_attributes() -> None:
     rules = [rule("r0", attrs=("$.queueId", "mediaType")), rule("r1")]
     links = [link("r0", "r1", preserve=["queueId", "mediaType"])]
     assert validate_chain(rules, links, dialect="triggers").findings == ()
+
+
+def test_show_path_keeps_eight_rules_and_elides_the_middle_of_longer_paths() -> None:
+    """Up to 8 ids joined whole; longer: the first and last 4 around a count of the rest."""
+    from chainsim.validate import show_path
+
+    ids = [f"r{i}" for i in range(12)]
+    assert show_path(ids[:8]) == " -> ".join(ids[:8])
+    assert show_path(ids[:9]) == "r0 -> r1 -> r2 -> r3 -> ... (1 more) -> r5 -> r6 -> r7 -> r8"
+    assert show_path(ids) == "r0 -> r1 -> r2 -> r3 -> ... (4 more) -> r8 -> r9 -> r10 -> r11"
+    assert show_path(ids, limit=4) == "r0 -> r1 -> ... (8 more) -> r10 -> r11"
+
+
+def test_validate_plan_allows_five_destinations_per_rule_by_default() -> None:
+    """Without `max_fanout`, a rule may invoke 5 rules; a sixth is a `fanout` error."""
+    targets = [f"t{i}" for i in range(6)]
+    rules = [rule("s"), *(rule(t) for t in targets)]
+    five = ChainPlan(links=[link("s", t) for t in targets[:5]])
+    six = ChainPlan(links=[link("s", t) for t in targets])
+    assert "fanout" not in validate_plan(five, rules).codes()
+    assert "fanout" in validate_plan(six, rules).codes()
