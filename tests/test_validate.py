@@ -743,3 +743,15 @@ def test_validate_plan_unknown_settings_message() -> None:
             "rules.nope: rule 'nope' is not in the inventory; create it first or fix the id",
         )
     ]
+
+
+def test_validate_plan_checks_links_derived_through_workflows() -> None:
+    """A loop made only by `workflows:` (no `links:`) is found as a cycle."""
+    from chainsim.bus.genesys import trigger_to_rule
+
+    topic = "v2.detail.events.conversation.{id}.attributes"
+    wire = {"id": "sync", "name": "SYNC", "topicName": topic, "enabled": True}
+    rules = [trigger_to_rule({**wire, "target": {"type": "Workflow", "id": "wf"}})]
+    plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": topic}]}}})
+    report = validate_plan(plan, rules, dialect="triggers")
+    assert report.codes() == ["cycle"] and report.findings[0].rule_ids == ("sync", "sync")
