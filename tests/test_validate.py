@@ -755,3 +755,16 @@ def test_validate_plan_checks_links_derived_through_workflows() -> None:
     plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": topic}]}}})
     report = validate_plan(plan, rules, dialect="triggers")
     assert report.codes() == ["cycle"] and report.findings[0].rule_ids == ("sync", "sync")
+
+
+def test_only_invoke_rule_actions_are_bus_links() -> None:
+    """An action of another type naming a rule is not a bus link (no cycle through it)."""
+    rules = [rule("r0", actions=[{"type": "sendEmail", "ruleId": "r1"}]), rule("r1")]
+    assert validate_chain(rules, [link("r1", "r0")]).ok
+
+
+def test_dangling_action_with_an_empty_rule_id() -> None:
+    """An `invokeRule` action naming the empty id is reported as invoking ''."""
+    rules = [rule("r0", actions=[{"type": "invokeRule", "ruleId": ""}]), rule("r1")]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.rule_ids == ("",) and finding.message.startswith("rule 'r0' already invokes ''")
