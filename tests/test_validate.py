@@ -768,3 +768,26 @@ def test_dangling_action_with_an_empty_rule_id() -> None:
     rules = [rule("r0", actions=[{"type": "invokeRule", "ruleId": ""}]), rule("r1")]
     finding = only(validate_chain(rules, [link("r0", "r1")]))
     assert finding.rule_ids == ("",) and finding.message.startswith("rule 'r0' already invokes ''")
+
+
+def test_repeated_inventory_id_first_copy_adds_no_bus_link() -> None:
+    """The bus actions of an overridden first copy of an id do not lengthen a path."""
+    links = [link("r1", "r2"), link("r2", "r3")]
+    inventory = [rule("r0", to=("r1",)), *chain_rules(4)[1:]]
+    assert validate_chain(inventory, links, max_depth=2).codes() == ["depth"]
+    assert validate_chain([inventory[0], *chain_rules(4)], links, max_depth=2).ok
+
+
+def test_transform_reading_the_empty_key_names_it() -> None:
+    """A transform reading `$.metadata['']` that is not carried names attribute ''."""
+    finding = only(
+        validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": "$.metadata['']"})])
+    )
+    assert "reads attribute '', which source rule 'r0' does not carry" in finding.message
+
+
+def test_bad_jsonpath_found_when_the_source_carries_the_empty_attribute() -> None:
+    """An unparsable JSONPath is reported even if the source carries an attribute ''."""
+    rules = [rule("r0", attrs=("a", "")), rule("r1")]
+    finding = only(validate_chain(rules, [link("r0", "r1", transform={"k": "$["})]))
+    assert finding.code == "transform" and "invalid JSONPath '$['" in finding.message
