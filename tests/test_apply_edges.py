@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from chainsim.deadletter import DeadLetter
-from tests.orchestrator_rig import applied_links, make_rule, rig
+from chainsim.model import InputError
+from tests.orchestrator_rig import applied_links, make_rule, plan_of, rig
+from tests.test_apply import KillAfter, Killed
 
 
 def _letter(rule_id: str, payload: dict[str, object], fields: list[str]) -> DeadLetter:
@@ -44,3 +49,46 @@ def test_redrive_of_a_rule_gone_from_the_bus_fails(tmp_path: Path) -> None:
     (_, gone), (_, a) = results
     assert gone.outcome == "failed" and gone.error and "gone" in gone.error
     assert a.outcome == "applied" and stored["a"].name == "N"
+
+
+def _killed_run(tmp_path: Path, *, atomic: bool) -> dict[str, object]:
+    """Kill a run of a -> b, c -> d after one PUT; return the journal's first record."""
+    with rig(tmp_path, [make_rule(x) for x in "abcd"]) as r, pytest.raises(Killed):
+        r.orchestrator(KillAfter(r.bus(), 1), atomic=atomic).apply(plan_of(("a", "b"), ("c", "d")))
+    head: dict[str, object] = json.loads((tmp_path / "journal.json").read_text().splitlines()[0])
+    return head
+
+
+def test_resume_without_an_unfinished_run_is_one_clear_error(tmp_path: Path) -> None:
+    """Resuming with no journal, or a finished one, names the journal file."""
+    expected = f"{tmp_path / 'journal.json'}: no unfinished run to resume"
+    with rig(tmp_path, [make_rule("a"), make_rule("b")]) as r:
+        with pytest.raises(InputError) as caught:
+            r.orchestrator().resume()
+        assert str(caught.value) == expected
+        assert r.orchestrator().apply(plan_of(("a", "b"))).status == "applied"
+        with pytest.raises(InputError) as caught:
+            r.orchestrator().resume()
+    assert str(caught.value) == expected
+
+
+def test_resume_of_a_damaged_journal_is_one_clear_error(tmp_path: Path) -> None:
+    """A journal whose recorded plan does not load is reported as damaged, by file."""
+    _killed_run(tmp_path, atomic=False)
+    path = tmp_path / "journal.json"
+    lines = path.read_text().splitlines(keepends=True)
+    head = json.loads(lines[0])
+    head["plan"] = {"max_depth": "deep"}
+    path.write_text(json.dumps(head, separators=(",", ":")) + "\n" + "".join(lines[1:]))
+    with rig(tmp_path / "again", [make_rule("a")]) as r, pytest.raises(InputError) as caught:
+        r.orchestrator(journal_path=path).resume()
+    assert str(caught.value) == f"{path}: the journal is damaged"
+
+
+def test_resume_keeps_the_killed_runs_id_and_atomic_setting(tmp_path: Path) -> None:
+    """A resumed run reports the killed run's id and runs atomic as that run did."""
+    head = _killed_run(tmp_path, atomic=True)
+    with rig(tmp_path / "again", [make_rule(x) for x in "abcd"]) as r:
+        orchestrator = r.orchestrator(journal_path=tmp_path / "journal.json", atomic=False)
+        result = orchestrator.resume()
+    assert result.run_id == head["run_id"] and orchestrator.atomic is True
