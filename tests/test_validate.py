@@ -517,3 +517,277 @@ def test_validate_plan_allows_five_destinations_per_rule_by_default() -> None:
     six = ChainPlan(links=[link("s", t) for t in targets])
     assert "fanout" not in validate_plan(five, rules).codes()
     assert "fanout" in validate_plan(six, rules).codes()
+
+
+# ------------------------------------------------- exact findings a user sees (part 4)
+
+
+def seen(report: ValidationReport) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """Each finding as (code, severity, rule_ids, message)."""
+    return [(f.code, f.severity, f.rule_ids, f.message) for f in report.findings]
+
+
+def test_unknown_rule_and_self_link_messages() -> None:
+    """Unknown sources/destinations and self-links read exactly as documented."""
+    links = [link("ghost", "r0"), link("r0", "gone"), link("r1", "r1"), link("g1", "g2")]
+    fix = "is not in the inventory; create it first or fix the id"
+    assert seen(validate_chain(chain_rules(2), links)) == [
+        ("unknown_rule", "error", ("ghost",), f"links[0].source: rule 'ghost' {fix}"),
+        ("unknown_rule", "error", ("gone",), f"links[1].destination: rule 'gone' {fix}"),
+        (
+            "self_link",
+            "error",
+            ("r1",),
+            "links[2]: rule 'r1' would invoke itself; remove this link",
+        ),
+        ("unknown_rule", "error", ("g1",), f"links[3].source: rule 'g1' {fix}"),
+        ("unknown_rule", "error", ("g2",), f"links[3].destination: rule 'g2' {fix}"),
+    ]
+
+
+def test_duplicate_link_and_event_type_are_errors() -> None:
+    """A repeated link and a wrong event type are errors with the documented text."""
+    links = [link("r0", "r1"), link("r0", "r1"), link("r1", "r2", event_type="x")]
+    assert seen(validate_chain(chain_rules(3), links)) == [
+        (
+            "duplicate_link",
+            "error",
+            ("r0", "r1"),
+            "links[1]: link r0 -> r1 repeats links[0]; merge them into one link",
+        ),
+        (
+            "event_type",
+            "error",
+            ("r1", "r2"),
+            "links[2].event_type: 'x' but source rule 'r1' emits 'evt.r1'; "
+            "set event_type to 'evt.r1'",
+        ),
+    ]
+
+
+def test_event_type_checked_beside_an_unknown_source() -> None:
+    """A matching event type of a known source stays silent when another source is unknown."""
+    report = validate_chain(chain_rules(2), [link("ghost", "r1"), link("r0", "r1")])
+    assert report.codes() == ["unknown_rule"]
+
+
+def test_attribute_and_transform_messages() -> None:
+    """Missing preserved and transformed attributes, and a bad JSONPath, read exactly."""
+    links = [link("r0", "r1", preserve=["zz"], transform={"k": "$.metadata.yy", "bad": "$["})]
+    found = seen(validate_chain(chain_rules(2), links))
+    tail = "which source rule 'r0' does not carry; add it to the source's filters.attributes or"
+    assert found[:2] == [
+        (
+            "attribute",
+            "error",
+            ("r0", "r1"),
+            f"links[0].preserve: attribute 'zz', {tail} stop preserving it",
+        ),
+        (
+            "transform",
+            "error",
+            ("r0", "r1"),
+            f"links[0].transform.k: JSONPath '$.metadata.yy' reads attribute 'yy', {tail} "
+            "read another attribute",
+        ),
+    ]
+    code, severity, ids, message = found[2]
+    assert (code, severity, ids) == ("transform", "error", ("r0", "r1"))
+    assert message.startswith("links[0].transform.bad: ")
+    assert message.endswith("; read a carried attribute, e.g. $.metadata.<attribute>")
+
+
+def test_unverified_attribute_messages() -> None:
+    """In the triggers dialect the warnings name the place, attribute and where to declare it."""
+    links = [link("r0", "r1", preserve=["zz"], transform={"k": "$.metadata.yy"})]
+    tail = (
+        "which is not proven for trigger 'r0' (no criteria reads it, the plan does not "
+        "declare it); if its topic carries it, declare it under rules.r0.attributes in the plan"
+    )
+    assert seen(validate_chain(chain_rules(2), links, dialect="triggers")) == [
+        (
+            "unverified_attribute",
+            "warning",
+            ("r0", "r1"),
+            f"links[0].preserve: attribute 'zz', {tail}",
+        ),
+        (
+            "unverified_attribute",
+            "warning",
+            ("r0", "r1"),
+            f"links[0].transform.k: JSONPath '$.metadata.yy' reads attribute 'yy', {tail}",
+        ),
+    ]
+
+
+def test_attributes_checked_past_unknown_and_carried_links() -> None:
+    """An unknown source's or a fully carried link does not stop later links' attribute checks."""
+    links = [
+        link("ghost", "r1", preserve=["a"]),
+        link("r0", "r1", preserve=["a"]),
+        link("r1", "r2", preserve=["zz"]),
+        link("r0", "r2", transform={"k": "$.metadata.zz"}),
+    ]
+    report = validate_chain(chain_rules(3), links)
+    assert report.codes() == ["unknown_rule", "attribute", "transform"]
+    assert [f.rule_ids for f in report.findings[1:]] == [("r1", "r2"), ("r0", "r2")]
+
+
+def test_dangling_action_message() -> None:
+    """A written rule already invoking a rule not in the inventory is an exact unknown_rule."""
+    rules = [rule("r0", to=("gone",)), rule("r1")]
+    assert seen(validate_chain(rules, [link("r0", "r1")])) == [
+        (
+            "unknown_rule",
+            "error",
+            ("gone",),
+            "rule 'r0' already invokes 'gone', which is not in the inventory; "
+            "the bus will refuse the update until that action is removed",
+        )
+    ]
+
+
+def test_fanout_message_and_rules_the_plan_does_not_write() -> None:
+    """Only a written rule over max_fanout is reported, exactly; an unwritten one is skipped."""
+    rules = [rule("r0", to=("r2", "r3", "r4")), *(rule(f"r{i}") for i in range(1, 5))]
+    links = [link("r1", "r2"), link("r1", "r3"), link("r1", "r4")]
+    assert seen(validate_chain(rules, links, max_fanout=2)) == [
+        (
+            "fanout",
+            "error",
+            ("r1", "r2", "r3", "r4"),
+            "rule 'r1' would invoke 3 rules, more than max_fanout 2: r2, r3, r4; "
+            "route some of them through an intermediate rule",
+        )
+    ]
+
+
+def test_fanout_counts_unknown_targets_after_an_unknown_source() -> None:
+    """Unknown targets count towards fan-out even after a link from an unknown source."""
+    links = [link("ghost", "r1"), link("r0", "gone1"), link("r0", "gone2")]
+    report = validate_chain(chain_rules(2), links, max_fanout=1)
+    assert report.codes()[-1] == "fanout"
+    assert report.findings[-1].rule_ids == ("r0", "gone1", "gone2")
+
+
+def test_fanout_counts_a_repeated_link_once() -> None:
+    """A link repeated beside an unknown target counts once towards fan-out."""
+    links = [link("r0", "r1"), link("r0", "r1"), link("r0", "ghost")]
+    report = validate_chain(chain_rules(2), links, max_fanout=2)
+    assert report.codes() == ["duplicate_link", "unknown_rule"]
+
+
+def test_cycle_messages() -> None:
+    """A planned cycle has no bus origin; a bus-closed one names its first three bus links."""
+    planned = validate_chain(chain_rules(2), [link("r0", "r1"), link("r1", "r0")])
+    assert seen(planned) == [
+        (
+            "cycle",
+            "error",
+            ("r0", "r1", "r0"),
+            "cycle r0 -> r1 -> r0: these rules would invoke each other forever; "
+            "remove one of the links",
+        )
+    ]
+    rules = [rule("r0"), rule("r1", to=("r2",)), rule("r2", to=("r3",))]
+    rules += [rule("r3", to=("r4",)), rule("r4", to=("r0",))]
+    message = only(validate_chain(rules, [link("r0", "r1")])).message
+    assert message == (
+        "cycle r0 -> r1 -> r2 -> r3 -> r4 -> r0 (closed by existing bus link r1 -> r2, "
+        "r2 -> r3, r3 -> r4): these rules would invoke each other forever; remove one of the links"
+    )
+
+
+def test_depth_is_an_error_and_the_default_limit_is_five() -> None:
+    """validate_chain's default max_depth is 5: six hops are a depth error."""
+    assert validate_chain(chain_rules(6), path_links(5)).ok
+    finding = only(validate_chain(chain_rules(7), path_links(6)))
+    assert (finding.code, finding.severity) == ("depth", "error")
+
+
+def test_repeated_inventory_id_last_one_wins() -> None:
+    """An inventory listing one id twice is validated with the last copy."""
+    rules = [rule("r0"), rule("r0", eventType="evt.new"), rule("r1")]
+    assert validate_chain(rules, [link("r0", "r1", event_type="evt.new")]).ok
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.code == "event_type" and "emits 'evt.new'" in finding.message
+
+
+def test_validate_plan_passes_its_options_on() -> None:
+    """validate_plan honours dialect, max_fanout, the plan's max_depth and declared attributes."""
+    rules = chain_rules(4)
+    plan = ChainPlan(links=[link("r0", "r1", preserve=["zz"])])
+    assert validate_plan(plan, rules).codes() == ["attribute"]
+    assert validate_plan(plan, rules, dialect="triggers").codes() == ["unverified_attribute"]
+    assert validate_plan(plan, rules, dialect="triggers", declared_attributes={"r0": ["zz"]}).ok
+    declared = ChainPlan(links=plan.links, rules={"r0": RuleSettings(attributes=["zz"])})
+    assert validate_plan(declared, rules, dialect="triggers").findings == ()
+    assert validate_plan(
+        declared, rules, dialect="triggers", declared_attributes={"r0": []}
+    ).codes() == ["unverified_attribute"]
+    fan = ChainPlan(links=[link("r0", "r1"), link("r0", "r2")])
+    assert validate_plan(fan, rules).ok
+    assert validate_plan(fan, rules, max_fanout=1).codes() == ["fanout"]
+    deep = ChainPlan(max_depth=2, links=path_links(3))
+    assert validate_plan(deep, rules).codes() == ["depth"]
+
+
+def test_validate_plan_unknown_settings_message() -> None:
+    """Settings for a rule not in the inventory are an exact unknown_rule, listed last."""
+    plan = ChainPlan(links=[link("r0", "r1")], rules={"nope": RuleSettings(enabled=True)})
+    assert seen(validate_plan(plan, chain_rules(2))) == [
+        (
+            "unknown_rule",
+            "error",
+            ("nope",),
+            "rules.nope: rule 'nope' is not in the inventory; create it first or fix the id",
+        )
+    ]
+
+
+def test_validate_plan_checks_links_derived_through_workflows() -> None:
+    """A loop made only by `workflows:` (no `links:`) is found as a cycle."""
+    from chainsim.bus.genesys import trigger_to_rule
+
+    topic = "v2.detail.events.conversation.{id}.attributes"
+    wire = {"id": "sync", "name": "SYNC", "topicName": topic, "enabled": True}
+    rules = [trigger_to_rule({**wire, "target": {"type": "Workflow", "id": "wf"}})]
+    plan = ChainPlan.model_validate({"workflows": {"wf": {"emits": [{"topic": topic}]}}})
+    report = validate_plan(plan, rules, dialect="triggers")
+    assert report.codes() == ["cycle"] and report.findings[0].rule_ids == ("sync", "sync")
+
+
+def test_only_invoke_rule_actions_are_bus_links() -> None:
+    """An action of another type naming a rule is not a bus link (no cycle through it)."""
+    rules = [rule("r0", actions=[{"type": "sendEmail", "ruleId": "r1"}]), rule("r1")]
+    assert validate_chain(rules, [link("r1", "r0")]).ok
+
+
+def test_dangling_action_with_an_empty_rule_id() -> None:
+    """An `invokeRule` action naming the empty id is reported as invoking ''."""
+    rules = [rule("r0", actions=[{"type": "invokeRule", "ruleId": ""}]), rule("r1")]
+    finding = only(validate_chain(rules, [link("r0", "r1")]))
+    assert finding.rule_ids == ("",) and finding.message.startswith("rule 'r0' already invokes ''")
+
+
+def test_repeated_inventory_id_first_copy_adds_no_bus_link() -> None:
+    """The bus actions of an overridden first copy of an id do not lengthen a path."""
+    links = [link("r1", "r2"), link("r2", "r3")]
+    inventory = [rule("r0", to=("r1",)), *chain_rules(4)[1:]]
+    assert validate_chain(inventory, links, max_depth=2).codes() == ["depth"]
+    assert validate_chain([inventory[0], *chain_rules(4)], links, max_depth=2).ok
+
+
+def test_transform_reading_the_empty_key_names_it() -> None:
+    """A transform reading `$.metadata['']` that is not carried names attribute ''."""
+    finding = only(
+        validate_chain(chain_rules(2), [link("r0", "r1", transform={"k": "$.metadata['']"})])
+    )
+    assert "reads attribute '', which source rule 'r0' does not carry" in finding.message
+
+
+def test_bad_jsonpath_found_when_the_source_carries_the_empty_attribute() -> None:
+    """An unparsable JSONPath is reported even if the source carries an attribute ''."""
+    rules = [rule("r0", attrs=("a", "")), rule("r1")]
+    finding = only(validate_chain(rules, [link("r0", "r1", transform={"k": "$["})]))
+    assert finding.code == "transform" and "invalid JSONPath '$['" in finding.message
