@@ -200,14 +200,7 @@ def test_a_torn_last_line_is_reported_and_never_glued_onto(tmp_path: Path) -> No
 def test_appends_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each append fsyncs the audit file itself before returning."""
     path = tmp_path / "audit.jsonl"
-    synced: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+    synced = _fsyncs_of(path, monkeypatch)
     log = AuditLog(path)
     log.append("one")
     log.append("two")
