@@ -23,18 +23,30 @@ On a 2-core machine the wall figures are bound by the clients: the SDK spends
 and the server share two cores and the wall ratio stays near 1x whatever the server
 costs. The capacity line is the server's own figure.
 
+Side 3, the servers saturated: `--replay` client processes each replay the stock SDK's
+requests byte for byte (its request head: header names, order and values as
+`PureCloudPlatformClientV2` sends them through urllib3, a PUT's body as a second
+segment; the SDK's real requests are captured in the same run and the replay's heads
+are checked against them) on one keep-alive connection each, for the same loop (list a
+page, get, put back at the version read). A replay request costs its client a small
+fraction of the SDK's CPU, so the server is the bottleneck: requests/s (wall) and the
+server's CPU per request, new beside old. Target: >= 2x.
+
     python benchmarks/fakebus.py [--requests 6000] [--sdk-requests 600] [--clients 4]
+                                 [--replay 2] [--replay-requests 3000]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,11 +230,15 @@ class Server:
 
 
 class Client:
-    """A stock-SDK client in its own process (`--sdk-client`), driven line by line."""
+    """A client in its own process, driven line by line: the stock SDK (`--sdk-client
+    SLOT`) or a replay of its requests (`--replay-client SLOT TEMPLATE`)."""
 
-    def __init__(self, slot: int) -> None:
+    def __init__(self, slot: int, *, replay: Path | None = None) -> None:
+        mode = ["--sdk-client", str(slot)]
+        if replay is not None:
+            mode = ["--replay-client", str(slot), str(replay)]
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--sdk-client", str(slot)],
+            [sys.executable, __file__, *mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -262,11 +278,178 @@ def sdk_client(slot: int) -> None:
             _sdk_loop(sdk, client, 30, slot)  # warm both sides
             plan = (client, int(words[2]))
             print("ready", flush=True)
+        elif words[:1] == ["once"]:  # one loop (list, get, put), e.g. through a Recorder
+            client = sdk.api_client.ApiClient(host=f"http://127.0.0.1:{words[1]}")
+            client.get_client_credentials_token("chainsim", "chainsim-secret")
+            _sdk_loop(sdk, client, 3, slot)
+            print("ok", flush=True)
         elif words[:1] == ["start"] and plan is not None:
             cpu = time.process_time()
             _sdk_loop(sdk, plan[0], plan[1], slot)
             done = plan[1] + (-plan[1] % 3)
             print(f"done {time.process_time() - cpu} {done}", flush=True)
+
+
+# ---------------------------------------------------------------- replayed SDK requests
+
+
+class Recorder:
+    """A TCP relay on 127.0.0.1 to `port` that keeps every byte its clients send: run
+    the stock SDK through it once to capture the requests it really sends."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sent = bytearray()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(down, up, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if record:
+                    self.sent += data
+                sink.sendall(data)
+        except OSError:
+            pass  # the other direction closed both
+        finally:
+            source.close()
+            sink.close()
+
+    def close(self) -> None:
+        """Stop accepting (relayed connections end when their client closes)."""
+        self.listener.close()
+
+
+def requests_in(stream: bytes) -> list[tuple[list[str], bytes]]:
+    """The requests in a client's byte stream: (head lines, body) each (Content-Length)."""
+    found = []
+    while stream:
+        head, _, stream = stream.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = next(
+            (int(v) for k, _, v in (x.partition(": ") for x in lines) if k == "Content-Length"), 0
+        )
+        found.append((lines, stream[:length]))
+        stream = stream[length:]
+    return found
+
+
+def sdk_template(stream: bytes) -> dict[str, Any]:
+    """The replay template of one captured SDK loop: the head lines of its list, get and
+    put requests (request line first) and the order of the fields in its put body."""
+    api = [r for r in requests_in(stream) if " /api/" in r[0][0]]
+    (listing, _), (get, _), (put, body) = api[-3:]
+    assert listing[0].startswith("GET ") and get[0].startswith("GET ")
+    assert put[0].startswith("PUT ") and body, "the captured loop is list, get, put"
+    return {"list": listing, "get": get, "put": put, "fields": list(json.loads(body))}
+
+
+def _head(lines: list[str], request_line: str, values: dict[str, str]) -> bytes:
+    """A captured head with its request line and the named headers' values replaced."""
+    out = [request_line]
+    for line in lines[1:]:
+        name, sep, value = line.partition(": ")
+        out.append(f"{name}{sep}{values.get(name, value)}")
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+
+
+class Replay:
+    """One keep-alive connection replaying the captured SDK loop against `port`."""
+
+    def __init__(self, port: int, template: dict[str, Any], slot: int) -> None:
+        self.template, self.slot = template, slot
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as urllib3
+        self.buffer = b""
+        basic = base64.b64encode(b"chainsim:chainsim-secret").decode()
+        form = b"grant_type=client_credentials"
+        self._send(
+            f"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic"
+            f" {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length:"
+            f" {len(form)}\r\n\r\n".encode()
+            + form
+        )
+        token = json.loads(self._answer())["access_token"]
+        self.values = {"Host": f"127.0.0.1:{port}", "Authorization": f"Bearer {token}"}
+
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _answer(self) -> bytes:
+        """The next answer's body (checked 200)."""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = next(
+            int(line[15:])
+            for line in head.split(b"\r\n")
+            if line.lower()[:15] == b"content-length:"
+        )
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        self.buffer = rest[length:]
+        return rest[:length]
+
+    def loop(self, total: int) -> int:
+        """Run `total` requests (rounded up to whole loops); how many were sent."""
+        t, done, after = self.template, 0, None
+        path = "/api/v2/processautomation/triggers"
+        while done < total:
+            query = "pageSize=25" + (f"&after={after}" if after else "")
+            self._send(_head(t["list"], f"GET {path}?{query} HTTP/1.1", self.values))
+            page = json.loads(self._answer())
+            after = page["nextUri"].split("after=")[-1] if page.get("nextUri") else None
+            trigger_id = page["entities"][self.slot]["id"]
+            self._send(_head(t["get"], f"GET {path}/{trigger_id} HTTP/1.1", self.values))
+            trigger = json.loads(self._answer())
+            body = json.dumps({k: trigger[k] for k in t["fields"] if k in trigger}).encode()
+            values = {**self.values, "Content-Length": str(len(body))}
+            self._send(_head(t["put"], f"PUT {path}/{trigger_id} HTTP/1.1", values))
+            self._send(body)  # urllib3 sends a body after the head, in its own write
+            self._answer()
+            done += 3
+        return done
+
+
+def replay_client(slot: int, template_file: str) -> None:
+    """`--replay-client SLOT FILE`: the `--sdk-client` protocol, replaying FILE's template."""
+    template = json.loads(Path(template_file).read_text())
+    print("loaded", flush=True)
+    replay: Replay | None = None
+    total = 0
+    for line in sys.stdin:
+        words = line.split()
+        if words[:1] == ["go"]:
+            replay, total = Replay(int(words[1]), template, slot), int(words[2])
+            replay.loop(30)  # warm both sides
+            print("ready", flush=True)
+        elif words[:1] == ["start"] and replay is not None:
+            cpu = time.process_time()
+            done = replay.loop(total)
+            print(f"done {time.process_time() - cpu} {done}", flush=True)
+
+
+def capture(client: Client, server: Server) -> dict[str, Any]:
+    """Run one SDK loop through a Recorder in front of `server`; its replay template."""
+    recorder = Recorder(server.port)
+    try:
+        client.say(f"once {recorder.port}")
+        assert client.hear() == "ok"
+    finally:
+        recorder.close()
+    return sdk_template(bytes(recorder.sent))
 
 
 class Phase(NamedTuple):
@@ -336,6 +519,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--sdk-client"]:
         sdk_client(int(sys.argv[2]))
         return
+    if sys.argv[1:2] == ["--replay-client"]:
+        replay_client(int(sys.argv[2]), sys.argv[3])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--sdk-requests", type=int, default=600)
@@ -344,34 +530,62 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=4, help="SDK client processes at once (2nd loopback run)"
     )
+    parser.add_argument("--replay", type=int, default=2, help="replay client processes")
+    parser.add_argument("--replay-requests", type=int, default=3000, help="per replay client")
     args = parser.parse_args()
     fake, echo = _interleaved([full_fake, bare_echo], args.requests, args.rounds)
     print(f"respx door, full fake : {fake:10.0f} requests/s (CPU time)")
     print(f"respx door, bare echo : {echo:10.0f} requests/s (CPU time)")
     print(f"ratio fake / echo     : {fake / echo:10.2f}x (target >= 0.70x)")
-    loopback(args.sdk_requests, args.clients, args.sdk_rounds)
+    loopback(args.sdk_requests, args.clients, args.sdk_rounds, args.replay, args.replay_requests)
 
 
-def loopback(total: int, many: int, rounds: int) -> None:
-    """Both servers, one SDK client and then `many` at once; best of `rounds`, alternated."""
+def loopback(total: int, many: int, rounds: int, replays: int, replay_total: int) -> None:
+    """Both servers, one SDK client and then `many` at once, then `replays` replay
+    clients; best of `rounds`, alternated."""
     clients = [Client(slot) for slot in range(many)]
     for client in clients:
         assert client.hear() == "loaded"
     rows: dict[tuple[bool, int], list[Phase]] = {}
+    replayed: dict[bool, list[Phase]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         servers = {old: Server(tmp, old=old) for old in (True, False)}
+        replay: list[Client] = []
         try:
+            template = Path(tmp, "sdk-requests.json")
+            template.write_text(json.dumps(capture(clients[0], servers[False])))
+            replay = [Client(slot, replay=template) for slot in range(replays)]
+            for client in replay:
+                assert client.hear() == "loaded"
             for i in range(rounds):
                 for old in (True, False) if i % 2 == 0 else (False, True):
                     for count in (1, many):
                         row = run_phase(servers[old], clients[:count], total)
                         rows.setdefault((old, count), []).append(row)
+                    replayed[old].append(run_phase(servers[old], replay, replay_total))
         finally:
             for server in servers.values():
                 server.stop()
-            for client in clients:
+            for client in clients + replay:
                 client.stop()
     report(rows, many)
+    report_replay(replayed, replays)
+
+
+def report_replay(rows: dict[bool, list[Phase]], replays: int) -> None:
+    """Print the saturated servers' figures, new beside old (best of the rounds)."""
+    new, old = (max(rows[side], key=lambda r: r.rate) for side in (False, True))
+    label = f"replayed SDK requests, {replays} conn."
+    ratio = new.rate / old.rate
+    print(f"{label:<34}: new {new.rate:7.0f}  old {old.rate:7.0f} requests/s (wall)  ratio")
+    print(f"{'':<34}  {ratio:6.2f}x (target >= 2x)")
+    cpu = {
+        side: min((r.server_ms for r in rows[side] if r.server_ms), default=None)
+        for side in (False, True)
+    }
+    if cpu[False] is not None and cpu[True] is not None:
+        print(f"{'  server CPU per request':<34}: new {cpu[False]:7.2f}  old {cpu[True]:7.2f} ms")
+    print(f"{'':<34}  replay client CPU {new.client_ms:.2f} ms/request (the SDK's: above)")
 
 
 def report(rows: dict[tuple[bool, int], list[Phase]], many: int) -> None:
