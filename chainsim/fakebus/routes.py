@@ -219,7 +219,8 @@ def _get_trigger(c: Call) -> Answer:
 def _put_trigger(c: Call) -> Answer:
     if c.dice.concurrent_write():
         c.state.concurrent_edit_trigger(c.params["id"])
-    return 200, _trigger(c.state.put_trigger(c.params["id"], c.body))
+    c.state.put_trigger(c.params["id"], c.body)
+    return 200, _trigger_json(c, c.params["id"])  # rendered once: later reads reuse it
 
 
 def _delete_trigger(c: Call) -> Answer:
