@@ -222,6 +222,19 @@ def test_an_atomic_failure_skips_the_updates_it_never_attempted(tmp_path: Path) 
     }
 
 
+def test_a_run_that_is_not_atomic_fails_when_no_update_lands(tmp_path: Path) -> None:
+    """Not atomic, every update refused: `failed` (not `partial`), nothing rolled back."""
+    rules = [
+        make_rule("b", actions=[{"type": "invokeRule", "ruleId": "c"}]),
+        make_rule("c", actions=[{"type": "invokeRule", "ruleId": "d"}]),
+        *[make_rule(x) for x in "ad"],
+    ]
+    with rig(tmp_path, rules, max_depth=2) as r:
+        result = r.orchestrator(atomic=False).apply(plan_of(("a", "b")))
+    assert (result.status, result.dead_letters, result.error) == ("failed", 1, None)
+    assert [(row.id, row.outcome) for row in result.rules] == [("a", "failed")]
+
+
 def _bus(stub: object) -> Any:
     """A stub standing in for a `Bus` (only what the test needs)."""
     return stub
@@ -431,7 +444,7 @@ class _Named:
 
 
 def test_validate_follows_the_buss_dialect_and_what_it_declares(tmp_path: Path) -> None:
-    """Triggers: criteria and `rules.<id>.attributes` prove attributes; EventBridge: filters."""
+    """Triggers: criteria and `rules.<id>.attributes` prove attributes; others: filters."""
     criteria = [{"jsonPath": "queueId", "operator": "Equal", "value": "q"}]
     rules = [
         Rule.model_validate(make_rule("a", filters={"attributes": []}, matchCriteria=criteria)),
@@ -448,6 +461,15 @@ def test_validate_follows_the_buss_dialect_and_what_it_declares(tmp_path: Path) 
         ("attribute", "error"),
         ("transform", "error"),
     ]
+    unnamed = Orchestrator(_bus(_Unnamed()), clock=VirtualClock(), journal_path=None)
+    assert unnamed.validate(plan, rules).findings == findings
+
+
+class _Unnamed:
+    """A bus naming no dialect: EventBridge, as `dialect_of` documents."""
+
+    def add_observer(self, observer: Any) -> None:
+        """No HTTP, nothing to observe."""
 
 
 # --------------------------------------------------------------------------- settings
@@ -567,6 +589,7 @@ def test_a_resumed_rollback_dead_letters_a_restore_that_fails(tmp_path: Path) ->
         r.fake.state.delete_rule("c")
         result = r.orchestrator().resume()
     assert result.run_id == run_id and result.status == "failed" and result.dead_letters == 1
+    assert (result.error or "").startswith("half-applied: 1 rule(s) could not be restored (c: ")
     assert list(result.metrics["steps"]) == ["resume", "rollback"]
     resumed = _trail(tmp_path / "audit.jsonl")
     starts = [data for step, data in resumed if step == "start"]
