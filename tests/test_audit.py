@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -1042,6 +1043,7 @@ def test_closing_a_log_that_never_wrote_does_nothing(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
 def test_close_releases_the_logs_descriptor(tmp_path: Path) -> None:
     """After close() the process holds no descriptor for the log any more."""
+    gc.collect()  # earlier tests' unreferenced logs close their descriptors now, not mid-test
     before = set(os.listdir("/proc/self/fd"))
     log = AuditLog(tmp_path / "audit.jsonl")
     log.append("one")
