@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -994,3 +995,64 @@ def test_signed_lines_are_the_canonical_entry_with_its_digest(entry: dict, key) 
     digest, line = _signed(entry, key)
     assert digest == _digest(entry, key)
     assert line == _canonical({**entry, "digest": digest}).encode("utf-8")
+
+
+# ------------------------------------------------- mutation testing, part 4
+
+
+def test_an_over_long_line_reads_as_over_long_however_its_end_falls(tmp_path: Path) -> None:
+    """A line one byte over the limit before its newline, or torn at the end: still over-long."""
+    from chainsim.audit import MAX_LINE_BYTES
+
+    path = tmp_path / "audit.jsonl"
+    lines = _log(path, 2)
+    over = f"longer than {MAX_LINE_BYTES:,} bytes (not an audit entry)"
+    path.write_bytes(lines[0] + b"x" * (MAX_LINE_BYTES + 1) + b"\n" + lines[1])
+    result = verify(path)
+    assert (result.first_broken, result.lines, result.reason) == (2, 3, over)
+    path.write_bytes(lines[0] + b"x" * (2 * MAX_LINE_BYTES + 7))
+    torn = verify(path)
+    assert (torn.first_broken, torn.lines, torn.reason) == (2, 2, over)
+
+
+def test_a_line_with_trailing_garbage_is_not_json(tmp_path: Path) -> None:
+    """Only the newline (and a CR before it) is taken off a line: `{}X` is not JSON."""
+    path = tmp_path / "audit.jsonl"
+    (line,) = _log(path, 1)
+    path.write_bytes(line + b"{}X\n")
+    result = verify(path)
+    assert result.first_broken == 2 and result.reason.startswith("not a JSON line (")
+
+
+def test_a_directory_is_refused_before_its_sidecar_is_read(tmp_path: Path) -> None:
+    """`verify DIR` says it is a directory, even with a damaged sidecar beside it."""
+    path = tmp_path / "audit.jsonl"
+    path.mkdir()
+    head_path(path).write_text("garbage")
+    with pytest.raises(InputError, match="is a directory"):
+        verify(path)
+
+
+def test_closing_a_log_that_never_wrote_does_nothing(tmp_path: Path) -> None:
+    """close() before any append returns the empty head and creates no file."""
+    path = tmp_path / "audit.jsonl"
+    assert AuditLog(path).close() == AuditHead(GENESIS, 0)
+    assert not path.exists() and read_head(path) is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_close_releases_the_logs_descriptor(tmp_path: Path) -> None:
+    """After close() the process holds no descriptor for the log any more."""
+    gc.collect()  # earlier tests' unreferenced logs close their descriptors now, not mid-test
+    before = set(os.listdir("/proc/self/fd"))
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("one")
+    assert set(os.listdir("/proc/self/fd")) != before
+    log.close()
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_commit_every_below_one_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    """The ValueError says exactly what is wrong."""
+    with pytest.raises(ValueError, match=r"^commit_every must be at least 1$"):
+        AuditLog(tmp_path / "audit.jsonl", commit_every=0)
