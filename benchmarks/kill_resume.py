@@ -123,6 +123,7 @@ def main() -> int:
     env = dict(os.environ, GENESYS_CLIENT_ID="chainsim", GENESYS_CLIENT_SECRET="chainsim-secret")
     server, url = _start_server(base, env)
     live = ["--bus", "live", "--api-host", url, "--login-host", url, "--auto-approve"]
+    live += ["--dialect", "eventbridge"]  # a live bus is read as triggers unless told
     consistent, killed_mid_run, partial_at_kill, outcomes = 0, 0, 0, []
     try:
         with httpx.Client(base_url=url, timeout=30) as control:
@@ -164,13 +165,16 @@ def main() -> int:
                 on_bus = _links_on_bus(state) & planned
                 whole = on_bus in (set(), planned)
                 nothing_to_resume = resume.returncode == 2 and "unfinished" in resume.stderr
-                ok = whole and (resume.returncode == 0 or nothing_to_resume)
+                # an apply that finished before the kill must have applied the plan
+                finished_ok = not finished_before_kill or apply.returncode == 0
+                ok = whole and finished_ok and (resume.returncode == 0 or nothing_to_resume)
                 consistent += ok
                 outcomes.append(
                     f"round {round_no}: killed={'no' if finished_before_kill else 'yes'} "
                     f"links at kill={at_kill} resume={resume.returncode} "
                     f"links after={len(on_bus)}/{len(planned)} "
                     f"{'ok' if ok else 'INCONSISTENT ' + resume.stderr.strip()[:200]}"
+                    f"{'' if finished_ok else f' (apply exited {apply.returncode} unkilled)'}"
                 )
     finally:
         server.send_signal(signal.SIGTERM)
