@@ -12,7 +12,17 @@ import pytest
 import respx
 
 from chainsim.callbacks import SIGNATURE_HEADER, verify_signature
-from chainsim.deadletter import DeadLetter, DeadLetterSink, Delivery, read_spool, rewrite_spool
+from chainsim.deadletter import (
+    DeadLetter,
+    DeadLetterSink,
+    Delivery,
+    bytes_digest,
+    post_letter,
+    read_spool,
+    remove_letters,
+    rewrite_spool,
+    write_run_plan,
+)
 from chainsim.model import InputError
 
 URL = "https://dlq.example.com/letters"
@@ -276,4 +286,55 @@ def test_the_post_times_out_after_ten_seconds_by_default() -> None:
     with respx.mock() as router, httpx.Client() as http:
         route = router.post(URL).mock(return_value=httpx.Response(202))
         DeadLetterSink(url=URL, http=http).send(_letter())
+    assert route.calls.last.request.extensions["timeout"]["read"] == 10.0
+
+
+# ------------------------------------------------- mutation testing (issue 13)
+
+
+def test_removing_letters_keeps_the_rest_and_letters_added_meanwhile(tmp_path: Path) -> None:
+    """`remove_letters` drops each given letter once, keeps others and ignores unknown ones."""
+    spool = tmp_path / "dl.jsonl"
+    sink = DeadLetterSink(url=None, spool=spool)
+    for rule_id in ("a", "b", "a", "c"):
+        sink.send(dataclasses.replace(_letter(rule_id), timestamp="t"))
+    a, b, _, c = read_spool(spool)
+    left = remove_letters(spool, [a, c, _letter("never-spooled")])
+    assert [letter.rule_id for letter in left] == ["b", "a"]
+    assert read_spool(spool) == left
+    assert spool.read_text() == _compact(b) + _compact(a)
+
+
+def test_a_plan_file_digest_is_sha256_of_its_utf8_bytes(tmp_path: Path) -> None:
+    """`write_run_plan` writes the text and returns `sha256:<hex>` of its UTF-8 bytes."""
+    import hashlib
+
+    text = '{"plan": "caf\u00e9"}'
+    path = tmp_path / "runs" / "r.plan.json"
+    digest = write_run_plan(path, text)
+    assert path.read_text(encoding="utf-8") == text
+    assert digest == "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert bytes_digest(b"") == (
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+
+
+def test_a_deadline_at_zero_spools_without_a_post(tmp_path: Path) -> None:
+    """A remaining time of 0 spools the letter saying the deadline passed; 0.5 s still POSTs."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        sink = DeadLetterSink(url=URL, spool=tmp_path / "dl.jsonl", http=http)
+        assert sink.send(_letter(), timeout=0) == Delivery(
+            "r1", "spooled", "dead-letter deadline passed"
+        )
+        assert route.call_count == 0
+        assert sink.send(_letter(), timeout=0.5) == Delivery("r1", "posted")
+    assert route.calls.last.request.extensions["timeout"]["read"] == 0.5
+
+
+def test_post_letter_waits_ten_seconds_by_default() -> None:
+    """`post_letter` without a `timeout` gives the POST 10 s."""
+    with respx.mock() as router, httpx.Client() as http:
+        route = router.post(URL).mock(return_value=httpx.Response(202))
+        assert post_letter(_letter(), URL, http=http) is None
     assert route.calls.last.request.extensions["timeout"]["read"] == 10.0

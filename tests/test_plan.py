@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainsim.dialects.eventbridge import desired_rule
+from chainsim.dialects.eventbridge import EVENTBRIDGE, desired_rule
 from chainsim.model import ChainLink, ChainPlan, Rule, RuleSettings
 from chainsim.plan import (
     PlanIndex,
@@ -387,3 +387,195 @@ def test_content_of_a_rule_without_a_version() -> None:
 
     bare = Rule.model_validate({"id": "a", "eventType": "t.a"})
     assert "version" not in content(bare) and content(bare)["id"] == "a"
+
+
+# ------------------------------------------ mutation testing: wire bodies (issue 13)
+
+
+def test_a_wire_diff_shows_the_whole_sorted_body_without_version() -> None:
+    """`wire_diff` is `--- current` / `+++ PUT` over sorted, 2-indented JSON, all as context."""
+    from chainsim.plan import wire_diff
+
+    before = {
+        "version": 3,
+        "target": {"type": "Workflow", "id": "wf"},
+        "name": "T",
+        "enabled": True,
+        "topicName": "x",
+    }
+    after = {**before, "version": 4, "enabled": False}
+    assert wire_diff(before, after) == "\n".join(
+        [
+            "--- current",
+            "+++ PUT",
+            "@@ -1,9 +1,9 @@",
+            " {",
+            '-  "enabled": true,',
+            '+  "enabled": false,',
+            '   "name": "T",',
+            '   "target": {',
+            '     "id": "wf",',
+            '     "type": "Workflow"',
+            "   },",
+            '   "topicName": "x"',
+            " }",
+        ]
+    )
+
+
+def test_a_wire_summary_lists_items_added_and_removed_and_fields_changed() -> None:
+    """List items read `+`/`-` (sorted JSON), other fields `~ k: was -> now`; version never."""
+    from chainsim.plan import wire_summary
+
+    def exists(name: str) -> dict[str, object]:
+        return {"value": True, "operator": "Exists", "jsonPath": name}
+
+    before = {
+        "version": 3,
+        "description": "gone",
+        "enabled": True,
+        "matchCriteria": [exists("keep"), exists("drop")],
+        "name": "T",
+    }
+    after = {
+        "version": 4,
+        "enabled": False,
+        "matchCriteria": [exists("keep"), exists("add")],
+        "name": "T",
+        "tags": ["a"],
+        "topicName": "x",
+    }
+    assert wire_summary(before, after) == [
+        '~ description: "gone" -> null',
+        "~ enabled: true -> false",
+        '+ matchCriteria {"jsonPath": "add", "operator": "Exists", "value": true}',
+        '- matchCriteria {"jsonPath": "drop", "operator": "Exists", "value": true}',
+        '+ tags "a"',
+        '~ topicName: null -> "x"',
+    ]
+    assert wire_summary(before, {**before, "version": 9}) == []
+
+
+def _wire(rule: Rule) -> dict[str, object]:
+    """A dialect's wire form for these tests: id, enabled and version."""
+    return {"version": rule.version, "id": rule.id, "enabled": rule.enabled}
+
+
+def test_a_change_with_a_wire_form_shows_and_puts_the_wire_body() -> None:
+    """With a wire form, an update's summary, diff and body are in the dialect's terms."""
+    from chainsim.plan import Change
+
+    before = _rule("a", enabled=True)
+    after = _rule("a", enabled=False, version=3)
+    change = Change("a", "update", before, after, _wire)
+    assert change.body() == {"version": 3, "id": "a", "enabled": False}
+    assert change.summary() == ["~ enabled: true -> false"]
+    assert change.diff().splitlines()[:4] == ["--- current", "+++ PUT", "@@ -1,4 +1,4 @@", " {"]
+    assert change.diff().splitlines()[4:6] == ['-  "enabled": true,', '+  "enabled": false,']
+    data = change.to_json()
+    assert data["body"] == {"version": 3, "id": "a", "enabled": False}
+    assert data["summary"] == change.summary() and data["diff"] == change.diff()
+    assert data["fields"] == ["enabled"]
+    assert Change("a", "update", before, after).body() is None
+    assert "body" not in Change("a", "update", before, after).to_json()
+
+
+def test_a_no_op_with_a_wire_form_has_no_body() -> None:
+    """A no-op puts nothing: no body (and no `body` key), even with a wire form."""
+    from chainsim.plan import Change
+
+    change = Change("a", "no-op", _rule("a"), _rule("a"), _wire)
+    assert change.body() is None
+    assert "body" not in change.to_json()
+    assert change.summary() == [] and change.diff() == ""
+
+
+def _topic_trigger(rule_id: str, **extra: object) -> Rule:
+    from chainsim.dialects.triggers import trigger_to_rule
+
+    criteria = [{"jsonPath": "$.mediaType", "operator": "Equal", "value": "voice"}]
+    data = {"id": rule_id, "name": rule_id.upper(), "topicName": "nope.topic", "version": 3}
+    return trigger_to_rule({**data, "matchCriteria": criteria, **extra})
+
+
+def test_compute_changes_carries_the_mergers_wire_form_also_through_plan_merger() -> None:
+    """The triggers merger's PUT body reaches each change, direct or wrapped by `plan_merger`."""
+    from chainsim.dialects.triggers import TriggersMerger, request_body
+    from chainsim.plan import plan_merger, wire_form
+
+    plan = _plan(
+        links=[{"source": "s", "destination": "t", "event_type": "x", "preserve": ["queueId"]}]
+    )
+    for merger in (TriggersMerger(), plan_merger(TriggersMerger())):
+        (change,) = compute_changes([_topic_trigger("t")], plan, merger).changes
+        assert change.kind == "update"
+        assert change.body() == request_body(change.after)
+        assert change.summary() == [
+            '+ matchCriteria {"jsonPath": "queueId", "operator": "Exists", "value": true}'
+        ]
+        assert change.diff().startswith("--- current\n+++ PUT\n")
+    assert wire_form(plan_merger(TriggersMerger())) is not None
+    assert wire_form(EVENTBRIDGE) is None
+
+    class NotCallable:
+        wire = "not a function"
+
+    assert wire_form(NotCallable()) is None
+
+
+def test_plan_merger_forwards_declared_attributes_and_unmerges_with_the_index() -> None:
+    """A wrapped triggers merger: the base's `declared_attributes`; removal honours the plan."""
+    from chainsim.dialects.triggers import TriggersMerger
+    from chainsim.plan import plan_merger
+
+    plan = _plan(rules={"t": {"attributes": ["agentId"]}})
+    merger = plan_merger(TriggersMerger())
+    assert merger.declared_attributes(plan, [_topic_trigger("u")]) == {
+        "u": ["mediaType"],
+        "t": ["agentId"],
+    }
+    current = _topic_trigger(
+        "t",
+        matchCriteria=[
+            {"jsonPath": "queueId", "operator": "Exists"},
+            {"jsonPath": "agentId", "operator": "Exists"},
+        ],
+    )
+    gone = {"source": "x", "destination": "t", "event_type": "t.x", "preserve": ["queueId"]}
+    stays = {"source": "y", "destination": "t", "event_type": "t.y", "preserve": ["agentId"]}
+    removal = _plan(links=[stays], remove=[gone])
+    out = merger.desired(current, PlanIndex.of(removal))
+    assert out.attributes == ["agentId"]
+
+
+def test_a_removal_naming_a_rule_the_bus_lacks_is_absent_with_its_message() -> None:
+    """`remove_absent` when the destination is unknown, even if the source still invokes it."""
+    from chainsim.dialects import get_dialect
+    from chainsim.plan import removal_findings
+
+    rules = [_rule("a", actions=[{"type": "invokeRule", "ruleId": "z"}])]
+    plan = _plan(remove=[{"source": "a", "destination": "z", "event_type": "t.a"}])
+    assert removal_findings(plan, rules, get_dialect("eventbridge").link_realised) == [
+        {
+            "code": "remove_absent",
+            "severity": "warning",
+            "rule_ids": ["a", "z"],
+            "message": "link a -> z is not on the bus: nothing to remove",
+        }
+    ]
+
+
+def test_a_link_added_and_removed_names_file_place_and_link() -> None:
+    """The refusal is one line: file, `remove[i]`, the link and what to do."""
+    import pytest
+
+    from chainsim.errors import InputError
+    from chainsim.plan import check_removals
+
+    link = {"source": "a", "destination": "b", "event_type": "t.a"}
+    other = {**link, "destination": "c"}
+    with pytest.raises(InputError) as caught:
+        check_removals("p.yaml", _plan(links=[link], remove=[other, link]))
+    assert str(caught.value) == (
+        "p.yaml: remove[1]: link a -> b is also under links: (add or remove it)"
+    )

@@ -192,3 +192,38 @@ def test_a_compiled_path_keeps_its_text_key_and_singularity() -> None:
         False,
     )
     assert PathCompiler().compile("$.metadata.callerId").singular is True
+
+
+class _Unprintable(ValueError):
+    """A library error whose message cannot be rendered (as jsonpath's can fail to)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+class _RaisingEnv:
+    """A JSONPath environment whose `compile` raises the given error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def compile(self, text: str) -> object:
+        """Raise the error."""
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "problem"),
+    [
+        (ValueError(), "ValueError"),
+        (ValueError("  \n"), "ValueError"),
+        (_Unprintable(), "_Unprintable"),
+        (_Unprintable("first line\nsecond"), "first line"),
+    ],
+)
+def test_a_library_error_without_a_message_is_named_by_its_type(
+    error: Exception, problem: str
+) -> None:
+    """An error with no (printable) message is named by its type, else by its first line."""
+    compiler = PathCompiler(env=_RaisingEnv(error))  # type: ignore[arg-type]
+    assert compiler.check("$.metadata.a", {"a"}) == f"invalid JSONPath '$.metadata.a': {problem}"
