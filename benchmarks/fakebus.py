@@ -24,10 +24,10 @@ and the server share two cores and the wall ratio stays near 1x whatever the ser
 costs. The capacity line is the server's own figure.
 
 Side 3, the servers saturated: `--replay` client processes each replay the stock SDK's
-requests byte for byte (its request head: header names, order and values as
-`PureCloudPlatformClientV2` sends them through urllib3, a PUT's body as a second
-segment; the SDK's real requests are captured in the same run and the replay's heads
-are checked against them) on one keep-alive connection each, for the same loop (list a
+requests byte for byte (its request heads: header names, order and values as
+`PureCloudPlatformClientV2` sends them through urllib3, taken from the SDK's real
+requests captured through a recording relay in the same run; a PUT's body as a second
+segment, as urllib3 sends it) on one keep-alive connection each, for the same loop (list a
 page, get, put back at the version read). A replay request costs its client a small
 fraction of the SDK's CPU, so the server is the bottleneck: requests/s (wall) and the
 server's CPU per request, new beside old. Target: >= 2x.
