@@ -198,14 +198,13 @@ def test_a_torn_last_line_is_reported_and_never_glued_onto(tmp_path: Path) -> No
     assert not result.ok and result.first_broken == 2 and "not a JSON line" in result.reason
 
 
-def test_appends_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_appends_are_fsynced(tmp_path: Path, fsynced: list[str]) -> None:
     """Each append fsyncs the audit file itself before returning."""
     path = tmp_path / "audit.jsonl"
-    synced = _fsyncs_of(path, monkeypatch)
     log = AuditLog(path)
     log.append("one")
     log.append("two")
-    assert synced.count(str(path.resolve())) == 2
+    assert fsynced.count(str(path.resolve())) == 2
 
 
 def test_the_digest_covers_the_time(tmp_path: Path) -> None:
@@ -682,19 +681,6 @@ def test_continuing_hashes_the_last_line_exactly_as_written(tmp_path: Path) -> N
 # ------------------------------------------------- group commit (issue 9, item 5)
 
 
-def _fsyncs_of(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the file behind every os.fsync from now on (the real fsync still runs)."""
-    synced: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
-    return synced
-
-
 def test_lines_reach_the_file_before_any_commit(tmp_path: Path) -> None:
     """Each appended line can be read through another handle at once; no sidecar yet."""
     path = tmp_path / "audit.jsonl"
@@ -722,31 +708,25 @@ def test_the_sidecar_is_written_at_commit(tmp_path: Path) -> None:
     assert log.commit() == read_head(path) == AuditHead(log.head().digest, 3)
 
 
-def test_fsync_happens_at_commit_not_at_each_append(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fsync_happens_at_commit_not_at_each_append(tmp_path: Path, fsynced: list[str]) -> None:
     """With batching, appends fsync nothing; one commit fsyncs the log once, then the sidecar."""
     path = tmp_path / "audit.jsonl"
-    synced = _fsyncs_of(path, monkeypatch)
     log = AuditLog(path, commit_every=100)
     for n in range(5):
         log.append("step", n=n)
-    assert synced == []
+    assert fsynced == []
     log.commit()
-    assert synced.count(str(path.resolve())) == 1
-    assert synced[0] == str(path.resolve())  # the log before the sidecar that names its head
-    assert len(synced) > 1  # the sidecar's temp file (and its directory) too
-    synced.clear()
+    assert fsynced.count(str(path.resolve())) == 1
+    assert fsynced[0] == str(path.resolve())  # the log before the sidecar that names its head
+    assert len(fsynced) > 1  # the sidecar's temp file (and its directory) too
+    fsynced.clear()
     log.commit()  # nothing new: no fsync, no sidecar write
-    assert synced == []
+    assert fsynced == []
 
 
-def test_every_nth_append_commits_automatically(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_nth_append_commits_automatically(tmp_path: Path, fsynced: list[str]) -> None:
     """With commit_every=3 the sidecar moves at lines 3 and 6, and the log is fsync'd then."""
     path = tmp_path / "audit.jsonl"
-    synced = _fsyncs_of(path, monkeypatch)
     log = AuditLog(path, commit_every=3)
     seen = []
     for n in range(1, 8):
@@ -756,7 +736,7 @@ def test_every_nth_append_commits_automatically(
         if recorded is not None:
             assert recorded == log.committed()
     assert seen == [None, None, 3, 3, 3, 6, 6]
-    assert synced.count(str(path.resolve())) == 2
+    assert fsynced.count(str(path.resolve())) == 2
 
 
 def test_the_default_commits_every_append(tmp_path: Path) -> None:
@@ -952,7 +932,7 @@ def test_redrive_commits_its_lines(tmp_path: Path) -> None:
 
 
 def test_cli_apply_batches_its_audit_commits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsynced: list[str]
 ) -> None:
     """`chainsim apply --bus fake` fsyncs its audit log far less often than it writes lines,
     and leaves the sidecar at the head the report carries."""
@@ -967,12 +947,11 @@ def test_cli_apply_batches_its_audit_commits(
     links = [{"source": s, "destination": ids[-1], "event_type": f"type.{s}"} for s in ids[:-1]]
     (tmp_path / "plan.json").write_text(json.dumps({"links": links}))
     path = tmp_path / "audit.jsonl"
-    synced = _fsyncs_of(path, monkeypatch)
     args = ["apply", "plan.json", "--bus", "fake", "--inventory", "inv.json"]
     result = CliRunner().invoke(app, [*args, "--audit", str(path), "--report", "r.json"])
     assert result.exit_code == 0, result.output
     lines = path.read_bytes().count(b"\n")
-    assert lines >= 24 and synced.count(str(path.resolve())) == 1  # the end-of-run commit
+    assert lines >= 24 and fsynced.count(str(path.resolve())) == 1  # the end-of-run commit
     report = json.loads((tmp_path / "r.json").read_text())
     assert read_head(path) == AuditHead(report["audit_head"], lines)
     assert verify(path).ok

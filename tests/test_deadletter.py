@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import httpx
@@ -144,19 +143,11 @@ def test_a_spool_that_is_not_there_is_bad_input_when_named(tmp_path: Path) -> No
         read_spool(tmp_path / "none.jsonl", missing_ok=False)
 
 
-def test_spool_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spool_append_is_fsynced(tmp_path: Path, fsynced: list[str]) -> None:
     """Spooling a letter fsyncs the spool file itself before send returns."""
     spool = tmp_path / "dl.jsonl"
-    synced: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
     DeadLetterSink(url=None, spool=spool).send(_letter())
-    assert str(spool.resolve()) in synced
+    assert str(spool.resolve()) in fsynced
 
 
 def test_run_id_and_atomic_are_recorded_and_read_back(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from chainsim import journal as journal_module
 from chainsim.journal import Applied, Journal, applied_from_journal
 from chainsim.model import ChainPlan, InputError, Rule
 from tests.orchestrator_rig import make_rule, plan_of, rig
@@ -21,18 +20,6 @@ def _rule(rule_id: str, version: int = 1, **extra: object) -> Rule:
 
 def _target(rule: Rule) -> Rule:
     return rule.model_copy(update={"description": "changed"})
-
-
-def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = journal_module.os.fsync
-
-    def counting(fd: int) -> None:
-        calls.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(journal_module.os, "fsync", counting)
-    return calls
 
 
 def test_records_only_ever_append(tmp_path: Path) -> None:
@@ -78,9 +65,9 @@ def test_record_cost_does_not_grow_with_the_journal(tmp_path: Path) -> None:
     assert sizes[10] == sizes[999]
 
 
-def test_fsync_policy_as_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsync_policy_as_documented(tmp_path: Path, fsynced: list[str]) -> None:
     """begin, status and a new write-ahead fsync; intents share one; marks ride along."""
-    calls = _fsyncs(monkeypatch)
+    calls = fsynced
     j = Journal(tmp_path / "journal.json")
     j.begin("run-1", PLAN, atomic=True)
     assert calls  # the file (and its directory entry)
@@ -414,11 +401,9 @@ def test_a_record_after_close_reopens_the_file_and_appends(tmp_path: Path) -> No
     assert data["run_id"] == "run-1" and data["order"] == ["a"]
 
 
-def test_nothing_new_to_write_costs_no_fsync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_nothing_new_to_write_costs_no_fsync(tmp_path: Path, fsynced: list[str]) -> None:
     """A sync with every record already on disk does not fsync again."""
-    calls = _fsyncs(monkeypatch)
+    calls = fsynced
     j = Journal(tmp_path / "journal.json")
     j.begin("run-1", PLAN, atomic=True)
     calls.clear()
