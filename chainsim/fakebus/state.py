@@ -418,20 +418,6 @@ class FakeState:
         with self.lock:
             return [copy.deepcopy(self._triggers[k]) for k in self._trigger_keys]
 
-    def list_triggers(
-        self,
-        size: int,
-        after: str | None,
-        before: str | None,
-        keep: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> Page:
-        """One page of triggers by id: `(entities, next page's after, previous page's before)`.
-
-        `keep` filters (topicName, enabled, hasDelayBy); paging walks the filtered keys.
-        """
-        keys, nxt, prev = self.trigger_page(size, after, before, keep)
-        return [self._triggers[k] for k in keys], nxt, prev
-
     def trigger_page(
         self,
         size: int,
@@ -439,7 +425,10 @@ class FakeState:
         before: str | None,
         keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Page:
-        """`list_triggers` with the ids of the page in place of the triggers."""
+        """One page of trigger ids: `(ids, next page's after, previous page's before)`.
+
+        `keep` filters (topicName, enabled, hasDelayBy); paging walks the filtered keys.
+        """
         keys = self._trigger_keys
         if keep is not None:
             keys = SortedKeys()
