@@ -17,12 +17,13 @@ from chainsim.callbacks import CallbackNotifier
 from chainsim.clock import VirtualClock
 from chainsim.deadletter import DeadLetter
 from chainsim.fakebus.faults import FaultPlan, RateLimit
-from chainsim.model import InputError, Rule
+from chainsim.model import ChainPlan, InputError, Rule
 from chainsim.retry import RetryPolicy
 from chainsim.validate import validate_plan
 from tests.orchestrator_rig import (
     CALLBACK_URL,
     DLQ_URL,
+    Rig,
     applied_links,
     make_link,
     make_rule,
@@ -563,13 +564,24 @@ def test_a_restore_outlasts_the_conflict_limit_until_its_deadline(tmp_path: Path
 # --------------------------------------------------------------------------- journal, resume
 
 
+def _rollback_plan() -> ChainPlan:
+    """a -> b and c -> d land, then b -> c is refused (max_depth 2): a rollback follows."""
+    return plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+
+
+def _kill_in_rollback(r: Rig, tmp_path: Path) -> str:
+    """Kill a run of `_rollback_plan()` on `r` at its first restore; the run's id."""
+    with pytest.raises(Killed):
+        r.orchestrator(KillAfter(r.bus(), 3)).apply(_rollback_plan())
+    run_id: str = json.loads((tmp_path / "journal.json").read_text().splitlines()[0])["run_id"]
+    return run_id
+
+
 def test_an_unfinished_rollback_blocks_a_new_apply(tmp_path: Path) -> None:
     """A run killed while rolling back: a new apply refuses, naming the journal and the run."""
-    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
+    plan = _rollback_plan()
     with rig(tmp_path, [make_rule(x) for x in "abcde"], max_depth=2) as r:
-        with pytest.raises(Killed):
-            r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
-        run_id = json.loads((tmp_path / "journal.json").read_text().splitlines()[0])["run_id"]
+        run_id = _kill_in_rollback(r, tmp_path)
         with pytest.raises(InputError) as caught:
             r.orchestrator().apply(plan)
     assert str(caught.value) == (
@@ -580,11 +592,8 @@ def test_an_unfinished_rollback_blocks_a_new_apply(tmp_path: Path) -> None:
 
 def test_a_resumed_rollback_dead_letters_a_restore_that_fails(tmp_path: Path) -> None:
     """Resuming a killed rollback: a rule deleted meanwhile is not restored; its letter is kept."""
-    plan = plan_of(("a", "b"), ("c", "d"), ("b", "c"))
     with rig(tmp_path, [make_rule(x) for x in "abcde"], max_depth=2) as r:
-        with pytest.raises(Killed):
-            r.orchestrator(KillAfter(r.bus(), 3)).apply(plan)
-        run_id = json.loads((tmp_path / "journal.json").read_text().splitlines()[0])["run_id"]
+        run_id = _kill_in_rollback(r, tmp_path)
         r.fake.state.delete_rule("c")
         result = r.orchestrator().resume()
     assert result.run_id == run_id and result.status == "failed" and result.dead_letters == 1
